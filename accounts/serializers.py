@@ -1,0 +1,111 @@
+"""Full CDS representations of accounts and their services (CDS-WG3-01 §10.1 to §10.4).
+
+These render every field; what a client may see is cut down by the grant's policy.
+"""
+
+from rest_framework import serializers
+
+from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from cdsapi.serializers import CdsModelSerializer
+
+
+class AccountSerializer(CdsModelSerializer):
+    """An account as one of its versions shows it."""
+
+    cds_account_id = serializers.CharField(source="account.cds_account_id")
+    cds_created = serializers.DateTimeField(source="account.cds_created")
+    cds_synced = serializers.DateTimeField(source="account.cds_synced")
+    cds_account_parent = serializers.CharField(source="parent.cds_account_id", default=None)
+
+    class Meta:
+        model = AccountVersion
+        fields = [
+            "cds_account_id",
+            "cds_created",
+            "cds_modified",
+            "cds_synced",
+            "cds_account_parent",
+            "customer_number",
+            "account_number",
+            "account_entity",
+            "account_name",
+            "account_address",
+            "account_types",
+            "account_status",
+            "account_contacts",
+            "account_programs",
+        ]
+
+
+class ServiceContractSerializer(CdsModelSerializer):
+    cds_account_id = serializers.CharField(source="account.cds_account_id")
+
+    class Meta:
+        model = ServiceContract
+        fields = [
+            "cds_servicecontract_id",
+            "cds_created",
+            "cds_modified",
+            "cds_synced",
+            "cds_account_id",
+            "contract_number",
+            "contract_address",
+            "contract_types",
+            "contract_entity",
+            "contract_status",
+            "contract_start",
+            "contract_end",
+            "service_types",
+            "rateplan_code",
+            "rateplan_name",
+            "service_programs",
+        ]
+
+
+class ServicePointSerializer(CdsModelSerializer):
+    current_servicecontracts = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="cds_servicecontract_id"
+    )
+    previous_servicecontracts = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="cds_servicecontract_id"
+    )
+
+    class Meta:
+        model = ServicePoint
+        fields = [
+            "cds_servicepoint_id",
+            "cds_created",
+            "cds_modified",
+            "cds_synced",
+            "servicepoint_number",
+            "servicepoint_types",
+            "servicepoint_address",
+            "latitude",
+            "longitude",
+            "current_servicecontracts",
+            "previous_servicecontracts",
+            "premises",
+        ]
+
+
+class MeterDeviceSerializer(CdsModelSerializer):
+    current_servicepoints = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="cds_servicepoint_id"
+    )
+    previous_servicepoints = serializers.SlugRelatedField(
+        many=True, read_only=True, slug_field="cds_servicepoint_id"
+    )
+
+    class Meta:
+        model = MeterDevice
+        fields = [
+            "cds_meterdevice_id",
+            "cds_created",
+            "cds_modified",
+            "cds_synced",
+            "meter_number",
+            "meter_types",
+            "current_servicepoints",
+            "previous_servicepoints",
+            "meter_apps",
+        ]

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class CdsapiConfig(AppConfig):
+    name = "cdsapi"
+    verbose_name = "CDS API core"

@@ -1,0 +1,1 @@
+"""Loading CDS documents (``cds_import``): validation schema and the upserting loader."""

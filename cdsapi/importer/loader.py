@@ -1,0 +1,637 @@
+"""Loading a validated document into the database: all of it or none of it.
+
+Every reference is checked before the first write, every object is upserted by its
+``cds_*_id`` (accounts by id and ``cds_modified``, each new ``cds_modified`` a new version),
+and the whole load runs in one transaction, so a failing document leaves nothing behind.
+Loading the same document twice changes nothing the second time.
+"""
+
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from decimal import Decimal
+from typing import Any
+
+from django.contrib.auth import get_user_model
+from django.db import models, transaction
+from pydantic import BaseModel, ValidationError
+
+from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from bills.models import BillSection, BillStatement
+from cdsapi import exactjson
+from cdsapi.importer.errors import DocumentError
+from cdsapi.importer.schema import ImportDocument
+from cdsapi.importer.values import values_to_json
+from usage.models import UsageSegment
+
+Progress = Callable[[int], None]
+KINDS = (
+    "accounts",
+    "service_contracts",
+    "service_points",
+    "meter_devices",
+    "bill_statements",
+    "bill_sections",
+    "usage_segments",
+    "customers",
+)
+
+
+@dataclass
+class Counts:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+
+
+@dataclass
+class ImportResult:
+    counts: dict[str, Counts] = field(default_factory=lambda: {k: Counts() for k in KINDS})
+
+    @property
+    def changed(self) -> bool:
+        return any(c.created or c.updated for c in self.counts.values())
+
+
+def parse_document(text: str | bytes) -> ImportDocument:
+    """Parse and validate a document; raise ``DocumentError`` naming the first problem."""
+    try:
+        data = exactjson.loads(text)
+    except ValueError as exc:
+        line, column = getattr(exc, "lineno", "?"), getattr(exc, "colno", "?")
+        reason = getattr(exc, "msg", str(exc))
+        raise DocumentError(
+            "$", f"not valid JSON ({reason}, line {line} column {column})"
+        ) from None
+    if not isinstance(data, dict):
+        raise DocumentError("$", "expected a JSON object with lists such as 'accounts'")
+    try:
+        return ImportDocument.model_validate(data)
+    except ValidationError as exc:
+        raise DocumentError.from_validation_error(exc) from None
+
+
+def _canonical(value: Any) -> Any:
+    """A comparable form of a field value: Decimals by their digits, JSON by its text."""
+    if isinstance(value, Decimal):
+        return ("decimal", str(value))
+    if isinstance(value, list | dict):
+        return exactjson.dumps(value, sort_keys=True)
+    return value
+
+
+def _dump(item: BaseModel | list[BaseModel] | None) -> Any:
+    """Nested objects as stored JSON: only the keys the source gave ("omitted when unknown")."""
+    if item is None:
+        return None
+    if isinstance(item, list):
+        return [_dump(i) for i in item]
+    return item.model_dump(mode="python", exclude_unset=True, by_alias=True)
+
+
+@dataclass
+class Upserted:
+    pks: dict[str, int]
+    touched: set[int]
+
+
+def _upsert(
+    model: type[models.Model], key: str, rows: list[dict[str, Any]], counts: Counts
+) -> Upserted:
+    """Create or update ``rows`` keyed by ``key``.
+
+    Returns the key → primary key map of the rows and the primary keys created or updated.
+    """
+    existing = model.objects.in_bulk([row[key] for row in rows], field_name=key)
+    to_create, to_update, changed = [], [], set()
+    for row in rows:
+        obj = existing.get(row[key])
+        if obj is None:
+            to_create.append(model(**row))
+            continue
+        diff = [
+            name
+            for name, value in row.items()
+            if _canonical(getattr(obj, name)) != _canonical(value)
+        ]
+        if diff:
+            for name in diff:
+                setattr(obj, name, row[name])
+            to_update.append(obj)
+            changed.update(diff)
+        else:
+            counts.unchanged += 1
+    model.objects.bulk_create(to_create, batch_size=500)
+    if to_update:
+        model.objects.bulk_update(to_update, sorted(changed), batch_size=200)
+    counts.created += len(to_create)
+    counts.updated += len(to_update)
+    keys = [row[key] for row in rows]
+    pks = dict(model.objects.filter(**{f"{key}__in": keys}).values_list(key, "pk"))
+    touched_keys = [row[key] for row in rows if row[key] not in existing] + [
+        getattr(obj, key) for obj in to_update
+    ]
+    return Upserted(pks, {pks[k] for k in touched_keys})
+
+
+def _sync_links(
+    through: type[models.Model], owner: str, target: str, wanted: dict[int, set[int]]
+) -> set[int]:
+    """Make the many-to-many rows of each owner in ``wanted`` exactly its set of targets.
+
+    Returns the owners whose links changed.
+    """
+    current: dict[int, set[int]] = defaultdict(set)
+    rows = through.objects.filter(**{f"{owner}__in": list(wanted)}).values_list(owner, target)
+    for owner_pk, target_pk in rows:
+        current[owner_pk].add(target_pk)
+    stale, fresh, changed = [], [], set()
+    for owner_pk, targets in wanted.items():
+        removed, added = current[owner_pk] - targets, targets - current[owner_pk]
+        if removed or added:
+            changed.add(owner_pk)
+        stale.extend((owner_pk, t) for t in removed)
+        fresh.extend(through(**{owner: owner_pk, target: t}) for t in added)
+    for owner_pk, target_pk in stale:
+        through.objects.filter(**{owner: owner_pk, target: target_pk}).delete()
+    through.objects.bulk_create(fresh, batch_size=500)
+    return changed
+
+
+class Loader:
+    """Loads one validated document. Use ``load_document`` rather than this class directly."""
+
+    def __init__(self, doc: ImportDocument, progress: Progress) -> None:
+        self.doc = doc
+        self.progress = progress
+        self.result = ImportResult()
+        self.pks: dict[str, dict[str, int]] = {}
+
+    def run(self) -> ImportResult:
+        self._check_references()
+        segment_values = self._check_segments()
+        with transaction.atomic():
+            self._accounts()
+            self._contracts()
+            self._service_points()
+            self._meters()
+            self._statements()
+            self._sections()
+            self._segments(segment_values)
+            self._customers()
+        return self.result
+
+    # -- validation, before any write -------------------------------------------------------
+
+    def _known(
+        self, model: type[models.Model], key: str, in_doc: Iterable[str], wanted: set[str]
+    ) -> set[str]:
+        known = set(in_doc)
+        missing = wanted - known
+        if missing:
+            known |= set(
+                model.objects.filter(**{f"{key}__in": missing}).values_list(key, flat=True)
+            )
+        return known
+
+    def _check_references(self) -> None:
+        doc = self.doc
+        refs: list[tuple[str, str, str]] = []  # (kind, path, id)
+
+        def ref(kind: str, path: str, ids: Iterable[str | None]) -> None:
+            refs.extend((kind, path, i) for i in ids if i is not None)
+
+        for n, a in enumerate(doc.accounts):
+            ref("account", f"accounts[{n}].cds_account_parent", [a.cds_account_parent])
+        for n, c in enumerate(doc.service_contracts):
+            ref("account", f"service_contracts[{n}].cds_account_id", [c.cds_account_id])
+        for n, p in enumerate(doc.service_points):
+            for name in ("current_servicecontracts", "previous_servicecontracts"):
+                ref("contract", f"service_points[{n}].{name}", getattr(p, name))
+        for n, m in enumerate(doc.meter_devices):
+            for name in ("current_servicepoints", "previous_servicepoints"):
+                ref("point", f"meter_devices[{n}].{name}", getattr(m, name))
+        for n, s in enumerate(doc.bill_statements):
+            ref("account", f"bill_statements[{n}].cds_account_id", [s.cds_account_id])
+            for c, charge in enumerate(s.new_charges or []):
+                path = f"bill_statements[{n}].new_charges[{c}].related_billsections"
+                ref("section", path, charge.related_billsections or [])
+        for n, s in enumerate(doc.bill_sections):
+            base = f"bill_sections[{n}]"
+            ref("statement", f"{base}.cds_billstatement_id", [s.cds_billstatement_id])
+            ref("account", f"{base}.cds_account_id", [s.cds_account_id])
+            self._related_refs(ref, base, s)
+        for n, u in enumerate(doc.usage_segments):
+            base = f"usage_segments[{n}]"
+            if u.account_id is None:
+                raise DocumentError(
+                    f"{base}.cds_account_id",
+                    "required when related_accounts does not name exactly one account",
+                )
+            ref("account", f"{base}.cds_account_id", [u.account_id])
+            ref("meter", f"{base}.cds_meterdevice_id", [u.meter_id])
+            ref("account", f"{base}.related_accounts", u.related_accounts)
+            self._related_refs(ref, base, u)
+        for n, cust in enumerate(doc.customers):
+            ref("account", f"customers[{n}].accounts", cust.accounts)
+
+        sources = {
+            "account": (Account, "cds_account_id", [a.cds_account_id for a in doc.accounts]),
+            "contract": (
+                ServiceContract,
+                "cds_servicecontract_id",
+                [c.cds_servicecontract_id for c in doc.service_contracts],
+            ),
+            "point": (
+                ServicePoint,
+                "cds_servicepoint_id",
+                [p.cds_servicepoint_id for p in doc.service_points],
+            ),
+            "meter": (
+                MeterDevice,
+                "cds_meterdevice_id",
+                [m.cds_meterdevice_id for m in doc.meter_devices],
+            ),
+            "statement": (
+                BillStatement,
+                "cds_billstatement_id",
+                [s.cds_billstatement_id for s in doc.bill_statements],
+            ),
+            "section": (
+                BillSection,
+                "cds_billsection_id",
+                [s.cds_billsection_id for s in doc.bill_sections],
+            ),
+        }
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for kind, _path, ident in refs:
+            wanted[kind].add(ident)
+        known = {
+            kind: self._known(model, key, ids, wanted[kind])
+            for kind, (model, key, ids) in sources.items()
+        }
+        for kind, path, ident in refs:
+            if ident not in known[kind]:
+                raise DocumentError(path, f"unknown {sources[kind][1]} {ident!r}")
+        self._check_duplicates()
+
+    @staticmethod
+    def _related_refs(ref: Callable[..., None], base: str, obj: Any) -> None:
+        ref("contract", f"{base}.related_servicecontracts", obj.related_servicecontracts)
+        ref("point", f"{base}.related_servicepoints", obj.related_servicepoints)
+        ref("meter", f"{base}.related_meterdevices", obj.related_meterdevices)
+        ref("section", f"{base}.related_billsections", obj.related_billsections)
+
+    def _check_duplicates(self) -> None:
+        keyed = {
+            "accounts": lambda a: (a.cds_account_id, a.cds_modified),
+            "service_contracts": lambda o: o.cds_servicecontract_id,
+            "service_points": lambda o: o.cds_servicepoint_id,
+            "meter_devices": lambda o: o.cds_meterdevice_id,
+            "bill_statements": lambda o: o.cds_billstatement_id,
+            "bill_sections": lambda o: o.cds_billsection_id,
+            "usage_segments": lambda o: o.cds_usagesegment_id,
+            "customers": lambda o: o.username,
+        }
+        for kind, key in keyed.items():
+            seen: dict[Any, int] = {}
+            for n, obj in enumerate(getattr(self.doc, kind)):
+                k = key(obj)
+                if k in seen:
+                    raise DocumentError(f"{kind}[{n}]", f"duplicate of {kind}[{seen[k]}]")
+                seen[k] = n
+
+    def _check_segments(self) -> list[str]:
+        texts = []
+        for n, seg in enumerate(self.doc.usage_segments):
+            base = f"usage_segments[{n}]"
+            if seg.segment_end != seg.expected_end():
+                raise DocumentError(
+                    f"{base}.segment_end",
+                    f"expected {seg.expected_end().isoformat()} "
+                    f"(segment_start + {len(seg.values)} value sets x interval {seg.interval}s)",
+                )
+            texts.append(
+                values_to_json(seg.values, [f.type for f in seg.formats], f"{base}.values")
+            )
+            self.progress(1)
+        return texts
+
+    # -- writes ---------------------------------------------------------------------------
+
+    def _accounts(self) -> None:
+        counts = self.result.counts["accounts"]
+        by_id: dict[str, list] = defaultdict(list)
+        for a in self.doc.accounts:
+            by_id[a.cds_account_id].append(a)
+        existing = Account.objects.in_bulk(list(by_id), field_name="cds_account_id")
+        identity = []
+        for ident, versions in by_id.items():
+            newest = max(versions, key=lambda v: v.cds_modified)
+            synced = max(v.cds_synced for v in versions)
+            if ident in existing:
+                synced = max(synced, existing[ident].cds_synced)
+            identity.append(
+                {"cds_account_id": ident, "cds_created": newest.cds_created, "cds_synced": synced}
+            )
+        pks = _upsert(Account, "cds_account_id", identity, Counts()).pks
+        self.pks["account"] = _PkMap(Account, "cds_account_id", pks)
+
+        current = {
+            (v.account_id, v.cds_modified): v
+            for v in AccountVersion.objects.filter(account_id__in=pks.values())
+        }
+        to_create, to_update, changed = [], [], set()
+        for a in self.doc.accounts:
+            row = {
+                "account_id": pks[a.cds_account_id],
+                "cds_modified": a.cds_modified,
+                "parent_id": self.pks["account"].get(a.cds_account_parent),
+                "customer_number": a.customer_number,
+                "account_number": a.account_number,
+                "account_entity": _dump(a.account_entity),
+                "account_name": a.account_name,
+                "account_address": a.account_address,
+                "account_types": a.account_types,
+                "account_status": a.account_status,
+                "account_contacts": _dump(a.account_contacts),
+                "account_programs": _dump(a.account_programs),
+            }
+            version = current.get((row["account_id"], a.cds_modified))
+            if version is None:
+                to_create.append(AccountVersion(**row))
+                continue
+            diff = [k for k, v in row.items() if _canonical(getattr(version, k)) != _canonical(v)]
+            if diff:
+                for k in diff:
+                    setattr(version, k, row[k])
+                to_update.append(version)
+                changed.update(diff)
+            else:
+                counts.unchanged += 1
+            self.progress(1)
+        AccountVersion.objects.bulk_create(to_create, batch_size=500)
+        if to_update:
+            AccountVersion.objects.bulk_update(to_update, sorted(changed), batch_size=200)
+        counts.created += len(to_create)
+        counts.updated += len(to_update)
+
+    def _contracts(self) -> None:
+        rows = [
+            {
+                "cds_servicecontract_id": c.cds_servicecontract_id,
+                "cds_created": c.cds_created,
+                "cds_modified": c.cds_modified,
+                "cds_synced": c.cds_synced,
+                "account_id": self.pks["account"][c.cds_account_id],
+                "contract_number": c.contract_number,
+                "contract_address": c.contract_address,
+                "contract_types": c.contract_types,
+                "contract_entity": _dump(c.contract_entity),
+                "contract_status": c.contract_status,
+                "contract_start": c.contract_start,
+                "contract_end": c.contract_end,
+                "service_types": c.service_types,
+                "rateplan_code": c.rateplan_code,
+                "rateplan_name": c.rateplan_name,
+                "service_programs": _dump(c.service_programs),
+            }
+            for c in self.doc.service_contracts
+        ]
+        self._store(
+            "contract", ServiceContract, "cds_servicecontract_id", rows, "service_contracts"
+        )
+
+    def _service_points(self) -> None:
+        rows = [
+            {
+                "cds_servicepoint_id": p.cds_servicepoint_id,
+                "cds_created": p.cds_created,
+                "cds_modified": p.cds_modified,
+                "cds_synced": p.cds_synced,
+                "servicepoint_number": p.servicepoint_number,
+                "servicepoint_types": p.servicepoint_types,
+                "servicepoint_address": p.servicepoint_address,
+                "latitude": p.latitude,
+                "longitude": p.longitude,
+                "premises": _dump(p.premises),
+                "timezone": p.timezone or "",
+            }
+            for p in self.doc.service_points
+        ]
+        stored = self._store("point", ServicePoint, "cds_servicepoint_id", rows, "service_points")
+        pks = stored.pks
+        contracts = self.pks["contract"]
+        links = {
+            name: {
+                pks[p.cds_servicepoint_id]: {contracts[c] for c in getattr(p, name)}
+                for p in self.doc.service_points
+            }
+            for name in ("current_servicecontracts", "previous_servicecontracts")
+        }
+        self._store_links(
+            ServicePoint,
+            links,
+            "servicepoint_id",
+            "servicecontract_id",
+            "service_points",
+            stored.touched,
+        )
+
+    def _meters(self) -> None:
+        rows = [
+            {
+                "cds_meterdevice_id": m.cds_meterdevice_id,
+                "cds_created": m.cds_created,
+                "cds_modified": m.cds_modified,
+                "cds_synced": m.cds_synced,
+                "meter_number": m.meter_number,
+                "meter_types": m.meter_types,
+                "meter_apps": _dump(m.meter_apps),
+            }
+            for m in self.doc.meter_devices
+        ]
+        stored = self._store("meter", MeterDevice, "cds_meterdevice_id", rows, "meter_devices")
+        pks = stored.pks
+        points = self.pks["point"]
+        links = {
+            name: {
+                pks[m.cds_meterdevice_id]: {points[p] for p in getattr(m, name)}
+                for m in self.doc.meter_devices
+            }
+            for name in ("current_servicepoints", "previous_servicepoints")
+        }
+        self._store_links(
+            MeterDevice, links, "meterdevice_id", "servicepoint_id", "meter_devices", stored.touched
+        )
+
+    def _store_links(
+        self,
+        model: type[models.Model],
+        links: dict[str, dict[int, set[int]]],
+        owner: str,
+        target: str,
+        kind: str,
+        touched: set[int],
+    ) -> None:
+        changed: set[int] = set()
+        for name, wanted in links.items():
+            changed |= _sync_links(getattr(model, name).through, owner, target, wanted)
+        # An object whose fields were unchanged but whose links changed was updated.
+        relinked = len(changed - touched)
+        counts = self.result.counts[kind]
+        counts.unchanged -= relinked
+        counts.updated += relinked
+
+    def _statements(self) -> None:
+        rows = [
+            {
+                "cds_billstatement_id": s.cds_billstatement_id,
+                "cds_created": s.cds_created,
+                "cds_modified": s.cds_modified,
+                "cds_synced": s.cds_synced,
+                "account_id": self.pks["account"][s.cds_account_id],
+                "statement_date": s.statement_date,
+                "currency": s.currency,
+                "file_uri": s.file_uri,
+                "file_mimetype": s.file_mimetype,
+                "previous_balance_amount": s.previous_balance_amount,
+                "previous_balance_paid": s.previous_balance_paid,
+                "previous_balance_unpaid": s.previous_balance_unpaid,
+                "new_charges_amount": s.new_charges_amount,
+                "new_charges": _dump(s.new_charges),
+                "new_balance_amount": s.new_balance_amount,
+                "amount_due": s.amount_due,
+                "amount_due_date": s.amount_due_date,
+                "shutoff_prevention_minimum_due": s.shutoff_prevention_minimum_due,
+                "shutoff_prevention_date": s.shutoff_prevention_date,
+                "account_programs": _dump(s.account_programs),
+            }
+            for s in self.doc.bill_statements
+        ]
+        self._store("statement", BillStatement, "cds_billstatement_id", rows, "bill_statements")
+
+    def _sections(self) -> None:
+        statements = self.pks["statement"]
+        rows = [
+            {
+                "cds_billsection_id": s.cds_billsection_id,
+                "cds_created": s.cds_created,
+                "cds_modified": s.cds_modified,
+                "cds_synced": s.cds_synced,
+                "statement_id": statements.get(s.cds_billstatement_id),
+                "account_id": self.pks["account"][s.cds_account_id],
+                "section_types": s.section_types,
+                "start_date": s.start_date,
+                "end_date": s.end_date,
+                "currency": s.currency,
+                "distribution_entity": _dump(s.distribution_entity),
+                "supply_entity": _dump(s.supply_entity),
+                "related_servicecontracts": s.related_servicecontracts,
+                "related_servicepoints": s.related_servicepoints,
+                "related_meterdevices": s.related_meterdevices,
+                "related_billsections": s.related_billsections,
+                "usage_details": _dump(s.usage_details),
+                "cost_details": _dump(s.cost_details),
+                "line_items": _dump(s.line_items),
+            }
+            for s in self.doc.bill_sections
+        ]
+        self._store("section", BillSection, "cds_billsection_id", rows, "bill_sections")
+
+    def _segments(self, values: list[str]) -> None:
+        meters = self.pks["meter"]
+        rows = [
+            {
+                "cds_usagesegment_id": u.cds_usagesegment_id,
+                "cds_created": u.cds_created,
+                "cds_modified": u.cds_modified,
+                "cds_synced": u.cds_synced,
+                "account_id": self.pks["account"][u.account_id],
+                "meter_id": meters.get(u.meter_id),
+                "segment_start": u.segment_start,
+                "segment_end": u.segment_end,
+                "interval": u.interval,
+                "formats": _dump(u.formats),
+                "values_json": text,
+                "related_aggregations": u.related_aggregations,
+                "related_accounts": u.related_accounts,
+                "related_servicecontracts": u.related_servicecontracts,
+                "related_servicepoints": u.related_servicepoints,
+                "related_meterdevices": u.related_meterdevices,
+                "related_billsections": u.related_billsections,
+            }
+            for u, text in zip(self.doc.usage_segments, values, strict=True)
+        ]
+        self._store("segment", UsageSegment, "cds_usagesegment_id", rows, "usage_segments")
+
+    def _customers(self) -> None:
+        user_model = get_user_model()
+        counts = self.result.counts["customers"]
+        accounts = self.pks["account"]
+        for cust in self.doc.customers:
+            self.progress(1)
+            user = user_model.objects.filter(username=cust.username).first()
+            wanted = {accounts[a] for a in cust.accounts}
+            if user is None:
+                user = user_model(username=cust.username, email=cust.email)
+                user.set_unusable_password()
+                user.save()
+                user.cds_accounts.set(wanted)
+                counts.created += 1
+                continue
+            changed = False
+            if user.email != cust.email:
+                user.email = cust.email
+                user.save(update_fields=["email"])
+                changed = True
+            if set(user.cds_accounts.values_list("pk", flat=True)) != wanted:
+                user.cds_accounts.set(wanted)
+                changed = True
+            if changed:
+                counts.updated += 1
+            else:
+                counts.unchanged += 1
+
+    def _store(
+        self,
+        kind: str,
+        model: type[models.Model],
+        key: str,
+        rows: list[dict[str, Any]],
+        counts_key: str,
+    ) -> Upserted:
+        stored = _upsert(model, key, rows, self.result.counts[counts_key])
+        self.pks[kind] = _PkMap(model, key, stored.pks)
+        self.progress(len(rows))
+        return stored
+
+
+class _PkMap(dict):
+    """A key → primary key map of the document's objects that also looks up, in the database,
+    objects the document only references (already checked to exist)."""
+
+    def __init__(self, model: type[models.Model], key: str, known: dict[str, int]) -> None:
+        super().__init__(known)
+        self.model = model
+        self.key = key
+
+    def __missing__(self, ident: str) -> int:
+        pk = self.model.objects.values_list("pk", flat=True).get(**{self.key: ident})
+        self[ident] = pk
+        return pk
+
+    def get(self, ident: Any, default: Any = None) -> Any:
+        if ident is None:
+            return default
+        return self[ident]
+
+
+def object_count(doc: ImportDocument) -> int:
+    """How many progress steps loading ``doc`` takes (for a progress bar)."""
+    return sum(len(getattr(doc, kind)) for kind in KINDS) + len(doc.usage_segments)
+
+
+def load_document(doc: ImportDocument, progress: Progress | None = None) -> ImportResult:
+    """Load a validated document in one transaction; raise ``DocumentError`` if it is wrong."""
+    return Loader(doc, progress or (lambda n: None)).run()

@@ -1,0 +1,94 @@
+"""Scalar types of the import schema, strict enough that every error names what was wrong.
+
+Numbers arrive as ``Decimal`` (the document is parsed with ``cdsapi.exactjson.loads``) or as
+numeric strings; floats never appear. Dates nested inside JSON-stored objects stay strings,
+since they are served back verbatim.
+"""
+
+import re
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Annotated, Any, Literal
+
+from pydantic import BeforeValidator, PlainValidator, StringConstraints
+
+_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
+_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+
+
+def to_decimal(value: Any) -> Decimal:
+    if isinstance(value, bool):
+        raise ValueError("expected a number, got a boolean")
+    if isinstance(value, Decimal | int):
+        result = Decimal(value)
+    elif isinstance(value, str):
+        try:
+            result = Decimal(value.strip())
+        except InvalidOperation:
+            raise ValueError(f"expected a number, got the string {value!r}") from None
+    else:
+        raise ValueError(f"expected a number, got {type(value).__name__}")
+    if not result.is_finite():
+        raise ValueError(f"expected a finite number, got {value!r}")
+    return result
+
+
+def to_date(value: Any) -> date:
+    if not isinstance(value, str) or not _DATE_RE.match(value):
+        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise ValueError(f"not a calendar date: {value!r}") from None
+
+
+def to_datetime(value: Any) -> datetime:
+    if not isinstance(value, str) or not _DATETIME_RE.match(value):
+        raise ValueError(
+            f"expected an RFC 3339 datetime with timezone (2024-01-01T00:00:00Z), got {value!r}"
+        )
+    try:
+        return datetime.fromisoformat(value).astimezone(UTC)
+    except ValueError:
+        raise ValueError(f"not a valid datetime: {value!r}") from None
+
+
+def date_string(value: Any) -> str:
+    to_date(value)
+    return value
+
+
+def datetime_string(value: Any) -> str:
+    return to_datetime(value).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def to_decimal_or_string(value: Any) -> Decimal | str:
+    """For fields the spec types "decimal or string": a string stays a string."""
+    if isinstance(value, str):
+        return value
+    return to_decimal(value)
+
+
+def to_string(value: Any) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"expected a string, got {type(value).__name__}")
+    return value
+
+
+CdsDecimal = Annotated[Decimal, BeforeValidator(to_decimal)]
+DecimalOrStr = Annotated[Decimal | str, PlainValidator(to_decimal_or_string)]
+CdsDate = Annotated[date, BeforeValidator(to_date)]
+CdsDateTime = Annotated[datetime, BeforeValidator(to_datetime)]
+DateStr = Annotated[str, BeforeValidator(date_string)]
+DateTimeStr = Annotated[str, BeforeValidator(datetime_string)]
+Str = Annotated[str, BeforeValidator(to_string)]
+Id = Annotated[str, BeforeValidator(to_string), StringConstraints(min_length=1, max_length=128)]
+Username = Annotated[
+    str, BeforeValidator(to_string), StringConstraints(pattern=r"^[\w.@+-]{1,150}$")
+]
+Currency = Annotated[str, BeforeValidator(to_string), StringConstraints(pattern=r"^[A-Z]{3}$")]
+
+
+def one_of(values: tuple[str, ...]) -> Any:
+    """A ``Literal`` type admitting exactly the given enumeration values."""
+    return Literal[values]

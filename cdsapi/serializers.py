@@ -1,0 +1,28 @@
+"""Serializer pieces shared by the apps: exact decimals and the CDS metadata fields."""
+
+from decimal import Decimal
+from typing import Any
+
+from rest_framework import serializers
+
+from cdsapi.fields import ExactDecimalField, ExactJSONField
+
+
+class ExactDecimal(serializers.Field):
+    """Hands a stored ``Decimal`` to the renderer untouched (never through a float or string)."""
+
+    def to_representation(self, value: Decimal) -> Decimal:
+        return value
+
+
+class CdsModelSerializer(serializers.ModelSerializer):
+    """A model serializer that knows the exact-value model fields."""
+
+    serializer_field_mapping = {
+        **serializers.ModelSerializer.serializer_field_mapping,
+        ExactDecimalField: ExactDecimal,
+        ExactJSONField: serializers.JSONField,
+    }
+
+    def to_representation(self, instance: Any) -> dict[str, Any]:
+        return dict(super().to_representation(instance))

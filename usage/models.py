@@ -1,0 +1,60 @@
+"""Usage segments (CDS-WG3-01 §10.8): interval data, the bulk of what this server stores.
+
+A segment is one row. Its ``values`` are kept as the exact JSON text of the value-set array
+(decimal literals untouched), so a page of intervals is served by splicing stored text into
+the response instead of decoding and re-encoding tens of thousands of decimals. See
+``docs/usage-storage.md`` for why.
+"""
+
+from django.db import models
+
+from accounts.models import Account, MeterDevice
+from cdsapi import exactjson
+from cdsapi.fields import ExactDecimalField, ExactJSONField
+from cdsapi.models import CdsObject
+
+
+class UsageSegment(CdsObject):
+    cds_usagesegment_id = models.CharField(max_length=128, unique=True)
+    account = models.ForeignKey(
+        Account,
+        on_delete=models.PROTECT,
+        related_name="usage_segments",
+        help_text="The account whose service this data measures (internal link).",
+    )
+    meter = models.ForeignKey(
+        MeterDevice,
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="usage_segments",
+        help_text="The meter that recorded this data, if any (internal link).",
+    )
+    segment_start = models.DateTimeField()
+    segment_end = models.DateTimeField()
+    interval = ExactDecimalField(help_text="Seconds covered by each value set.")
+    formats = ExactJSONField(default=list)
+    values_json = models.TextField(
+        help_text="The value sets as exact JSON text: a list of lists of value objects or null."
+    )
+    related_aggregations = ExactJSONField(default=list, blank=True)
+    related_accounts = ExactJSONField(default=list, blank=True)
+    related_servicecontracts = ExactJSONField(default=list, blank=True)
+    related_servicepoints = ExactJSONField(default=list, blank=True)
+    related_meterdevices = ExactJSONField(default=list, blank=True)
+    related_billsections = ExactJSONField(default=list, blank=True)
+
+    class Meta:
+        ordering = ["account", "segment_start", "-cds_modified", "cds_usagesegment_id"]
+        indexes = [
+            models.Index(fields=["account", "segment_start"]),
+            models.Index(fields=["meter", "segment_start"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.cds_usagesegment_id
+
+    @property
+    def values(self) -> list:
+        """The value sets decoded, with every decimal an exact ``Decimal``."""
+        return exactjson.loads(self.values_json)
