@@ -12,6 +12,16 @@ from typing import Any
 import simplejson
 
 
+def canonical(value: Decimal) -> Decimal:
+    """The form both databases store: no positive exponent (``1E+3`` is ``1000``) and no
+    negative zero (``-0.00`` is ``0.00``). Every other digit, trailing zeros included, stays."""
+    if value.as_tuple().exponent > 0:
+        value = value.quantize(Decimal(1))
+    if value.is_zero() and value.is_signed():
+        value = value.copy_abs()
+    return value
+
+
 def loads(text: str | bytes) -> Any:
     """Parse JSON, turning every non-integer number into an exact ``Decimal``."""
     return simplejson.loads(text, use_decimal=True)

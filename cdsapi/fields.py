@@ -6,7 +6,7 @@ from typing import Any
 from django.core.exceptions import ValidationError
 from django.db import models
 
-from cdsapi.exactjson import ExactJSONDecoder, ExactJSONEncoder
+from cdsapi.exactjson import ExactJSONDecoder, ExactJSONEncoder, canonical
 
 
 class ExactDecimalField(models.Field):
@@ -26,8 +26,10 @@ class ExactDecimalField(models.Field):
         return "ExactDecimalField"
 
     def to_python(self, value: Any) -> Decimal | None:
-        if value is None or isinstance(value, Decimal):
+        if value is None:
             return value
+        if isinstance(value, Decimal):
+            return canonical(value)
         if isinstance(value, float):
             raise ValidationError("A float cannot be stored exactly; give a Decimal or a string.")
         try:
@@ -36,7 +38,7 @@ class ExactDecimalField(models.Field):
             raise ValidationError(f"{value!r} is not a decimal number.") from exc
         if not result.is_finite():
             raise ValidationError(f"{value!r} is not a finite decimal number.")
-        return result
+        return canonical(result)
 
     def from_db_value(self, value: Any, expression: Any, connection: Any) -> Decimal | None:
         if value is None or isinstance(value, Decimal):

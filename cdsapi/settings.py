@@ -84,10 +84,11 @@ TEMPLATES = [
 WSGI_APPLICATION = "cdsapi.wsgi.application"
 ASGI_APPLICATION = "cdsapi.asgi.application"
 
-# SQLite file in the project directory unless DATABASE_URL names another database.
+# SQLite file in the project directory unless DATABASE_URL (set and not empty) names another.
+DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
 DATABASES = {
-    "default": dj_database_url.config(
-        default=f"sqlite:///{BASE_DIR / 'db.sqlite3'}",
+    "default": dj_database_url.parse(
+        DATABASE_URL,
         conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
         conn_health_checks=True,
     )

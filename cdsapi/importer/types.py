@@ -12,6 +12,8 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainValidator, StringConstraints
 
+from cdsapi.exactjson import canonical
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -30,7 +32,7 @@ def to_decimal(value: Any) -> Decimal:
         raise ValueError(f"expected a number, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"expected a finite number, got {value!r}")
-    return result
+    return canonical(result)
 
 
 def to_date(value: Any) -> date:

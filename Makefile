@@ -1,0 +1,53 @@
+# cdsapi: `make demo` to try it, `make test` to check it. Python 3.11+ on PATH as python3.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+DEMO_FILE ?= var/demo.json
+HOST ?= 127.0.0.1
+PORT ?= 8000
+
+.PHONY: install demo demo-data serve test lint format clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e '.[dev]'
+	touch $@
+
+# The demo document is generated, not committed (about 9 MB); it is rebuilt when the generator changes.
+$(DEMO_FILE): cdsapi/demodata.py | install
+	mkdir -p $(dir $(DEMO_FILE))
+	$(PY) manage.py cds_demo_data --out $(DEMO_FILE)
+
+demo-data: install $(DEMO_FILE)
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py cds_import $(DEMO_FILE)
+
+demo: demo-data
+	@echo
+	@echo "Demo data loaded: Cascade Valley Power & Gas (3 customers, 6 accounts, 2 years of intervals)."
+	@echo "No client grants exist yet, so there are no API tokens to print."
+	@echo "Health checks: curl http://$(HOST):$(PORT)/healthz  and  curl http://$(HOST):$(PORT)/readyz"
+	@echo
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+serve: install
+	$(PY) manage.py migrate --noinput
+	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+test: install
+	$(VENV)/bin/pytest
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(PY) manage.py makemigrations --check --dry-run
+
+format: install
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+clean:
+	rm -rf $(VENV) var db.sqlite3 .pytest_cache .ruff_cache .hypothesis

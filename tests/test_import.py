@@ -1,0 +1,500 @@
+"""``cds_import``: round trip, idempotency, versions, exactness and every class of bad input."""
+
+import copy
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pytest
+from django.apps import apps
+from django.core.management import CommandError, call_command
+
+from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from accounts.serializers import (
+    AccountSerializer,
+    MeterDeviceSerializer,
+    ServiceContractSerializer,
+    ServicePointSerializer,
+)
+from bills.models import BillSection, BillStatement
+from bills.serializers import BillSectionSerializer, BillStatementSerializer
+from cdsapi import exactjson
+from cdsapi.importer.errors import DocumentError
+from cdsapi.importer.loader import load_document, parse_document
+from usage.models import UsageSegment
+from usage.serializers import UsageSegmentSerializer
+
+META = {
+    "cds_created": "2025-01-01T00:00:00Z",
+    "cds_modified": "2025-01-01T00:00:00Z",
+    "cds_synced": "2025-01-02T00:00:00Z",
+}
+
+
+def minimal_document() -> dict[str, Any]:
+    """One of everything, small enough to read."""
+    return {
+        "accounts": [
+            {
+                "cds_account_id": "acc-1",
+                **META,
+                "account_number": "1000-1",
+                "account_name": "Ada",
+                "account_status": "active",
+            }
+        ],
+        "service_contracts": [
+            {
+                "cds_servicecontract_id": "sc-1",
+                **META,
+                "cds_account_id": "acc-1",
+                "contract_types": ["utility_service"],
+                "contract_status": "active",
+                "service_types": ["electric"],
+            }
+        ],
+        "service_points": [
+            {
+                "cds_servicepoint_id": "sp-1",
+                **META,
+                "servicepoint_number": None,
+                "servicepoint_types": ["electric"],
+                "latitude": "45.50",
+                "current_servicecontracts": ["sc-1"],
+                "timezone": "America/Denver",
+            }
+        ],
+        "meter_devices": [
+            {
+                "cds_meterdevice_id": "md-1",
+                **META,
+                "meter_types": ["ami_meter"],
+                "current_servicepoints": ["sp-1"],
+            }
+        ],
+        "bill_statements": [
+            {
+                "cds_billstatement_id": "bst-1",
+                **META,
+                "cds_account_id": "acc-1",
+                "statement_date": "2025-01-05",
+                "currency": "USD",
+                "amount_due": Decimal("12.30"),
+                "amount_due_date": "2025-01-26",
+            }
+        ],
+        "bill_sections": [
+            {
+                "cds_billsection_id": "bsec-1",
+                **META,
+                "cds_billstatement_id": "bst-1",
+                "cds_account_id": "acc-1",
+                "section_types": ["electric"],
+                "start_date": "2024-12-01",
+                "end_date": "2024-12-31",
+                "currency": "USD",
+                "distribution_entity": None,
+                "supply_entity": None,
+                "usage_details": [],
+                "cost_details": [],
+            }
+        ],
+        "usage_segments": [
+            {
+                "cds_usagesegment_id": "us-1",
+                **META,
+                "related_accounts": ["acc-1"],
+                "related_meterdevices": ["md-1"],
+                "segment_start": "2025-01-01T00:00:00Z",
+                "segment_end": "2025-01-01T00:30:00Z",
+                "interval": 900,
+                "formats": [{"id": "f", "type": "electric_usage", "units": "kWh"}],
+                "values": [[{"eu": Decimal("0.40")}], [None]],
+            }
+        ],
+        "customers": [{"username": "ada", "email": "ada@example.com", "accounts": ["acc-1"]}],
+    }
+
+
+def load(doc: dict[str, Any]) -> Any:
+    return load_document(parse_document(exactjson.dumps(doc)))
+
+
+def database_snapshot() -> dict[str, list[dict[str, Any]]]:
+    """Every row of every project table, for before/after comparisons."""
+    snapshot = {}
+    for app in ("accounts", "bills", "usage"):
+        for model in apps.get_app_config(app).get_models():
+            rows = model.objects.order_by("pk").values()
+            snapshot[model._meta.label] = [exactjson.dumps(r, default=str) for r in rows]
+            for field in model._meta.many_to_many:
+                through = field.remote_field.through
+                snapshot[through._meta.label] = sorted(
+                    str(r) for r in through.objects.values_list()
+                )
+    return snapshot
+
+
+@pytest.mark.django_db
+def test_round_trip_serves_the_same_objects_that_were_imported(sample_path: Path) -> None:
+    call_command("cds_import", str(sample_path), "--no-progress")
+    doc = exactjson.loads(sample_path.read_text())
+    internal = {"cds_account_id", "cds_meterdevice_id"}
+    cases = [
+        (
+            "service_contracts",
+            ServiceContract,
+            "cds_servicecontract_id",
+            ServiceContractSerializer,
+            {"account_number"},
+        ),
+        (
+            "service_points",
+            ServicePoint,
+            "cds_servicepoint_id",
+            ServicePointSerializer,
+            {"timezone"},
+        ),
+        ("meter_devices", MeterDevice, "cds_meterdevice_id", MeterDeviceSerializer, set()),
+        (
+            "bill_statements",
+            BillStatement,
+            "cds_billstatement_id",
+            BillStatementSerializer,
+            {"account_number"},
+        ),
+        (
+            "bill_sections",
+            BillSection,
+            "cds_billsection_id",
+            BillSectionSerializer,
+            {"account_number"},
+        ),
+        ("usage_segments", UsageSegment, "cds_usagesegment_id", UsageSegmentSerializer, internal),
+    ]
+    for kind, model, key, serializer, ignored in cases:
+        for obj in doc[kind]:
+            served = serializer(model.objects.get(**{key: obj[key]})).data
+            assert_same_object(obj, served, ignored | ({"cds_account_id"} - set(served)))
+    for obj in doc["accounts"]:
+        version = AccountVersion.objects.get(
+            account__cds_account_id=obj["cds_account_id"], cds_modified=obj["cds_modified"]
+        )
+        assert_same_object(obj, AccountSerializer(version).data, set())
+
+
+def assert_same_object(given: dict, served: dict, ignored: set[str]) -> None:
+    for key, value in given.items():
+        if key in ignored:
+            continue
+        assert exactjson.dumps(served[key], sort_keys=True) == exactjson.dumps(
+            value, sort_keys=True
+        ), key
+    for key in set(served) - set(given):
+        assert served[key] is None, key
+
+
+@pytest.mark.django_db
+def test_importing_the_same_document_twice_changes_nothing(sample_path: Path) -> None:
+    call_command("cds_import", str(sample_path), "--no-progress")
+    before = database_snapshot()
+    result = load_document(parse_document(sample_path.read_bytes()))
+    assert not result.changed
+    assert database_snapshot() == before
+
+
+@pytest.mark.django_db
+def test_a_changed_object_is_updated_in_place() -> None:
+    doc = minimal_document()
+    load(doc)
+    doc["bill_statements"][0]["amount_due"] = "12.35"
+    result = load(doc)
+    assert result.counts["bill_statements"].updated == 1
+    assert str(BillStatement.objects.get().amount_due) == "12.35"
+    assert BillStatement.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_a_changed_account_becomes_a_new_version_and_keeps_the_old_one() -> None:
+    doc = minimal_document()
+    load(doc)
+    changed = {
+        **doc["accounts"][0],
+        "cds_modified": "2025-03-01T00:00:00Z",
+        "account_name": "Ada L.",
+    }
+    result = load({"accounts": [changed]})
+    assert result.counts["accounts"].created == 1
+    names = list(
+        AccountVersion.objects.order_by("cds_modified").values_list("account_name", flat=True)
+    )
+    assert names == ["Ada", "Ada L."]
+    assert Account.objects.count() == 1
+
+
+@pytest.mark.django_db
+def test_changed_links_count_as_an_update() -> None:
+    doc = minimal_document()
+    load(doc)
+    doc["service_points"][0]["current_servicecontracts"] = []
+    doc["service_points"][0]["previous_servicecontracts"] = ["sc-1"]
+    result = load(doc)
+    assert result.counts["service_points"].updated == 1
+    point = ServicePoint.objects.get()
+    assert list(
+        point.previous_servicecontracts.values_list("cds_servicecontract_id", flat=True)
+    ) == ["sc-1"]
+    assert not point.current_servicecontracts.exists()
+
+
+@pytest.mark.django_db
+def test_decimals_given_as_numbers_or_strings_are_kept_exactly() -> None:
+    load(minimal_document())
+    assert str(BillStatement.objects.get().amount_due) == "12.30"
+    assert str(ServicePoint.objects.get().latitude) == "45.50"
+    assert UsageSegment.objects.get().values_json == '[[{"eu":0.40}],[null]]'
+
+
+@pytest.mark.django_db
+def test_internal_links_default_to_the_only_related_object() -> None:
+    load(minimal_document())
+    segment = UsageSegment.objects.get()
+    assert segment.account.cds_account_id == "acc-1"
+    assert segment.meter.cds_meterdevice_id == "md-1"
+
+
+@pytest.mark.django_db
+def test_customers_are_linked_to_their_accounts() -> None:
+    load(minimal_document())
+    assert list(Account.objects.get().holders.values_list("username", flat=True)) == ["ada"]
+
+
+@pytest.mark.django_db
+def test_a_reference_to_an_object_already_in_the_database_is_accepted() -> None:
+    doc = minimal_document()
+    load(doc)
+    later = {"bill_statements": [{**doc["bill_statements"][0], "cds_billstatement_id": "bst-2"}]}
+    assert load(later).counts["bill_statements"].created == 1
+
+
+def broken(path: list[Any], value: Any = ..., delete: bool = False) -> dict[str, Any]:
+    doc = copy.deepcopy(minimal_document())
+    target = doc
+    for part in path[:-1]:
+        target = target[part]
+    if delete:
+        del target[path[-1]]
+    else:
+        target[path[-1]] = value
+    return doc
+
+
+BAD_DOCUMENTS = [
+    pytest.param(
+        broken(["accounts", 0, "cds_created"], delete=True),
+        "accounts[0].cds_created",
+        "required field is missing",
+        id="missing-field",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "nickname"], "x"),
+        "accounts[0].nickname",
+        "unknown field",
+        id="unknown-field",
+    ),
+    pytest.param(broken(["account"], []), "account", "unknown field", id="unknown-list"),
+    pytest.param(
+        broken(["accounts", 0, "account_status"], "open"),
+        "accounts[0].account_status",
+        "expected 'active', 'suspended', 'closed' or 'unknown', got 'open'",
+        id="bad-enum",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "account_name"], 7),
+        "accounts[0].account_name",
+        "expected a string, got int",
+        id="wrong-type",
+    ),
+    pytest.param(
+        broken(["service_contracts", 0, "contract_types"], "utility_service"),
+        "service_contracts[0].contract_types",
+        "expected a list",
+        id="not-a-list",
+    ),
+    pytest.param(
+        broken(["bill_statements", 0, "statement_date"], "05/01/2025"),
+        "bill_statements[0].statement_date",
+        "expected a date YYYY-MM-DD, got '05/01/2025'",
+        id="bad-date",
+    ),
+    pytest.param(
+        broken(["bill_statements", 0, "statement_date"], "2025-02-30"),
+        "bill_statements[0].statement_date",
+        "not a calendar date: '2025-02-30'",
+        id="impossible-date",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "cds_modified"], "2025-01-01T00:00:00"),
+        "accounts[0].cds_modified",
+        "expected an RFC 3339 datetime with timezone",
+        id="naive-datetime",
+    ),
+    pytest.param(
+        broken(["bill_statements", 0, "amount_due"], "12,30"),
+        "bill_statements[0].amount_due",
+        "expected a number, got the string '12,30'",
+        id="not-a-number",
+    ),
+    pytest.param(
+        broken(["bill_statements", 0, "amount_due"], "NaN"),
+        "bill_statements[0].amount_due",
+        "expected a finite number",
+        id="nan",
+    ),
+    pytest.param(
+        broken(["bill_statements", 0, "currency"], "usd"),
+        "bill_statements[0].currency",
+        "does not have the expected format",
+        id="bad-currency",
+    ),
+    pytest.param(
+        broken(["service_points", 0, "timezone"], "Mars/Olympus"),
+        "service_points[0].timezone",
+        "unknown IANA timezone 'Mars/Olympus'",
+        id="bad-timezone",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "values", 1, 0], {"eu": "lots"}),
+        "usage_segments[0].values[1][0].eu",
+        "expected a number, got the string 'lots'",
+        id="value-not-a-number",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "values", 1, 0], {"gu": 1}),
+        "usage_segments[0].values[1][0]",
+        "expected the key 'eu'",
+        id="wrong-value-key",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "values", 1], [None, None]),
+        "usage_segments[0].values[1]",
+        "expected 1 values (one per format), got 2",
+        id="wrong-value-set-width",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "segment_end"], "2025-01-01T01:00:00Z"),
+        "usage_segments[0].segment_end",
+        "expected 2025-01-01T00:30:00+00:00",
+        id="segment-end-mismatch",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "formats", 0, "units"], "therm"),
+        "usage_segments[0].formats[0]",
+        "a electric_usage format needs units",
+        id="bad-format-units",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "interval"], 0),
+        "usage_segments[0].interval",
+        "interval must be a positive number",
+        id="bad-interval",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "related_accounts"], []),
+        "usage_segments[0].cds_account_id",
+        "required when related_accounts",
+        id="no-account-for-segment",
+    ),
+    pytest.param(
+        broken(["service_contracts", 0, "cds_account_id"], "acc-404"),
+        "service_contracts[0].cds_account_id",
+        "unknown cds_account_id 'acc-404'",
+        id="unknown-reference",
+    ),
+    pytest.param(
+        broken(["bill_sections", 0, "related_meterdevices"], ["md-1", "md-9"]),
+        "bill_sections[0].related_meterdevices",
+        "unknown cds_meterdevice_id 'md-9'",
+        id="unknown-related-id",
+    ),
+    pytest.param(
+        broken(["bill_sections", 0, "end_date"], "2024-11-30"),
+        "bill_sections[0]",
+        "end_date is before start_date",
+        id="dates-out-of-order",
+    ),
+    pytest.param(
+        {**minimal_document(), "meter_devices": minimal_document()["meter_devices"] * 2},
+        "meter_devices[1]",
+        "duplicate of meter_devices[0]",
+        id="duplicate-id",
+    ),
+    pytest.param(
+        broken(["customers", 0, "username"], "ada lovelace"),
+        "customers[0].username",
+        "does not have the expected format",
+        id="bad-username",
+    ),
+]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("doc", "path", "message"), BAD_DOCUMENTS)
+def test_a_bad_document_names_the_path_of_its_error_and_writes_nothing(
+    doc: dict[str, Any], path: str, message: str
+) -> None:
+    with pytest.raises(DocumentError) as error:
+        load(doc)
+    assert error.value.path == path
+    assert message in error.value.message
+    assert database_snapshot() == {k: [] for k in database_snapshot()}
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("{not json", "not valid JSON"),
+        ("[1, 2]", "expected a JSON object"),
+        ('{"accounts": {}}', "accounts: expected a list"),
+    ],
+)
+def test_a_document_that_is_not_a_cds_document_is_rejected(text: str, message: str) -> None:
+    with pytest.raises(DocumentError, match=message):
+        parse_document(text)
+
+
+@pytest.mark.django_db
+def test_the_command_fails_with_the_path_and_a_nonzero_exit(tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(exactjson.dumps(broken(["usage_segments", 0, "values", 1, 0], {"eu": "x"})))
+    with pytest.raises(
+        CommandError, match=r"usage_segments\[0\]\.values\[1\]\[0\]\.eu: expected a number"
+    ):
+        call_command("cds_import", str(path), "--no-progress")
+    assert not Account.objects.exists()
+
+
+def test_the_command_reports_an_unreadable_file(tmp_path: Path) -> None:
+    with pytest.raises(CommandError, match="cannot read"):
+        call_command("cds_import", str(tmp_path / "missing.json"))
+
+
+@pytest.mark.django_db
+def test_a_failure_while_writing_rolls_everything_back(monkeypatch: pytest.MonkeyPatch) -> None:
+    from cdsapi.importer import loader
+
+    def explode(self: Any, values: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(loader.Loader, "_segments", explode)
+    with pytest.raises(RuntimeError):
+        load(minimal_document())
+    assert not Account.objects.exists()
+    assert not BillStatement.objects.exists()
+
+
+def test_decimal_numbers_in_the_document_are_never_floats() -> None:
+    doc = parse_document('{"bill_statements": []}')
+    assert doc.bill_statements == []
+    parsed = exactjson.loads('{"amount_due": 0.1}')
+    assert parsed["amount_due"] == Decimal("0.1")
