@@ -14,6 +14,8 @@ from decimal import ROUND_HALF_UP, Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from cdsapi.importer.loader import KINDS
+
 TIMEZONE = ZoneInfo("America/Los_Angeles")
 SYNCED = "2026-11-02T06:00:00Z"
 CENT = Decimal("0.01")
@@ -273,19 +275,7 @@ class DemoBuilder:
         self.usage_days = usage_days
         self.bill_months = bill_months
         self.seed = seed
-        self.doc: dict[str, list] = {
-            k: []
-            for k in (
-                "accounts",
-                "service_contracts",
-                "service_points",
-                "meter_devices",
-                "bill_statements",
-                "bill_sections",
-                "usage_segments",
-                "customers",
-            )
-        }
+        self.doc: dict[str, list] = {kind: [] for kind in KINDS}
         self.monthly_usage: dict[tuple[str, date], Decimal] = {}
 
     def build(self) -> dict[str, list]:

@@ -420,22 +420,13 @@ class Loader:
             for p in self.doc.service_points
         ]
         stored = self._store("point", ServicePoint, "cds_servicepoint_id", rows, "service_points")
-        pks = stored.pks
-        contracts = self.pks["contract"]
-        links = {
-            name: {
-                pks[p.cds_servicepoint_id]: {contracts[c] for c in getattr(p, name)}
-                for p in self.doc.service_points
-            }
-            for name in ("current_servicecontracts", "previous_servicecontracts")
-        }
         self._store_links(
-            ServicePoint,
-            links,
-            "servicepoint_id",
-            "servicecontract_id",
             "service_points",
-            stored.touched,
+            self.doc.service_points,
+            ServicePoint,
+            stored,
+            ("current_servicecontracts", "previous_servicecontracts"),
+            self.pks["contract"],
         )
 
     def _meters(self) -> None:
@@ -452,33 +443,41 @@ class Loader:
             for m in self.doc.meter_devices
         ]
         stored = self._store("meter", MeterDevice, "cds_meterdevice_id", rows, "meter_devices")
-        pks = stored.pks
-        points = self.pks["point"]
-        links = {
-            name: {
-                pks[m.cds_meterdevice_id]: {points[p] for p in getattr(m, name)}
-                for m in self.doc.meter_devices
-            }
-            for name in ("current_servicepoints", "previous_servicepoints")
-        }
         self._store_links(
-            MeterDevice, links, "meterdevice_id", "servicepoint_id", "meter_devices", stored.touched
+            "meter_devices",
+            self.doc.meter_devices,
+            MeterDevice,
+            stored,
+            ("current_servicepoints", "previous_servicepoints"),
+            self.pks["point"],
         )
 
     def _store_links(
         self,
-        model: type[models.Model],
-        links: dict[str, dict[int, set[int]]],
-        owner: str,
-        target: str,
         kind: str,
-        touched: set[int],
+        docs: list[Any],
+        model: type[models.Model],
+        stored: Upserted,
+        names: tuple[str, ...],
+        targets: dict[str, int],
     ) -> None:
+        """Set the many-to-many lists ``names`` of each document object to exactly its ids."""
+        key = model._meta.get_field(f"cds_{model._meta.model_name}_id").name
         changed: set[int] = set()
-        for name, wanted in links.items():
-            changed |= _sync_links(getattr(model, name).through, owner, target, wanted)
+        for name in names:
+            field = model._meta.get_field(name)
+            wanted = {
+                stored.pks[getattr(obj, key)]: {targets[i] for i in getattr(obj, name)}
+                for obj in docs
+            }
+            changed |= _sync_links(
+                field.remote_field.through,
+                field.m2m_column_name(),
+                field.m2m_reverse_name(),
+                wanted,
+            )
         # An object whose fields were unchanged but whose links changed was updated.
-        relinked = len(changed - touched)
+        relinked = len(changed - stored.touched)
         counts = self.result.counts[kind]
         counts.unchanged -= relinked
         counts.updated += relinked
