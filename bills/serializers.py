@@ -6,11 +6,12 @@
 from rest_framework import serializers
 
 from bills.models import BillSection, BillStatement
-from cdsapi.serializers import CdsModelSerializer
+from cdsapi.serializers import AccountNumberSlot, CdsModelSerializer
 
 
 class BillStatementSerializer(CdsModelSerializer):
     cds_account_id = serializers.CharField(source="account.cds_account_id")
+    account_number = AccountNumberSlot()
 
     class Meta:
         model = BillStatement
@@ -20,6 +21,7 @@ class BillStatementSerializer(CdsModelSerializer):
             "cds_modified",
             "cds_synced",
             "cds_account_id",
+            "account_number",
             "statement_date",
             "currency",
             "file_uri",
@@ -43,6 +45,7 @@ class BillSectionSerializer(CdsModelSerializer):
         source="statement.cds_billstatement_id", default=None
     )
     cds_account_id = serializers.CharField(source="account.cds_account_id")
+    account_number = AccountNumberSlot()
 
     class Meta:
         model = BillSection
@@ -53,6 +56,7 @@ class BillSectionSerializer(CdsModelSerializer):
             "cds_synced",
             "cds_billstatement_id",
             "cds_account_id",
+            "account_number",
             "section_types",
             "start_date",
             "end_date",

@@ -15,6 +15,17 @@ class ExactDecimal(serializers.Field):
         return value
 
 
+class AccountNumberSlot(serializers.Field):
+    """Keeps ``account_number``'s place in objects that show their account's number; the
+    policy fills it in (or removes it) from the account as the grant shows it."""
+
+    def __init__(self) -> None:
+        super().__init__(source="*", read_only=True)
+
+    def to_representation(self, value: Any) -> None:
+        return None
+
+
 class CdsModelSerializer(serializers.ModelSerializer):
     """A model serializer that knows the exact-value model fields."""
 

@@ -48,6 +48,7 @@ INSTALLED_APPS = [
     "django.contrib.messages",
     "django.contrib.staticfiles",
     "rest_framework",
+    "oauth2_provider",
     "cdsapi",
     "accounts",
     "bills",
@@ -124,3 +125,55 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
 }
+
+# OAuth 2.0 (django-oauth-toolkit). Its models are swapped for ours so that every token is
+# bound to exactly one CDS grant; the validator adds RFC 9396 authorization_details.
+OAUTH2_PROVIDER_APPLICATION_MODEL = "cdsapi.Application"
+OAUTH2_PROVIDER_ACCESS_TOKEN_MODEL = "cdsapi.AccessToken"
+OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "cdsapi.RefreshToken"
+OAUTH2_PROVIDER_ID_TOKEN_MODEL = "cdsapi.IDToken"
+OAUTH2_PROVIDER_GRANT_MODEL = "cdsapi.AuthorizationCode"
+
+# Account fields a cds_current_accounts_details entry without "fields" grants (advertised in
+# the server metadata), and the finest usage granularity a cds_usage entry gets by default.
+CDS_DEFAULT_ACCOUNT_FIELDS = env_list(
+    "CDS_DEFAULT_ACCOUNT_FIELDS",
+    [
+        "customer_number",
+        "account_number",
+        "account_entity",
+        "account_name",
+        "account_address",
+        "account_types",
+        "account_status",
+        "account_contacts",
+        "account_programs",
+    ],
+)
+CDS_DEFAULT_AGGREGATION_TYPE = os.environ.get("CDS_DEFAULT_AGGREGATION_TYPE", "intervals")
+
+OAUTH2_PROVIDER = {
+    "OAUTH2_VALIDATOR_CLASS": "cdsapi.oauth.CdsOAuth2Validator",
+    "SCOPES": {
+        "cds_current_accounts_details": "Accounts: the selected accounts and granted fields",
+        "cds_bill_statements": "Bill statements and bill sections of the selected accounts",
+        "cds_usage": "Usage segments (interval data) of the selected accounts",
+    },
+    "DEFAULT_SCOPES": [],
+    "ACCESS_TOKEN_EXPIRE_SECONDS": int(os.environ.get("CDS_ACCESS_TOKEN_SECONDS", "3600")),
+    # Store only a hash of each token (RFC 9700 §4.14): a database leak leaks no tokens.
+    "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
+    "PKCE_REQUIRED": True,
+}
+
+REST_FRAMEWORK = {
+    "DEFAULT_RENDERER_CLASSES": ["cdsapi.renderers.ExactJSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": [],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["cdsapi.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["cdsapi.authentication.HasGrantToken"],
+    "EXCEPTION_HANDLER": "cdsapi.exceptions.api_exception_handler",
+    "UNAUTHENTICATED_USER": None,
+}
+
+# Customer Data API page size (the most a page holds; `limit` may ask for fewer).
+CDS_PAGE_SIZE = int(os.environ.get("CDS_PAGE_SIZE", "100"))

@@ -1,0 +1,17 @@
+from accounts.serializers import AccountSerializer
+from cdsapi.filters import AccountFieldList, IdList, Search
+from cdsapi.views import CdsListView
+
+
+class AccountsView(CdsListView):
+    """``GET /cds-customerdata-api/v1/accounts`` (CDS-WG3-01 §10.1.6)."""
+
+    envelope = "accounts"
+    rule = "accounts_rule"
+    serializer_class = AccountSerializer
+    filters = (
+        IdList("cds_account_ids", "account__cds_account_id"),
+        AccountFieldList("account_numbers", "account_number"),
+        AccountFieldList("account_statuses", "account_status"),
+        Search(),
+    )

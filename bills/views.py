@@ -1,0 +1,32 @@
+from bills.serializers import BillSectionSerializer, BillStatementSerializer
+from cdsapi.filters import AccountFieldList, DateBound, IdList
+from cdsapi.views import CdsListView
+
+
+class BillStatementsView(CdsListView):
+    """``GET /cds-customerdata-api/v1/bill-statements`` (CDS-WG3-01 §10.5.4)."""
+
+    envelope = "bill_statements"
+    rule = "statements_rule"
+    serializer_class = BillStatementSerializer
+    filters = (
+        IdList("cds_billstatement_ids", "cds_billstatement_id"),
+        DateBound("before", "statement_date__lte"),
+        DateBound("after", "statement_date__gte"),
+        IdList("cds_account_ids", "account__cds_account_id"),
+        AccountFieldList("account_numbers", "account_number"),
+    )
+
+
+class BillSectionsView(CdsListView):
+    """``GET /cds-customerdata-api/v1/bill-sections`` (CDS-WG3-01 §10.6.7)."""
+
+    envelope = "bill_sections"
+    rule = "sections_rule"
+    serializer_class = BillSectionSerializer
+    filters = (
+        IdList("cds_billsection_ids", "cds_billsection_id"),
+        IdList("cds_billstatement_ids", "statement__cds_billstatement_id"),
+        DateBound("before", "start_date__lte"),
+        DateBound("after", "end_date__gte"),
+    )

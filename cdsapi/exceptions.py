@@ -1,0 +1,72 @@
+"""Every error the API returns is JSON ``{"error", "error_description"}`` with an OAuth code
+(RFC 6749 / RFC 6750): never an HTML page, never a bare 500."""
+
+import logging
+from typing import Any
+
+from django.http import Http404, HttpRequest, JsonResponse
+from rest_framework import exceptions, status
+from rest_framework.response import Response
+
+from cdsapi.policy import InsufficientScope
+
+logger = logging.getLogger("cdsapi.api")
+
+
+class InvalidRequest(exceptions.APIException):
+    """A malformed query parameter (HTTP 400 ``invalid_request``)."""
+
+    status_code = status.HTTP_400_BAD_REQUEST
+    default_code = "invalid_request"
+
+
+def _body(error: str, description: str) -> dict[str, str]:
+    return {"error": error, "error_description": description}
+
+
+def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
+    """DRF's exception handler, rewritten to OAuth error bodies."""
+    headers: dict[str, str] = {}
+    if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
+        request = context["request"]
+        oauth2_error = getattr(request._request, "oauth2_error", None) or {}
+        description = oauth2_error.get("error_description") or (
+            "the access token is not valid"
+            if request.META.get("HTTP_AUTHORIZATION")
+            else "no bearer token was sent (Authorization: Bearer <token>)"
+        )
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="cdsapi", error="invalid_token", error_description="{description}"'
+        )
+        return Response(_body("invalid_token", description), status=401, headers=headers)
+    if isinstance(exc, InsufficientScope):
+        headers["WWW-Authenticate"] = (
+            f'Bearer realm="cdsapi", error="insufficient_scope", error_description="{exc}"'
+        )
+        return Response(_body("insufficient_scope", str(exc)), status=403, headers=headers)
+    if isinstance(exc, InvalidRequest | exceptions.ParseError | exceptions.ValidationError):
+        return Response(_body("invalid_request", str(exc.detail)), status=400)
+    if isinstance(exc, Http404 | exceptions.NotFound):
+        return Response(_body("not_found", "no such resource"), status=404)
+    if isinstance(exc, exceptions.MethodNotAllowed):
+        return Response(_body("invalid_request", str(exc.detail)), status=405)
+    if isinstance(exc, exceptions.Throttled):
+        if exc.wait is not None:
+            headers["Retry-After"] = str(int(exc.wait))
+        return Response(_body("slow_down", str(exc.detail)), status=429, headers=headers)
+    if isinstance(exc, exceptions.APIException):
+        return Response(_body("invalid_request", str(exc.detail)), status=exc.status_code)
+    logger.exception("unhandled error in %s", context.get("view"))
+    return Response(_body("server_error", "internal error; it has been logged"), status=500)
+
+
+def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(_body("not_found", f"no such resource: {request.path}"), status=404)
+
+
+def server_error(request: HttpRequest) -> JsonResponse:
+    return JsonResponse(_body("server_error", "internal error; it has been logged"), status=500)
+
+
+def bad_request(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
+    return JsonResponse(_body("invalid_request", "bad request"), status=400)

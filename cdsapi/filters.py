@@ -1,0 +1,124 @@
+"""Query-string filters of the Customer Data API (CDS-WG3-01 §10, per endpoint).
+
+Lists are space-separated and match any value; parameters combine with AND. Filters only
+ever narrow the policy's rows, and a filter on an account field asks the policy, which
+refuses (403) a field the grant hides.
+"""
+
+from dataclasses import dataclass
+from datetime import date, datetime
+from typing import Any
+
+from django.db.models import QuerySet
+
+from cdsapi.exceptions import InvalidRequest
+
+MAX_LIST_VALUES = 500
+MAX_VALUE_LENGTH = 255
+
+
+class Filter:
+    param: str
+
+    def parse(self, raw: str) -> Any:
+        return raw
+
+    def apply(self, rows: QuerySet, value: Any, rule: Any) -> QuerySet:
+        raise NotImplementedError  # pragma: no cover - every filter overrides it
+
+
+def _values(param: str, raw: str) -> list[str]:
+    values = raw.split()
+    if not values:
+        raise InvalidRequest(f"{param}: give at least one value (space-separated)")
+    if len(values) > MAX_LIST_VALUES:
+        raise InvalidRequest(f"{param}: at most {MAX_LIST_VALUES} values")
+    if any(len(v) > MAX_VALUE_LENGTH for v in values):
+        raise InvalidRequest(f"{param}: a value is longer than {MAX_VALUE_LENGTH} characters")
+    return values
+
+
+@dataclass(frozen=True)
+class IdList(Filter):
+    """``param=a b c``: rows whose ``lookup`` is one of the values (ids never reveal anything:
+    an id outside the grant matches nothing, like an id that does not exist)."""
+
+    param: str
+    lookup: str
+
+    def parse(self, raw: str) -> list[str]:
+        return _values(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        return rows.filter(**{f"{self.lookup}__in": value})
+
+
+@dataclass(frozen=True)
+class AccountFieldList(Filter):
+    """``param=a b``: rows whose account's ``field`` is one of the values, if the grant shows it."""
+
+    param: str
+    field: str
+
+    def parse(self, raw: str) -> list[str]:
+        return _values(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        return rows.filter(rule.policy.accounts_where(self.field, "in", value))
+
+
+@dataclass(frozen=True)
+class Search(Filter):
+    """``q=term``: the rule decides which (visible) fields are searched."""
+
+    param: str = "q"
+
+    def parse(self, raw: str) -> str:
+        term = raw.strip()
+        if not term or len(term) > MAX_VALUE_LENGTH:
+            raise InvalidRequest(f"q: give a search term of 1 to {MAX_VALUE_LENGTH} characters")
+        return term
+
+    def apply(self, rows: QuerySet, value: str, rule: Any) -> QuerySet:
+        return rows.filter(rule.search(value))
+
+
+@dataclass(frozen=True)
+class DateBound(Filter):
+    """``before``/``after`` on dates, inclusive."""
+
+    param: str
+    lookup: str
+
+    def parse(self, raw: str) -> date:
+        try:
+            if len(raw) != 10:
+                raise ValueError
+            return date.fromisoformat(raw)
+        except ValueError:
+            raise InvalidRequest(f"{self.param}: expected a date YYYY-MM-DD, got {raw!r}") from None
+
+    def apply(self, rows: QuerySet, value: date, rule: Any) -> QuerySet:
+        return rows.filter(**{self.lookup: value})
+
+
+@dataclass(frozen=True)
+class DateTimeBound(Filter):
+    """``before``/``after`` on datetimes, inclusive."""
+
+    param: str
+    lookup: str
+
+    def parse(self, raw: str) -> datetime:
+        try:
+            moment = datetime.fromisoformat(raw.replace(" ", "+"))
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise InvalidRequest(
+                f"{self.param}: expected an RFC 3339 datetime with timezone, got {raw!r}"
+            )
+        return moment
+
+    def apply(self, rows: QuerySet, value: datetime, rule: Any) -> QuerySet:
+        return rows.filter(**{self.lookup: value})

@@ -1,0 +1,495 @@
+"""The policy: a token's grant compiled, once per request, into an immutable value that
+answers for each resource *which rows* (a database filter, applied in SQL) and *which
+fields* (per row: the union over the grant's entries that admit the row).
+
+Every Customer Data endpoint asks the policy; no view or serializer looks at a grant.
+"""
+
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cached_property, reduce
+from operator import or_
+from typing import Any
+
+from django.db.models import Q, QuerySet, Value
+from django.utils import timezone
+
+from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from bills.models import BillSection, BillStatement
+from cdsapi import authorization_details as ad
+from cdsapi.models import Grant
+
+Presenter = Callable[[Any, dict[str, Any]], dict[str, Any]]
+
+
+class InsufficientScope(Exception):
+    """The token's grant does not reach this resource or field (HTTP 403)."""
+
+
+# -- which fields each kind of grant entry shows --------------------------------------------
+
+ACCOUNT_ALWAYS = frozenset(
+    {"cds_account_id", "cds_created", "cds_modified", "cds_synced", "cds_account_parent"}
+)
+STATEMENT_IDS = frozenset(
+    {"cds_billstatement_id", "cds_created", "cds_modified", "cds_synced", "cds_account_id"}
+)
+STATEMENT_FIELDS = {
+    "full": STATEMENT_IDS
+    | {
+        "statement_date",
+        "currency",
+        "file_uri",
+        "file_mimetype",
+        "previous_balance_amount",
+        "previous_balance_paid",
+        "previous_balance_unpaid",
+        "new_charges_amount",
+        "new_charges",
+        "new_balance_amount",
+        "amount_due",
+        "amount_due_date",
+        "shutoff_prevention_minimum_due",
+        "shutoff_prevention_date",
+        "account_programs",
+    },
+    "usage_only": STATEMENT_IDS | {"statement_date"},
+    "amount_due_only": STATEMENT_IDS
+    | {
+        "statement_date",
+        "currency",
+        "amount_due",
+        "amount_due_date",
+        "shutoff_prevention_minimum_due",
+        "shutoff_prevention_date",
+    },
+}
+SECTION_IDS = frozenset(
+    {
+        "cds_billsection_id",
+        "cds_created",
+        "cds_modified",
+        "cds_synced",
+        "cds_billstatement_id",
+        "cds_account_id",
+    }
+)
+SECTION_FIELDS = {
+    "full": SECTION_IDS
+    | {
+        "section_types",
+        "start_date",
+        "end_date",
+        "currency",
+        "distribution_entity",
+        "supply_entity",
+        "related_servicecontracts",
+        "related_servicepoints",
+        "related_meterdevices",
+        "related_billsections",
+        "usage_details",
+        "cost_details",
+        "line_items",
+    },
+    "usage_only": SECTION_IDS
+    | {
+        "section_types",
+        "start_date",
+        "end_date",
+        "related_servicecontracts",
+        "related_servicepoints",
+        "related_meterdevices",
+        "related_billsections",
+        "usage_details",
+    },
+}
+# Bill-section search fields on usage details that are money in disguise.
+_MONEY_UNITS = {"money"}
+
+
+@dataclass(frozen=True)
+class AccountsEntry:
+    cutoff: datetime  # min(now, sync_date_end)
+    fields: frozenset[str]
+
+
+@dataclass(frozen=True)
+class BillsEntry:
+    start: date | None
+    end: date | None
+    flavor: str
+
+    def q(self, path: str) -> Q:
+        q = Q()
+        if self.start is not None:
+            q &= Q(**{f"{path}__gte": self.start})
+        if self.end is not None:
+            q &= Q(**{f"{path}__lte": self.end})
+        return q
+
+    def admits(self, day: date) -> bool:
+        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+
+@dataclass(frozen=True)
+class UsageEntry:
+    start: datetime | None
+    end: datetime | None
+    aggregation_type: str
+
+
+def _union(sets: Iterable[frozenset[str]]) -> frozenset[str]:
+    return reduce(frozenset.union, sets, frozenset())
+
+
+def _any(qs: Iterable[Q]) -> Q:
+    return reduce(or_, qs)
+
+
+@dataclass(frozen=True)
+class Policy:
+    grant_id: str
+    now: datetime
+    account_pks: frozenset[int]
+    account_ids: frozenset[str]
+    accounts: tuple[AccountsEntry, ...]
+    bills: tuple[BillsEntry, ...]
+    usage: tuple[UsageEntry, ...]
+
+    @classmethod
+    def for_grant(
+        cls, grant: Grant, token_scopes: Iterable[str], now: datetime | None = None
+    ) -> "Policy":
+        """Compile ``grant`` as seen through a token with ``token_scopes``.
+
+        An entry counts only if the token holds its type's scope.
+        """
+        now = now or timezone.now()
+        scopes = set(token_scopes) & set(grant.scopes)
+        accounts, bills, usage = [], [], []
+        for entry in grant.authorization_details:
+            if entry["type"] not in scopes:
+                continue
+            if entry["type"] == ad.ACCOUNTS:
+                end = ad.parse_bound(entry["sync_date_end"])
+                accounts.append(
+                    AccountsEntry(min(now, end) if end else now, frozenset(entry["fields"]))
+                )
+            elif entry["type"] == ad.BILLS:
+                bills.append(
+                    BillsEntry(
+                        ad.parse_bound(entry["statement_date_start"]),
+                        ad.parse_bound(entry["statement_date_end"]),
+                        entry["flavor"],
+                    )
+                )
+            elif entry["type"] == ad.USAGE:
+                usage.append(
+                    UsageEntry(
+                        ad.parse_bound(entry["segment_start"]),
+                        ad.parse_bound(entry["segment_end"]),
+                        entry["aggregation_type"],
+                    )
+                )
+        selected = dict(grant.accounts.values_list("pk", "cds_account_id"))
+        return cls(
+            grant_id=grant.pk,
+            now=now,
+            account_pks=frozenset(selected),
+            account_ids=frozenset(selected.values()),
+            accounts=tuple(accounts),
+            bills=tuple(bills),
+            usage=tuple(usage),
+        )
+
+    # -- account fields, also shown on other objects ------------------------------------------
+
+    def field_cutoff(self, field: str) -> datetime | None:
+        """The instant a granted account field is served as of (None: field not granted).
+
+        Several entries may grant the field; the latest cutoff among them wins, since each
+        of them admits the account as it was then.
+        """
+        cutoffs = [e.cutoff for e in self.accounts if field in e.fields]
+        return max(cutoffs) if cutoffs else None
+
+    def require_account_field(self, field: str) -> datetime:
+        cutoff = self.field_cutoff(field)
+        if cutoff is None:
+            raise InsufficientScope(
+                f"the grant does not show {field}, so it cannot be filtered or searched on"
+            )
+        return cutoff
+
+    def accounts_where(self, field: str, lookup: str, value: Any) -> Q:
+        """Rows whose account's ``field`` (as the grant shows it) matches; 403 if hidden."""
+        cutoff = self.require_account_field(field)
+        matching = (
+            AccountVersion.objects.filter(account_id__in=self.account_pks)
+            .as_of(cutoff)
+            .filter(**{f"{field}__{lookup}": value})
+            .values("account_id")
+        )
+        return Q(account_id__in=matching)
+
+    def account_numbers(self, account_pks: Iterable[int]) -> dict[int, str | None]:
+        """``account_number`` for other objects of these accounts; empty if not granted."""
+        cutoff = self.field_cutoff("account_number")
+        if cutoff is None:
+            return {}
+        versions = AccountVersion.objects.filter(
+            account_id__in=self.account_pks & set(account_pks)
+        ).as_of(cutoff)
+        return dict(versions.values_list("account_id", "account_number"))
+
+    # -- reference arrays -----------------------------------------------------------------
+
+    @cached_property
+    def visible_ids(self) -> dict[str, frozenset[str]]:
+        """Ids of the selected accounts' services, the only ones reference arrays may show.
+
+        One query: the contracts of the selected accounts, the service points serving those
+        contracts and the meters at those points.
+        """
+        contracts = ServiceContract.objects.filter(account_id__in=self.account_pks).order_by()
+        points = ServicePoint.objects.filter(
+            Q(current_servicecontracts__in=contracts) | Q(previous_servicecontracts__in=contracts)
+        ).order_by()
+        meters = MeterDevice.objects.filter(
+            Q(current_servicepoints__in=points) | Q(previous_servicepoints__in=points)
+        ).order_by()
+        rows = (
+            contracts.annotate(kind=Value("related_servicecontracts"))
+            .values_list("kind", "cds_servicecontract_id")
+            .union(
+                points.annotate(kind=Value("related_servicepoints")).values_list(
+                    "kind", "cds_servicepoint_id"
+                ),
+                meters.annotate(kind=Value("related_meterdevices")).values_list(
+                    "kind", "cds_meterdevice_id"
+                ),
+            )
+        )
+        found: dict[str, set[str]] = {
+            "related_servicecontracts": set(),
+            "related_servicepoints": set(),
+            "related_meterdevices": set(),
+        }
+        for kind, ident in rows:
+            found[kind].add(ident)
+        return {
+            **{kind: frozenset(ids) for kind, ids in found.items()},
+            "related_accounts": self.account_ids,
+            "related_aggregations": frozenset(),
+        }
+
+    def prune(self, name: str, ids: list[str]) -> list[str]:
+        visible = self.visible_ids[name]
+        return [i for i in ids if i in visible]
+
+    # -- the resources ----------------------------------------------------------------------
+
+    def accounts_rule(self) -> "AccountsRule":
+        if not self.accounts:
+            raise InsufficientScope(f"the token's grant has no {ad.ACCOUNTS} entry")
+        return AccountsRule(self)
+
+    def statements_rule(self) -> "StatementsRule":
+        if not self.bills:
+            raise InsufficientScope(f"the token's grant has no {ad.BILLS} entry")
+        return StatementsRule(self)
+
+    def sections_rule(self) -> "SectionsRule":
+        entries = tuple(e for e in self.bills if e.flavor in SECTION_FIELDS)
+        if not entries:
+            raise InsufficientScope(
+                f"bill sections need a {ad.BILLS} entry whose flavor is not amount_due_only"
+            )
+        return SectionsRule(self, entries)
+
+
+def _ordered(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
+    return {k: v for k, v in data.items() if k in fields}
+
+
+@dataclass(frozen=True)
+class AccountsRule:
+    """Accounts: the selected ones, each as it was at the grant's ``sync_date_end``."""
+
+    policy: Policy
+
+    @property
+    def row_cutoff(self) -> datetime:
+        # An account exists as of some entry's cutoff iff it exists as of the latest one.
+        return max(e.cutoff for e in self.policy.accounts)
+
+    def rows(self) -> QuerySet[AccountVersion]:
+        return (
+            AccountVersion.objects.filter(account_id__in=self.policy.account_pks)
+            .as_of(self.row_cutoff)
+            .select_related("account", "parent")
+            .order_by("-cds_modified", "account__cds_account_id")
+        )
+
+    def search(self, term: str) -> Q:
+        """``q``: a case-insensitive match on the fields the grant shows, and nothing else."""
+        q = Q(account__cds_account_id__icontains=term)
+        searchable = (
+            "customer_number",
+            "account_number",
+            "account_address",
+            "account_name",
+            "account_contacts",
+            "account_programs",
+        )
+        for field in searchable:
+            if self.policy.field_cutoff(field) is not None:
+                q |= self.policy.accounts_where(field, "icontains", term)
+        return q
+
+    def presenter(self, rows: list[AccountVersion]) -> Presenter:
+        policy = self.policy
+        pks = [row.account_id for row in rows]
+        by_cutoff: dict[datetime, dict[int, AccountVersion]] = {}
+        for field in ad.ACCOUNT_FIELDS:
+            cutoff = policy.field_cutoff(field)
+            if cutoff is not None and cutoff != self.row_cutoff and cutoff not in by_cutoff:
+                versions = AccountVersion.objects.filter(account_id__in=pks).as_of(cutoff)
+                by_cutoff[cutoff] = {v.account_id: v for v in versions}
+
+        def present(row: AccountVersion, data: dict[str, Any]) -> dict[str, Any]:
+            fields = set(ACCOUNT_ALWAYS)
+            for field in ad.ACCOUNT_FIELDS:
+                cutoff = policy.field_cutoff(field)
+                if cutoff is None:
+                    continue
+                if cutoff == self.row_cutoff:
+                    fields.add(field)
+                elif row.account_id in by_cutoff[cutoff]:
+                    fields.add(field)
+                    data[field] = getattr(by_cutoff[cutoff][row.account_id], field)
+            parent = row.parent
+            data["cds_account_parent"] = (
+                parent.cds_account_id if parent and parent.pk in policy.account_pks else None
+            )
+            data["cds_synced"] = ad.format_datetime(min(row.account.cds_synced, self.row_cutoff))
+            return _ordered(data, frozenset(fields))
+
+        return present
+
+
+@dataclass(frozen=True)
+class StatementsRule:
+    """Bill statements of the selected accounts inside any entry's statement date window."""
+
+    policy: Policy
+
+    def rows(self) -> QuerySet[BillStatement]:
+        windows = _any(e.q("statement_date") for e in self.policy.bills)
+        return (
+            BillStatement.objects.filter(account_id__in=self.policy.account_pks)
+            .filter(windows)
+            .select_related("account")
+            .order_by("-statement_date", "-cds_modified", "cds_billstatement_id")
+        )
+
+    def presenter(self, rows: list[BillStatement]) -> Presenter:
+        policy = self.policy
+        numbers = policy.account_numbers({row.account_id for row in rows})
+        try:
+            sections = policy.sections_rule()
+        except InsufficientScope:
+            sections = None
+        wanted = {
+            section_id
+            for row in rows
+            for charge in row.new_charges or []
+            for section_id in charge.get("related_billsections") or []
+        }
+        visible_sections = sections.visible(wanted) if sections and wanted else frozenset()
+
+        def present(row: BillStatement, data: dict[str, Any]) -> dict[str, Any]:
+            fields = _union(
+                STATEMENT_FIELDS[e.flavor] for e in policy.bills if e.admits(row.statement_date)
+            )
+            if row.account_id in numbers:
+                fields |= {"account_number"}
+                data["account_number"] = numbers[row.account_id]
+            if "new_charges" in fields and data["new_charges"] is not None:
+                data["new_charges"] = [
+                    _prune_charge(charge, sections is not None, visible_sections)
+                    for charge in data["new_charges"]
+                ]
+            return _ordered(data, fields)
+
+        return present
+
+
+def _prune_charge(charge: dict[str, Any], sections_in_scope: bool, visible: frozenset[str]) -> dict:
+    charge = dict(charge)
+    if "related_billsections" in charge:
+        if sections_in_scope:
+            charge["related_billsections"] = [
+                i for i in charge["related_billsections"] if i in visible
+            ]
+        else:
+            del charge["related_billsections"]
+    return charge
+
+
+@dataclass(frozen=True)
+class SectionsRule:
+    """Bill sections whose statement is visible under an entry that shows sections."""
+
+    policy: Policy
+    entries: tuple[BillsEntry, ...]
+
+    def _visible(self) -> QuerySet[BillSection]:
+        windows = _any(e.q("statement__statement_date") for e in self.entries)
+        return BillSection.objects.filter(
+            account_id__in=self.policy.account_pks,
+            statement__account_id__in=self.policy.account_pks,
+        ).filter(windows)
+
+    def rows(self) -> QuerySet[BillSection]:
+        return (
+            self._visible()
+            .select_related("account", "statement")
+            .order_by(
+                "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
+            )
+        )
+
+    def visible(self, section_ids: Iterable[str]) -> frozenset[str]:
+        found = self._visible().filter(cds_billsection_id__in=list(section_ids))
+        return frozenset(found.values_list("cds_billsection_id", flat=True))
+
+    def presenter(self, rows: list[BillSection]) -> Presenter:
+        policy = self.policy
+        numbers = policy.account_numbers({row.account_id for row in rows})
+        linked = {i for row in rows for i in row.related_billsections}
+        visible_sections = self.visible(linked) if linked else frozenset()
+
+        def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
+            day = row.statement.statement_date
+            fields = _union(SECTION_FIELDS[e.flavor] for e in self.entries if e.admits(day))
+            if row.account_id in numbers:
+                fields |= {"account_number"}
+                data["account_number"] = numbers[row.account_id]
+            for name in (
+                "related_servicecontracts",
+                "related_servicepoints",
+                "related_meterdevices",
+            ):
+                data[name] = policy.prune(name, data[name])
+            data["related_billsections"] = [
+                i for i in data["related_billsections"] if i in visible_sections
+            ]
+            if "cost_details" not in fields:
+                data["usage_details"] = [
+                    d for d in data["usage_details"] if d.get("units") not in _MONEY_UNITS
+                ]
+            return _ordered(data, fields)
+
+        return present

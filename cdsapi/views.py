@@ -1,0 +1,61 @@
+"""The one base view every Customer Data API endpoint inherits.
+
+A subclass names its envelope key, its serializer, its filters and which of the policy's
+rules it serves; the base view does everything else the same way for every endpoint:
+authentication, the policy, parameter checks, filtering, paging and rendering.
+"""
+
+from typing import Any, ClassVar
+
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from cdsapi.authentication import BearerTokenAuthentication, HasGrantToken
+from cdsapi.exceptions import InvalidRequest
+from cdsapi.filters import Filter
+from cdsapi.pagination import PAGING_PARAMS, paginate
+from cdsapi.policy import Policy
+
+
+class CdsListView(APIView):
+    envelope: ClassVar[str]
+    rule: ClassVar[str]
+    serializer_class: ClassVar[type]
+    filters: ClassVar[tuple[Filter, ...]] = ()
+
+    authentication_classes = [BearerTokenAuthentication]
+    permission_classes = [HasGrantToken]
+    http_method_names = ["get"]
+
+    def policy(self, request: Request) -> Policy:
+        token = request.auth
+        return Policy.for_grant(token.cds_grant, token.scope.split())
+
+    def query_params(self, request: Request) -> dict[str, str]:
+        """The query string as a plain dict; unknown or repeated parameters are refused."""
+        known = {f.param for f in self.filters} | set(PAGING_PARAMS)
+        params = {}
+        for name, values in request.query_params.lists():
+            if name not in known:
+                raise InvalidRequest(
+                    f"unknown query parameter {name!r}; this endpoint takes "
+                    + ", ".join(sorted(known))
+                )
+            if len(values) > 1:
+                raise InvalidRequest(f"{name}: given more than once")
+            params[name] = values[0]
+        return params
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        rule = getattr(self.policy(request), self.rule)()
+        params = self.query_params(request)
+        parsed = [(f, f.parse(params[f.param])) for f in self.filters if f.param in params]
+        rows = rule.rows()
+        for flt, value in parsed:
+            rows = flt.apply(rows, value, rule)
+        page = paginate(rows, params, request)
+        present = rule.presenter(page.rows)
+        serializer = self.serializer_class()
+        items = [present(row, serializer.to_representation(row)) for row in page.rows]
+        return Response({self.envelope: items, "next": page.next, "previous": page.previous})
