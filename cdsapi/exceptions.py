@@ -29,10 +29,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     headers: dict[str, str] = {}
     if isinstance(exc, exceptions.NotAuthenticated | exceptions.AuthenticationFailed):
         request = context["request"]
-        oauth2_error = getattr(request._request, "oauth2_error", None) or {}
-        description = oauth2_error.get("error_description") or (
-            "the access token is not valid"
-            if request.META.get("HTTP_AUTHORIZATION")
+        oauth2_error = getattr(request, "oauth2_error", None) or {}
+        sent_bearer = request.META.get("HTTP_AUTHORIZATION", "").startswith("Bearer ")
+        description = str(oauth2_error.get("error_description") or "") or (
+            "the access token is unknown, expired or revoked"
+            if sent_bearer
             else "no bearer token was sent (Authorization: Bearer <token>)"
         )
         headers["WWW-Authenticate"] = (

@@ -144,6 +144,11 @@ def _union(sets: Iterable[frozenset[str]]) -> frozenset[str]:
 
 
 def _any(qs: Iterable[Q]) -> Q:
+    """Rows any of the conditions admit. An empty ``Q`` admits everything; Django's ``|``
+    would instead drop it (``Q(x) | Q()`` is ``Q(x)``), so it is handled here."""
+    qs = list(qs)
+    if any(not q for q in qs):
+        return Q()
     return reduce(or_, qs)
 
 

@@ -7,6 +7,7 @@ authentication, the policy, parameter checks, filtering, paging and rendering.
 
 from typing import Any, ClassVar
 
+from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -27,6 +28,12 @@ class CdsListView(APIView):
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasGrantToken]
     http_method_names = ["get"]
+
+    def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        # Refuse other methods before authentication, which would try to parse a body.
+        if request.method.lower() not in self.http_method_names:
+            raise MethodNotAllowed(request.method)
+        super().initial(request, *args, **kwargs)
 
     def policy(self, request: Request) -> Policy:
         token = request.auth

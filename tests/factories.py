@@ -9,6 +9,7 @@ from django.contrib.auth import get_user_model
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
 from bills.models import BillSection, BillStatement
 from cdsapi import exactjson
+from cdsapi.models import Application
 from usage.models import UsageSegment
 
 T0 = datetime(2025, 1, 1, tzinfo=UTC)
@@ -173,3 +174,14 @@ class UsageSegmentFactory(CdsMetadataFactory):
 
     class Meta:
         model = UsageSegment
+
+
+class ApplicationFactory(factory.django.DjangoModelFactory):
+    name = factory.Sequence(lambda n: f"Recipient {n}")
+    client_id = factory.Sequence(lambda n: f"client-{n}")
+    client_secret = "s3cret-s3cret-s3cret"
+    client_type = "confidential"
+    authorization_grant_type = "client-credentials"
+
+    class Meta:
+        model = Application
