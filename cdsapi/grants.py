@@ -1,5 +1,6 @@
 """Creating, revoking and exercising grants: one code path for the CLI, the admin and OAuth."""
 
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -53,16 +54,24 @@ def select_accounts(account_ids: list[str]) -> list[Account]:
     return [found[i] for i in dict.fromkeys(account_ids)]
 
 
-def create_grant(
-    client: Application,
+@dataclass(frozen=True)
+class GrantSpec:
+    """A grant request that passed every check: what ``create_grant`` stores."""
+
+    scope: str
+    authorization_details: list[dict[str, Any]]
+    accounts: list[Account]
+
+
+def validate_grant(
     account_ids: list[str],
     authorization_details: str | list[Any],
     scope: str | None = None,
     expires: datetime | None = None,
     customer: Any = None,
     now: datetime | None = None,
-) -> Grant:
-    """Validate everything, then create the grant; nothing is created if anything is wrong.
+) -> GrantSpec:
+    """Every check a grant must pass, shared by the CLI, the admin and OAuth.
 
     ``scope`` defaults to the types the details use. Raises ``GrantError`` or
     ``InvalidAuthorizationDetails``.
@@ -79,15 +88,29 @@ def create_grant(
             raise GrantError(f"accounts: {', '.join(foreign)} not held by {customer}")
     if expires is not None and expires <= now:
         raise GrantError("expires: must be in the future")
+    return GrantSpec(" ".join(scopes), resolved, accounts)
+
+
+def create_grant(
+    client: Application,
+    account_ids: list[str],
+    authorization_details: str | list[Any],
+    scope: str | None = None,
+    expires: datetime | None = None,
+    customer: Any = None,
+    now: datetime | None = None,
+) -> Grant:
+    """Validate everything (``validate_grant``), then create the grant, or nothing."""
+    spec = validate_grant(account_ids, authorization_details, scope, expires, customer, now)
     with transaction.atomic():
         grant = Grant.objects.create(
             client=client,
             customer=customer,
-            scope=" ".join(scopes),
-            authorization_details=resolved,
+            scope=spec.scope,
+            authorization_details=spec.authorization_details,
             expires=expires,
         )
-        grant.accounts.set(accounts)
+        grant.accounts.set(spec.accounts)
     return grant
 
 

@@ -47,3 +47,71 @@ def test_bill_and_usage_lists_render(admin_client, url: str) -> None:
 @pytest.mark.django_db
 def test_imported_data_cannot_be_added_in_the_admin(admin_client) -> None:
     assert admin_client.get(reverse("admin:usage_usagesegment_add")).status_code == 403
+
+
+@pytest.fixture
+def shared_account(db):
+    version = factories.AccountVersionFactory(account__cds_account_id="acc-a")
+    return version.account
+
+
+def grant_form(client_pk: int, account_pk: int, details: str, **extra: str) -> dict:
+    return {
+        "client": client_pk,
+        "accounts": [account_pk],
+        "scope": "",
+        "authorization_details": details,
+        "status": "active",
+        "expires_0": "",
+        "expires_1": "",
+        **extra,
+    }
+
+
+@pytest.mark.django_db
+def test_the_admin_creates_grants_with_the_same_validation(admin_client, shared_account) -> None:
+    from cdsapi.models import Grant
+
+    client = factories.ApplicationFactory()
+    url = reverse("admin:cdsapi_grant_add")
+    bad = admin_client.post(
+        url,
+        grant_form(
+            client.pk, shared_account.pk, '[{"type": "cds_bill_statements", "flavor": "x"}]'
+        ),
+    )
+    assert bad.status_code == 200
+    assert b"invalid_authorization_details: authorization_details[0].flavor" in bad.content
+    assert not Grant.objects.exists()
+    good = admin_client.post(
+        url,
+        grant_form(
+            client.pk,
+            shared_account.pk,
+            '[{"type": "cds_bill_statements", "statement_date_end": "P0D"}]',
+        ),
+    )
+    assert good.status_code == 302, good.content
+    grant = Grant.objects.get()
+    assert grant.scope == "cds_bill_statements"
+    assert grant.authorization_details[0]["statement_date_end"][:2] == "20"
+
+
+@pytest.mark.django_db
+def test_the_revoke_action_revokes(admin_client, shared_account, make_grant) -> None:
+    grant = make_grant(["acc-a"], [{"type": "cds_usage"}])
+    admin_client.post(
+        reverse("admin:cdsapi_grant_changelist"),
+        {"action": "revoke", "_selected_action": [grant.pk]},
+    )
+    grant.refresh_from_db()
+    assert grant.status == "revoked"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "url", ["admin:cdsapi_grant_changelist", "admin:cdsapi_application_changelist"]
+)
+def test_grant_and_client_lists_render(admin_client, make_grant, shared_account, url) -> None:
+    make_grant(["acc-a"], [{"type": "cds_usage"}])
+    assert admin_client.get(reverse(url)).status_code == 200

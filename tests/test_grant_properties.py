@@ -1,0 +1,214 @@
+"""Property: over random data and random grants, every response holds exactly the rows,
+fields, values and dates the grant allows (an independent oracle in plain Python)."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from hypothesis.extra.django import TestCase
+
+from cdsapi import exactjson, grants
+from cdsapi.policy import ACCOUNT_ALWAYS, SECTION_FIELDS, STATEMENT_FIELDS
+from tests.conftest import Api
+from tests.factories import (
+    AccountFactory,
+    AccountVersionFactory,
+    ApplicationFactory,
+    BillSectionFactory,
+    BillStatementFactory,
+)
+
+BASE = datetime(2024, 1, 1, tzinfo=UTC)
+FIELDS = ["account_number", "account_name", "account_status", "customer_number"]
+NOW_DAY = 2000  # every generated day lies before "now" (2029 and later is never drawn)
+
+
+def day(n: int) -> datetime:
+    return BASE + timedelta(days=n)
+
+
+accounts_st = st.lists(
+    st.tuples(
+        st.lists(st.integers(0, 400), min_size=1, max_size=3, unique=True).map(sorted),
+        st.lists(st.tuples(st.integers(0, 500), st.booleans()), max_size=4),
+    ),
+    min_size=1,
+    max_size=4,
+)
+account_entry_st = st.fixed_dictionaries(
+    {
+        "fields": st.lists(st.sampled_from(FIELDS), min_size=1, max_size=4, unique=True),
+        "cutoff": st.one_of(st.none(), st.integers(0, 450)),
+    }
+)
+bounds_st = st.tuples(
+    st.one_of(st.none(), st.integers(0, 500)), st.one_of(st.none(), st.integers(0, 500))
+).map(lambda b: b if None in b or b[0] <= b[1] else (b[1], b[0]))
+bill_entry_st = st.fixed_dictionaries(
+    {
+        "bounds": bounds_st,
+        "flavor": st.sampled_from(["full", "usage_only", "amount_due_only"]),
+    }
+)
+grant_st = st.tuples(
+    st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
+    st.lists(account_entry_st, max_size=2),
+    st.lists(bill_entry_st, max_size=2),
+).filter(lambda g: g[1] or g[2])
+
+
+class GrantPropertyTests(TestCase):
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(accounts=accounts_st, grant=grant_st)
+    def test_responses_never_leave_the_grant(self, accounts, grant) -> None:
+        world = self.build(accounts)
+        selected_idx, account_entries, bill_entries = grant
+        selected = [f"acc-{i}" for i in selected_idx if i < len(accounts)] or ["acc-0"]
+        details = [
+            {
+                "type": "cds_current_accounts_details",
+                "fields": e["fields"],
+                "sync_date_end": "infinite"
+                if e["cutoff"] is None
+                else day(e["cutoff"]).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            }
+            for e in account_entries
+        ] + [
+            {
+                "type": "cds_bill_statements",
+                "flavor": e["flavor"],
+                "statement_date_start": "infinite"
+                if e["bounds"][0] is None
+                else day(e["bounds"][0]).date().isoformat(),
+                "statement_date_end": "infinite"
+                if e["bounds"][1] is None
+                else day(e["bounds"][1]).date().isoformat(),
+            }
+            for e in bill_entries
+        ]
+        token, _ = grants.issue_token(grants.create_grant(ApplicationFactory(), selected, details))
+        api = Api()
+        self.check_accounts(api, token, world, selected, account_entries)
+        self.check_statements(api, token, world, selected, account_entries, bill_entries)
+        self.check_sections(api, token, world, selected, bill_entries)
+
+    # -- data -----------------------------------------------------------------------------
+
+    def build(self, accounts) -> dict:
+        world = {"versions": {}, "statements": {}, "sections": {}}
+        for i, (modified_days, statements) in enumerate(accounts):
+            ident = f"acc-{i}"
+            account = AccountFactory(cds_account_id=ident, cds_created=day(modified_days[0]))
+            world["versions"][ident] = []
+            for v, d in enumerate(modified_days):
+                values = {
+                    "account_number": f"n{i}v{v}",
+                    "account_name": f"name {i}.{v}",
+                    "account_status": ["active", "closed"][v % 2],
+                    "customer_number": None if v == 1 else f"c{i}v{v}",
+                }
+                AccountVersionFactory(account=account, cds_modified=day(d), **values)
+                world["versions"][ident].append((d, values))
+            for s, (d, with_section) in enumerate(statements):
+                statement = BillStatementFactory(
+                    cds_billstatement_id=f"bst-{i}-{s}",
+                    account=account,
+                    statement_date=day(d).date(),
+                    amount_due=Decimal("1.10"),
+                )
+                world["statements"][statement.cds_billstatement_id] = (ident, day(d).date())
+                if with_section:
+                    BillSectionFactory(cds_billsection_id=f"bsec-{i}-{s}", statement=statement)
+                    world["sections"][f"bsec-{i}-{s}"] = (ident, day(d).date())
+        return world
+
+    # -- the oracle -----------------------------------------------------------------------
+
+    @staticmethod
+    def version_at(versions, cutoff_day):
+        found = [values for d, values in versions if cutoff_day is None or d <= cutoff_day]
+        return found[-1] if found else None
+
+    @staticmethod
+    def admits(bounds, statement_date: date) -> bool:
+        lo, hi = bounds
+        return (lo is None or statement_date >= day(lo).date()) and (
+            hi is None or statement_date <= day(hi).date()
+        )
+
+    def number_cutoff(self, account_entries):
+        cutoffs = [e["cutoff"] for e in account_entries if "account_number" in e["fields"]]
+        if not cutoffs:
+            return False, None
+        return True, None if None in cutoffs else max(cutoffs)
+
+    def check_accounts(self, api, token, world, selected, entries) -> None:
+        response = api.get("accounts", token)
+        if not entries:
+            assert response.status_code == 403
+            return
+        rows = {r["cds_account_id"]: r for r in response.data_["accounts"]}
+        cutoffs = [e["cutoff"] for e in entries]
+        row_cutoff = None if None in cutoffs else max(cutoffs)
+        expected = {a for a in selected if self.version_at(world["versions"][a], row_cutoff)}
+        assert set(rows) == expected
+        for ident, row in rows.items():
+            allowed = set(ACCOUNT_ALWAYS)
+            for field in FIELDS:
+                granting = [e["cutoff"] for e in entries if field in e["fields"]]
+                if not granting:
+                    continue
+                cutoff = None if None in granting else max(granting)
+                version = self.version_at(world["versions"][ident], cutoff)
+                if version is not None:
+                    allowed.add(field)
+                    assert row[field] == version[field], (ident, field)
+            assert set(row) == allowed
+            if row_cutoff is not None:
+                assert row["cds_modified"] <= day(row_cutoff).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    def check_statements(self, api, token, world, selected, account_entries, entries) -> None:
+        response = api.get("bill-statements", token)
+        if not entries:
+            assert response.status_code == 403
+            return
+        has_number, number_cutoff = self.number_cutoff(account_entries)
+        rows = response.data_["bill_statements"]
+        expected = {
+            sid
+            for sid, (acc, d) in world["statements"].items()
+            if acc in selected and any(self.admits(e["bounds"], d) for e in entries)
+        }
+        assert {r["cds_billstatement_id"] for r in rows} == expected
+        for row in rows:
+            acc, d = world["statements"][row["cds_billstatement_id"]]
+            allowed = set().union(
+                *(STATEMENT_FIELDS[e["flavor"]] for e in entries if self.admits(e["bounds"], d))
+            )
+            number = self.version_at(world["versions"][acc], number_cutoff) if has_number else None
+            if number is not None:
+                allowed.add("account_number")
+                assert row["account_number"] == number["account_number"]
+            assert set(row) == allowed
+        assert exactjson.dumps(rows).count("1.10") == sum("amount_due" in r for r in rows)
+
+    def check_sections(self, api, token, world, selected, entries) -> None:
+        response = api.get("bill-sections", token)
+        shown = [e for e in entries if e["flavor"] != "amount_due_only"]
+        if not shown:
+            assert response.status_code == 403
+            return
+        rows = response.data_["bill_sections"]
+        expected = {
+            sid
+            for sid, (acc, d) in world["sections"].items()
+            if acc in selected and any(self.admits(e["bounds"], d) for e in shown)
+        }
+        assert {r["cds_billsection_id"] for r in rows} == expected
+        for row in rows:
+            _, d = world["sections"][row["cds_billsection_id"]]
+            allowed = set().union(
+                *(SECTION_FIELDS[e["flavor"]] for e in shown if self.admits(e["bounds"], d))
+            )
+            assert set(row) - {"account_number"} <= allowed
