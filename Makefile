@@ -28,7 +28,9 @@ demo-data: install $(DEMO_FILE)
 demo: demo-data
 	@echo
 	@echo "Demo data loaded: Cascade Valley Power & Gas (3 customers, 6 accounts, 2 years of intervals)."
-	@echo "No client grants exist yet, so there are no API tokens to print."
+	@echo "A demo client with one grant of each type; paste these while the server runs:"
+	@echo
+	@$(PY) manage.py cds_demo_grants --base-url http://$(HOST):$(PORT)
 	@echo "Health checks: curl http://$(HOST):$(PORT)/healthz  and  curl http://$(HOST):$(PORT)/readyz"
 	@echo
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)

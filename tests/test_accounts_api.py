@@ -169,3 +169,10 @@ def test_a_token_without_the_accounts_scope_is_refused(world, api, token_for) ->
     response = api.get("accounts", token)
     assert response.status_code == 403
     assert response.data_["error"] == "insufficient_scope"
+
+
+def test_q_searches_contacts_only_when_they_are_granted(world, api, token_for) -> None:
+    shown = token_for(["acc-a"], grant(fields=["account_contacts"]))
+    assert len(api.rows("accounts", shown, "accounts", q="A@EXAMPLE")) == 1
+    hidden = token_for(["acc-a"], grant(fields=["account_name"]))
+    assert api.rows("accounts", hidden, "accounts", q="a@example") == []

@@ -1,0 +1,77 @@
+"""``manage.py cds_demo_grants``: a demo client, one grant of each type, tokens and curl lines.
+
+Run after the demo data is imported. Each run replaces the demo client's grants and tokens.
+"""
+
+import json
+import shlex
+from typing import Any
+
+from django.core.management.base import BaseCommand, CommandError, CommandParser
+
+from accounts.models import Account
+from cdsapi import grants
+from cdsapi.models import Application
+
+CLIENT_ID = "demo-recipient"
+DEMO_GRANTS = [
+    (
+        "Accounts: two homes, only account_number and account_name, frozen on 2025-03-01 "
+        "(acc-r2 was renamed in June 2025, so its old name is served)",
+        ["acc-r1", "acc-r2"],
+        [
+            {
+                "type": "cds_current_accounts_details",
+                "fields": ["account_number", "account_name"],
+                "sync_date_end": "2025-03-01T00:00:00Z",
+            }
+        ],
+        "accounts",
+    ),
+    (
+        "Bill statements, usage_only (no money anywhere), the last 12 months",
+        ["acc-r1"],
+        [{"type": "cds_bill_statements", "flavor": "usage_only", "statement_date_start": "P1Y"}],
+        "bill-statements",
+    ),
+    (
+        "Usage: the solar home's meter, monthly aggregates from November 2025",
+        ["acc-r1"],
+        [
+            {
+                "type": "cds_usage",
+                "aggregation_type": "monthly_aggregates",
+                "segment_start": "2025-11-01T07:00:00Z",
+            }
+        ],
+        "usage-segments",
+    ),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo client and grants (one per type) and print curl commands."
+
+    def add_arguments(self, parser: CommandParser) -> None:
+        parser.add_argument("--base-url", default="http://127.0.0.1:8000")
+
+    def handle(self, *args: Any, **options: Any) -> None:
+        if not Account.objects.filter(cds_account_id="acc-r1").exists():
+            raise CommandError("the demo data is not loaded; run `make demo-data` first")
+        client, _ = Application.objects.get_or_create(
+            client_id=CLIENT_ID,
+            defaults={
+                "name": "Demo data recipient",
+                "client_type": Application.CLIENT_CONFIDENTIAL,
+                "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
+            },
+        )
+        client.cds_grants.all().delete()
+        base = options["base_url"].rstrip("/") + "/cds-customerdata-api/v1/"
+        for title, accounts, details, endpoint in DEMO_GRANTS:
+            grant = grants.create_grant(client, accounts, details)
+            token, _ = grants.issue_token(grant)
+            self.stdout.write(f"# {title}")
+            self.stdout.write(f"#   grant {grant.pk}: {json.dumps(grant.authorization_details)}")
+            url = shlex.quote(base + endpoint)
+            self.stdout.write(f"curl -s -H 'Authorization: Bearer {token}' {url}\n")
