@@ -8,9 +8,11 @@ from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
-from cdsapi.policy import InsufficientScope
-
 logger = logging.getLogger("cdsapi.api")
+
+
+class InsufficientScope(Exception):
+    """The token's grant does not reach this resource or field (HTTP 403)."""
 
 
 class InvalidRequest(exceptions.APIException):

@@ -7,24 +7,24 @@ Every Customer Data endpoint asks the policy; no view or serializer looks at a g
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from functools import cached_property, reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import Q, QuerySet, Value
+from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
 from django.utils import timezone
 
 from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
 from bills.models import BillSection, BillStatement
 from cdsapi import authorization_details as ad
+from cdsapi.exceptions import InsufficientScope
 from cdsapi.models import Grant
+from cdsapi.pagination import Page, paginate
+from usage.aggregation import AGGREGATION_TYPES, Window, merge_windows
+from usage.models import UsageSegment, UsageSeries
 
 Presenter = Callable[[Any, dict[str, Any]], dict[str, Any]]
-
-
-class InsufficientScope(Exception):
-    """The token's grant does not reach this resource or field (HTTP 403)."""
 
 
 # -- which fields each kind of grant entry shows --------------------------------------------
@@ -158,6 +158,7 @@ class Policy:
     now: datetime
     account_pks: frozenset[int]
     account_ids: frozenset[str]
+    numbers: tuple[tuple[int, str | None], ...]  # account_number as granted, per account pk
     accounts: tuple[AccountsEntry, ...]
     bills: tuple[BillsEntry, ...]
     usage: tuple[UsageEntry, ...]
@@ -197,12 +198,27 @@ class Policy:
                         entry["aggregation_type"],
                     )
                 )
-        selected = dict(grant.accounts.values_list("pk", "cds_account_id"))
+        # One query for the selected accounts and, if granted, their account_number as of
+        # its cutoff (shown on statements, sections and segments).
+        selected = grant.accounts.order_by()
+        number_cutoffs = [e.cutoff for e in accounts if "account_number" in e.fields]
+        if number_cutoffs:
+            versions = AccountVersion.objects.filter(
+                account=OuterRef("pk"), cds_modified__lte=max(number_cutoffs)
+            ).order_by("-cds_modified")
+            selected = selected.annotate(
+                number_version=Subquery(versions.values("pk")[:1]),
+                number=Subquery(versions.values("account_number")[:1]),
+            )
+            rows = list(selected.values_list("pk", "cds_account_id", "number_version", "number"))
+        else:
+            rows = [(*row, None, None) for row in selected.values_list("pk", "cds_account_id")]
         return cls(
             grant_id=grant.pk,
             now=now,
-            account_pks=frozenset(selected),
-            account_ids=frozenset(selected.values()),
+            account_pks=frozenset(pk for pk, *_ in rows),
+            account_ids=frozenset(ident for _, ident, *_ in rows),
+            numbers=tuple((pk, number) for pk, _, version, number in rows if version is not None),
             accounts=tuple(accounts),
             bills=tuple(bills),
             usage=tuple(usage),
@@ -238,15 +254,11 @@ class Policy:
         )
         return Q(account_id__in=matching)
 
-    def account_numbers(self, account_pks: Iterable[int]) -> dict[int, str | None]:
-        """``account_number`` for other objects of these accounts; empty if not granted."""
-        cutoff = self.field_cutoff("account_number")
-        if cutoff is None:
-            return {}
-        versions = AccountVersion.objects.filter(
-            account_id__in=self.account_pks & set(account_pks)
-        ).as_of(cutoff)
-        return dict(versions.values_list("account_id", "account_number"))
+    @cached_property
+    def account_numbers(self) -> dict[int, str | None]:
+        """``account_number`` of each selected account, for the objects that show it; only
+        accounts that existed at the field's cutoff, and none if the field is not granted."""
+        return dict(self.numbers)
 
     # -- reference arrays -----------------------------------------------------------------
 
@@ -305,6 +317,24 @@ class Policy:
             raise InsufficientScope(f"the token's grant has no {ad.BILLS} entry")
         return StatementsRule(self)
 
+    def usage_rule(self, requested: str | None = None) -> "UsageRule":
+        """Usage at the requested granularity (default: the finest the grant allows), over
+        the windows of the entries that allow it. Finer than granted is insufficient_scope."""
+        if not self.usage:
+            raise InsufficientScope(f"the token's grant has no {ad.USAGE} entry")
+        levels = AGGREGATION_TYPES
+        finest = min(levels.index(e.aggregation_type) for e in self.usage)
+        level = finest if requested is None else levels.index(requested)
+        if level < finest:
+            raise InsufficientScope(
+                f"aggregation_type {requested} is finer than the grant allows "
+                f"({levels[finest]} or coarser)"
+            )
+        windows = merge_windows(
+            Window(e.start, e.end) for e in self.usage if levels.index(e.aggregation_type) <= level
+        )
+        return UsageRule(self, levels[level], windows)
+
     def sections_rule(self) -> "SectionsRule":
         entries = tuple(e for e in self.bills if e.flavor in SECTION_FIELDS)
         if not entries:
@@ -314,12 +344,30 @@ class Policy:
         return SectionsRule(self, entries)
 
 
+class Rule:
+    """What every resource rule offers the base view. Subclasses give ``rows`` (a queryset
+    already cut to the grant) and ``presenter`` (which fields each row shows)."""
+
+    def rows(self) -> QuerySet:
+        raise NotImplementedError  # pragma: no cover
+
+    def presenter(self, rows: list[Any]) -> Presenter:
+        raise NotImplementedError  # pragma: no cover
+
+    def page(self, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
+        return paginate(rows, params, request)
+
+    def render(self, rows: list[Any], serializer: Any) -> list[dict[str, Any]]:
+        present = self.presenter(rows)
+        return [present(row, serializer.to_representation(row)) for row in rows]
+
+
 def _ordered(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
     return {k: v for k, v in data.items() if k in fields}
 
 
 @dataclass(frozen=True)
-class AccountsRule:
+class AccountsRule(Rule):
     """Accounts: the selected ones, each as it was at the grant's ``sync_date_end``."""
 
     policy: Policy
@@ -385,7 +433,7 @@ class AccountsRule:
 
 
 @dataclass(frozen=True)
-class StatementsRule:
+class StatementsRule(Rule):
     """Bill statements of the selected accounts inside any entry's statement date window."""
 
     policy: Policy
@@ -401,7 +449,7 @@ class StatementsRule:
 
     def presenter(self, rows: list[BillStatement]) -> Presenter:
         policy = self.policy
-        numbers = policy.account_numbers({row.account_id for row in rows})
+        numbers = policy.account_numbers
         try:
             sections = policy.sections_rule()
         except InsufficientScope:
@@ -444,7 +492,7 @@ def _prune_charge(charge: dict[str, Any], sections_in_scope: bool, visible: froz
 
 
 @dataclass(frozen=True)
-class SectionsRule:
+class SectionsRule(Rule):
     """Bill sections whose statement is visible under an entry that shows sections."""
 
     policy: Policy
@@ -472,7 +520,7 @@ class SectionsRule:
 
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy
-        numbers = policy.account_numbers({row.account_id for row in rows})
+        numbers = policy.account_numbers
         linked = {i for row in rows for i in row.related_billsections}
         visible_sections = self.visible(linked) if linked else frozenset()
 
@@ -498,3 +546,54 @@ class SectionsRule:
             return _ordered(data, fields)
 
         return present
+
+
+@dataclass(frozen=True)
+class UsageRule(Rule):
+    """Usage segments of the selected accounts, only ever the value sets inside the grant's
+    windows, at ``aggregation`` granularity (see ``usage.serving`` for trimming and sums)."""
+
+    policy: Policy
+    aggregation: str
+    windows: tuple[Window, ...]
+
+    @cached_property
+    def series(self) -> dict[tuple[int, int | None], Any]:
+        found = UsageSeries.objects.filter(account_id__in=self.policy.account_pks)
+        return {(s.account_id, s.meter_id): s for s in found}
+
+    def rows(self) -> QuerySet[UsageSegment]:
+        """Segments overlapping a window. ``segment_start`` is also bounded below by the
+        longest segment's length, so the index reads only rows near the window."""
+        longest = timedelta(
+            seconds=max((s.max_segment_seconds for s in self.series.values()), default=0)
+        )
+        conditions = []
+        for window in self.windows:
+            q = Q()
+            if window.start is not None:
+                q &= Q(segment_end__gt=window.start, segment_start__gte=window.start - longest)
+            if window.end is not None:
+                q &= Q(segment_start__lt=window.end)
+            conditions.append(q)
+        return (
+            UsageSegment.objects.filter(account_id__in=self.policy.account_pks)
+            .filter(_any(conditions))
+            .order_by(
+                "account__cds_account_id", "segment_start", "-cds_modified", "cds_usagesegment_id"
+            )
+        )
+
+    def page(self, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
+        from usage import serving
+
+        if self.aggregation == "intervals":
+            return paginate(serving.interval_rows(rows), params, request)
+        return serving.aggregate_page(self, rows, params, request)
+
+    def render(self, rows: list[Any], serializer: Any) -> list[dict[str, Any]]:
+        from usage import serving
+
+        if self.aggregation == "intervals":
+            return serving.render_intervals(self, rows)
+        return rows

@@ -5,6 +5,7 @@ from oauth2_provider import views as oauth2_views
 from accounts.views import AccountsView
 from bills.views import BillSectionsView, BillStatementsView
 from cdsapi import health
+from usage.views import UsageSegmentsView
 
 API = "cds-customerdata-api/v1/"
 
@@ -17,6 +18,7 @@ urlpatterns = [
     path(f"{API}accounts", AccountsView.as_view(), name="cds-accounts"),
     path(f"{API}bill-statements", BillStatementsView.as_view(), name="cds-bill-statements"),
     path(f"{API}bill-sections", BillSectionsView.as_view(), name="cds-bill-sections"),
+    path(f"{API}usage-segments", UsageSegmentsView.as_view(), name="cds-usage-segments"),
 ]
 
 handler400 = "cdsapi.exceptions.bad_request"

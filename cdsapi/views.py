@@ -15,8 +15,8 @@ from rest_framework.views import APIView
 from cdsapi.authentication import BearerTokenAuthentication, HasGrantToken
 from cdsapi.exceptions import InvalidRequest
 from cdsapi.filters import Filter
-from cdsapi.pagination import PAGING_PARAMS, paginate
-from cdsapi.policy import Policy
+from cdsapi.pagination import PAGING_PARAMS
+from cdsapi.policy import Policy, Rule
 
 
 class CdsListView(APIView):
@@ -24,6 +24,7 @@ class CdsListView(APIView):
     rule: ClassVar[str]
     serializer_class: ClassVar[type]
     filters: ClassVar[tuple[Filter, ...]] = ()
+    extra_params: ClassVar[tuple[str, ...]] = ()
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasGrantToken]
@@ -41,7 +42,7 @@ class CdsListView(APIView):
 
     def query_params(self, request: Request) -> dict[str, str]:
         """The query string as a plain dict; unknown or repeated parameters are refused."""
-        known = {f.param for f in self.filters} | set(PAGING_PARAMS)
+        known = {f.param for f in self.filters} | set(PAGING_PARAMS) | set(self.extra_params)
         params = {}
         for name, values in request.query_params.lists():
             if name not in known:
@@ -54,15 +55,16 @@ class CdsListView(APIView):
             params[name] = values[0]
         return params
 
+    def get_rule(self, policy: Policy, params: dict[str, str]) -> Rule:
+        return getattr(policy, self.rule)()
+
     def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
-        rule = getattr(self.policy(request), self.rule)()
         params = self.query_params(request)
+        rule = self.get_rule(self.policy(request), params)
         parsed = [(f, f.parse(params[f.param])) for f in self.filters if f.param in params]
         rows = rule.rows()
         for flt, value in parsed:
             rows = flt.apply(rows, value, rule)
-        page = paginate(rows, params, request)
-        present = rule.presenter(page.rows)
-        serializer = self.serializer_class()
-        items = [present(row, serializer.to_representation(row)) for row in page.rows]
+        page = rule.page(rows, params, request)
+        items = rule.render(page.rows, self.serializer_class())
         return Response({self.envelope: items, "next": page.next, "previous": page.previous})

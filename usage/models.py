@@ -37,6 +37,11 @@ class UsageSegment(CdsObject):
     values_json = models.TextField(
         help_text="The value sets as exact JSON text: a list of lists of value objects or null."
     )
+    totals_json = models.TextField(
+        default="[]",
+        help_text="Per format: [sum or peak, count] of the non-null values as exact JSON, or "
+        "null where a format does not aggregate. Lets aggregates skip the value sets.",
+    )
     related_aggregations = ExactJSONField(default=list, blank=True)
     related_accounts = ExactJSONField(default=list, blank=True)
     related_servicecontracts = ExactJSONField(default=list, blank=True)
@@ -58,3 +63,34 @@ class UsageSegment(CdsObject):
     def values(self) -> list:
         """The value sets decoded, with every decimal an exact ``Decimal``."""
         return exactjson.loads(self.values_json)
+
+
+class UsageSeries(models.Model):
+    """One account's stream of segments from one meter (or from no meter), summarised.
+
+    Kept up to date by the import. Window queries use ``max_segment_seconds`` as the lower
+    bound on ``segment_start`` (so they read only the rows near the window), and aggregates
+    use ``timezone`` for calendar periods.
+    """
+
+    account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="usage_series")
+    meter = models.ForeignKey(
+        MeterDevice, on_delete=models.CASCADE, null=True, blank=True, related_name="usage_series"
+    )
+    timezone = models.CharField(
+        max_length=64,
+        blank=True,
+        default="",
+        help_text="The meter's service point timezone; empty = the CDS_TIMEZONE setting.",
+    )
+    first_start = models.DateTimeField()
+    last_end = models.DateTimeField()
+    max_segment_seconds = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["account", "meter"], name="usage_series_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.account_id}/{self.meter_id}"

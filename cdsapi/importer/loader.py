@@ -6,6 +6,7 @@ and the whole load runs in one transaction, so a failing document leaves nothing
 Loading the same document twice changes nothing the second time.
 """
 
+import math
 from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -14,6 +15,7 @@ from typing import Any
 
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
+from django.db.models import Max, Min
 from pydantic import BaseModel, ValidationError
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
@@ -21,8 +23,9 @@ from bills.models import BillSection, BillStatement
 from cdsapi import exactjson
 from cdsapi.importer.errors import DocumentError
 from cdsapi.importer.schema import ImportDocument
-from cdsapi.importer.values import values_to_json
-from usage.models import UsageSegment
+from cdsapi.importer.values import check_values
+from usage.aggregation import totals
+from usage.models import UsageSegment, UsageSeries
 
 Progress = Callable[[int], None]
 KINDS = (
@@ -301,7 +304,8 @@ class Loader:
                     raise DocumentError(f"{kind}[{n}]", f"duplicate of {kind}[{seen[k]}]")
                 seen[k] = n
 
-    def _check_segments(self) -> list[str]:
+    def _check_segments(self) -> list[tuple[str, str]]:
+        """Each segment's values and per-format totals as exact JSON text."""
         texts = []
         for n, seg in enumerate(self.doc.usage_segments):
             base = f"usage_segments[{n}]"
@@ -311,9 +315,9 @@ class Loader:
                     f"expected {seg.expected_end().isoformat()} "
                     f"(segment_start + {len(seg.values)} value sets x interval {seg.interval}s)",
                 )
-            texts.append(
-                values_to_json(seg.values, [f.type for f in seg.formats], f"{base}.values")
-            )
+            checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values")
+            formats = _dump(seg.formats)
+            texts.append((exactjson.dumps(checked), exactjson.dumps(totals(checked, formats))))
             self.progress(1)
         return texts
 
@@ -538,7 +542,7 @@ class Loader:
         ]
         self._store("section", BillSection, "cds_billsection_id", rows, "bill_sections")
 
-    def _segments(self, values: list[str]) -> None:
+    def _segments(self, values: list[tuple[str, str]]) -> None:
         meters = self.pks["meter"]
         rows = [
             {
@@ -553,6 +557,7 @@ class Loader:
                 "interval": u.interval,
                 "formats": _dump(u.formats),
                 "values_json": text,
+                "totals_json": totals_text,
                 "related_aggregations": u.related_aggregations,
                 "related_accounts": u.related_accounts,
                 "related_servicecontracts": u.related_servicecontracts,
@@ -560,9 +565,48 @@ class Loader:
                 "related_meterdevices": u.related_meterdevices,
                 "related_billsections": u.related_billsections,
             }
-            for u, text in zip(self.doc.usage_segments, values, strict=True)
+            for u, (text, totals_text) in zip(self.doc.usage_segments, values, strict=True)
         ]
         self._store("segment", UsageSegment, "cds_usagesegment_id", rows, "usage_segments")
+        self._series(rows)
+
+    def _series(self, segments: list[dict[str, Any]]) -> None:
+        """Refresh the summary of every series (account, meter) the document touched."""
+        longest: dict[tuple[int, int | None], int] = defaultdict(int)
+        for seg in segments:
+            seconds = (seg["segment_end"] - seg["segment_start"]).total_seconds()
+            key = (seg["account_id"], seg["meter_id"])
+            longest[key] = max(longest[key], math.ceil(seconds))
+        if not longest:
+            return
+        spans = {
+            (row["account_id"], row["meter_id"]): row
+            for row in UsageSegment.objects.filter(account_id__in={a for a, _ in longest})
+            .values("account_id", "meter_id")
+            .annotate(first=Min("segment_start"), last=Max("segment_end"))
+            .order_by()
+        }
+        zones = dict(
+            ServicePoint.current_meterdevices.through.objects.filter(
+                meterdevice_id__in={m for _, m in longest if m is not None}
+            )
+            .exclude(servicepoint__timezone="")
+            .order_by("servicepoint_id")
+            .values_list("meterdevice_id", "servicepoint__timezone")
+        )
+        for (account_pk, meter_pk), seconds in longest.items():
+            span = spans[(account_pk, meter_pk)]
+            series = UsageSeries.objects.filter(account_id=account_pk, meter_id=meter_pk).first()
+            values = {
+                "timezone": zones.get(meter_pk, ""),
+                "first_start": span["first"],
+                "last_end": span["last"],
+                "max_segment_seconds": max(seconds, series.max_segment_seconds if series else 0),
+            }
+            if series is None:
+                UsageSeries.objects.create(account_id=account_pk, meter_id=meter_pk, **values)
+            elif any(getattr(series, k) != v for k, v in values.items()):
+                UsageSeries.objects.filter(pk=series.pk).update(**values)
 
     def _customers(self) -> None:
         user_model = get_user_model()

@@ -1,9 +1,9 @@
-"""Checking a segment's value sets against its formats, and writing them as exact JSON text."""
+"""Checking a segment's value sets against its formats."""
 
 from decimal import Decimal
 from typing import Any
 
-from cdsapi import enums, exactjson
+from cdsapi import enums
 from cdsapi.importer.errors import DocumentError
 from cdsapi.importer.types import to_decimal
 
@@ -46,8 +46,8 @@ def _value_object(obj: Any, key: str, path: str) -> dict[str, Any]:
     return result
 
 
-def values_to_json(values: list[list[Any]], format_types: list[str], path: str) -> str:
-    """Validate ``values`` position by position and return them as exact JSON text."""
+def check_values(values: list[list[Any]], format_types: list[str], path: str) -> list[list[Any]]:
+    """Validate ``values`` position by position; return them with every number a ``Decimal``."""
     keys = [enums.VALUE_KEYS[t] for t in format_types]
     width = len(keys)
     checked = []
@@ -60,4 +60,4 @@ def values_to_json(values: list[list[Any]], format_types: list[str], path: str) 
         for k, obj in enumerate(value_set):
             row.append(None if obj is None else _value_object(obj, keys[k], f"{path}[{i}][{k}]"))
         checked.append(row)
-    return exactjson.dumps(checked)
+    return checked

@@ -1,0 +1,281 @@
+"""Usage segments: only value sets inside the grant window, trimmed or aggregated exactly."""
+
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+
+from tests.usage_data import KWH, daily_segments, load_usage, local_midnight, segment, utc
+
+T0 = datetime(2025, 6, 1, 7, 0, tzinfo=UTC)  # local midnight, June 1 (PDT)
+USAGE = "cds_usage"
+
+
+def usage(**entry):
+    return [{"type": USAGE, **entry}]
+
+
+@pytest.fixture
+def one_day(db):
+    """96 quarter-hours whose values are 0.001, 0.002, ... 0.096 kWh."""
+    values = [[{"eu": Decimal(i + 1).scaleb(-3)}] for i in range(96)]
+    load_usage([segment("us-1", T0, values)])
+
+
+def test_a_segment_inside_the_window_is_served_exactly_as_stored(one_day, api, token_for):
+    token = token_for(["acc-u"], usage())
+    response = api.get("usage-segments", token)
+    assert b'"values":[[{"eu":0.001}],[{"eu":0.002}]' in response.content
+    [row] = response.data_["usage_segments"]
+    assert row["cds_usagesegment_id"] == "us-1"
+    assert (row["segment_start"], row["segment_end"]) == (utc(T0), utc(T0 + timedelta(days=1)))
+    assert row["related_accounts"] == ["acc-u"]
+    assert row["related_meterdevices"] == ["md-u"]
+
+
+def test_a_segment_crossing_both_bounds_is_trimmed_with_a_derived_id(one_day, api, token_for):
+    token = token_for(
+        ["acc-u"],
+        usage(
+            segment_start=utc(T0 + timedelta(minutes=30)), segment_end=utc(T0 + timedelta(hours=2))
+        ),
+    )
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert row["segment_start"] == utc(T0 + timedelta(minutes=30))
+    assert row["segment_end"] == utc(T0 + timedelta(hours=2))
+    assert [v[0]["eu"] for v in row["values"]] == [Decimal(i).scaleb(-3) for i in range(3, 9)]
+    assert row["cds_usagesegment_id"] == ("us-1~2025-06-01T07:30:00Z~2025-06-01T09:00:00Z")
+    again = api.rows(
+        "usage-segments", token, "usage_segments", cds_usagesegment_ids=row["cds_usagesegment_id"]
+    )
+    assert again == [row]
+
+
+def test_a_bound_inside_a_value_set_excludes_that_value_set(one_day, api, token_for):
+    token = token_for(
+        ["acc-u"],
+        usage(
+            segment_start=utc(T0 + timedelta(minutes=20)),
+            segment_end=utc(T0 + timedelta(minutes=50)),
+        ),
+    )
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert [v[0]["eu"] for v in row["values"]] == [Decimal("0.003")]
+    assert row["interval"] == 900
+
+
+def test_nothing_outside_the_window_is_served(one_day, api, token_for):
+    token = token_for(["acc-u"], usage(segment_start=utc(T0 + timedelta(days=2))))
+    assert api.rows("usage-segments", token, "usage_segments") == []
+
+
+def test_other_accounts_usage_is_not_served(db, api, token_for):
+    load_usage(
+        [
+            *daily_segments(date(2025, 6, 1), 1, account="acc-u", meter="md-u"),
+            segment("us-other", T0, [[{"eu": 1}]], account="acc-v", meter="md-v"),
+        ],
+        accounts=("acc-u", "acc-v"),
+        meters=("md-u", "md-v"),
+    )
+    token = token_for(["acc-u"], usage())
+    rows = api.rows("usage-segments", token, "usage_segments")
+    assert [r["related_accounts"] for r in rows] == [["acc-u"]]
+    assert api.rows("usage-segments", token, "usage_segments", cds_account_ids="acc-v") == []
+
+
+@pytest.mark.parametrize(
+    ("day", "quarter_hours", "seconds"),
+    [(date(2025, 3, 9), 92, 82800), (date(2025, 11, 2), 100, 90000), (date(2025, 6, 1), 96, 86400)],
+)
+def test_daily_aggregates_follow_local_days_across_dst(
+    db, api, token_for, day, quarter_hours, seconds
+):
+    load_usage(daily_segments(day - timedelta(days=1), 3))
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    rows = api.rows("usage-segments", token, "usage_segments")
+    middle = rows[1]
+    assert middle["segment_start"] == utc(local_midnight(day))
+    assert middle["interval"] == seconds
+    assert middle["values"] == [[{"eu": Decimal(quarter_hours)}]]
+    assert middle["formats"] == [{**KWH, "id": "kwh:daily_aggregates", "quality": "calculated"}]
+
+
+@pytest.mark.parametrize(
+    ("month", "days", "quarter_hours", "seconds"),
+    [(3, 31, 31 * 96 - 4, 31 * 86400 - 3600), (11, 30, 30 * 96 + 4, 30 * 86400 + 3600)],
+)
+def test_monthly_aggregates_across_dst(db, api, token_for, month, days, quarter_hours, seconds):
+    load_usage(daily_segments(date(2025, month, 1), days))
+    token = token_for(["acc-u"], usage(aggregation_type="monthly_aggregates"))
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert row["values"] == [[{"eu": Decimal(quarter_hours)}]]
+    assert row["interval"] == seconds
+
+
+def test_hourly_aggregates_sum_four_quarter_hours(one_day, api, token_for):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    rows = api.rows("usage-segments", token, "usage_segments", limit=2)
+    assert [r["values"][0][0]["eu"] for r in rows] == [Decimal("0.010"), Decimal("0.026")]
+    assert [r["interval"] for r in rows] == [3600, 3600]
+
+
+def test_a_window_cutting_a_period_clips_the_aggregate(db, api, token_for):
+    load_usage(daily_segments(date(2025, 6, 1), 30))
+    start = local_midnight(date(2025, 6, 10)) + timedelta(minutes=40)
+    token = token_for(
+        ["acc-u"], usage(aggregation_type="monthly_aggregates", segment_start=utc(start))
+    )
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert row["segment_start"] == utc(start)
+    # June 10 keeps its quarter-hours from 00:45 on (93), then 20 whole days.
+    assert row["values"] == [[{"eu": Decimal(93 + 20 * 96)}]]
+
+
+def test_missing_values_and_days_without_data_are_null(db, api, token_for):
+    segments = daily_segments(date(2025, 6, 1), 3)
+    segments[0]["values"] = [[None]] * 96
+    del segments[1]
+    load_usage(segments)
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    rows = api.rows("usage-segments", token, "usage_segments")
+    assert [r["values"] for r in rows] == [[[None]], [[None]], [[{"eu": Decimal(96)}]]]
+
+
+def test_net_metered_sums_per_direction_and_peak_demand(db, api, token_for):
+    formats = [
+        {"id": "net", "type": "electric_usage", "units": "kWh", "direction": "net"},
+        {"id": "fwd", "type": "electric_usage", "units": "kWh", "direction": "forward"},
+        {"id": "rev", "type": "electric_usage", "units": "kWh", "direction": "reverse"},
+        {"id": "peak", "type": "electric_demand", "units": "kW", "demand_type": "peak"},
+        {"id": "avg", "type": "electric_demand", "units": "kW", "demand_type": "average"},
+        {
+            "id": "read",
+            "type": "meter_readings",
+            "units": "kWh",
+            "register": None,
+            "related_meterdevice": "md-u",
+        },
+        {"id": "cost", "type": "cost", "currency": "USD", "indexes": [0]},
+    ]
+    values = [
+        [
+            {"eu": Decimal("0.5")},
+            {"eu": Decimal("0.5")},
+            {"eu": Decimal("0.0")},
+            {"ed": Decimal("2.1")},
+            {"ed": Decimal("1")},
+            {"r": "100"},
+            {"c": Decimal("0.10")},
+        ],
+        [
+            {"eu": Decimal("-0.3")},
+            {"eu": Decimal("0.0")},
+            {"eu": Decimal("-0.3")},
+            {"ed": Decimal("3.4")},
+            {"ed": Decimal("1")},
+            {"r": "101"},
+            {"c": Decimal("-0.06")},
+        ],
+    ]
+    load_usage([segment("us-nem", T0, values, formats)])
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert [f["id"] for f in row["formats"]] == [
+        f"{i}:hourly_aggregates" for i in ("net", "fwd", "rev", "peak", "cost")
+    ]
+    assert row["formats"][4]["indexes"] == [0]
+    assert row["values"] == [
+        [
+            {"eu": Decimal("0.2")},
+            {"eu": Decimal("0.5")},
+            {"eu": Decimal("-0.3")},
+            {"ed": Decimal("3.4")},
+            {"c": Decimal("0.04")},
+        ]
+    ]
+    assert row["interval"] == 3600
+    assert row["segment_end"] == utc(T0 + timedelta(hours=1))
+
+
+def test_a_coarser_view_may_be_asked_for_and_a_finer_one_is_refused(one_day, api, token_for):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    daily = api.rows("usage-segments", token, "usage_segments", aggregation_type="daily_aggregates")
+    assert daily[0]["values"] == [[{"eu": sum(Decimal(i).scaleb(-3) for i in range(1, 97))}]]
+    refused = api.get("usage-segments", token, aggregation_type="intervals")
+    assert refused.status_code == 403
+    assert refused.data_["error"] == "insufficient_scope"
+    bad = api.get("usage-segments", token, aggregation_type="weekly")
+    assert bad.status_code == 400
+
+
+def test_account_number_appears_only_when_granted(one_day, api, token_for):
+    plain = token_for(["acc-u"], usage())
+    assert "account_number" not in api.rows("usage-segments", plain, "usage_segments")[0]
+    granted = token_for(
+        ["acc-u"],
+        [*usage(), {"type": "cds_current_accounts_details", "fields": ["account_number"]}],
+    )
+    assert api.rows("usage-segments", granted, "usage_segments")[0]["account_number"] == "N-acc-u"
+    assert api.get("usage-segments", plain, account_numbers="N-acc-u").status_code == 403
+
+
+def test_before_and_after_select_overlapping_segments(db, api, token_for):
+    load_usage(daily_segments(date(2025, 6, 1), 5))
+    token = token_for(["acc-u"], usage())
+    rows = api.rows(
+        "usage-segments",
+        token,
+        "usage_segments",
+        after=utc(local_midnight(date(2025, 6, 2))),
+        before=utc(local_midnight(date(2025, 6, 3))),
+    )
+    assert [r["cds_usagesegment_id"] for r in rows] == [
+        "us-2025-06-01",
+        "us-2025-06-02",
+        "us-2025-06-03",
+    ]
+
+
+def test_two_windows_serve_both_and_nothing_between(db, api, token_for):
+    load_usage(daily_segments(date(2025, 6, 1), 5))
+    token = token_for(
+        ["acc-u"],
+        [
+            {"type": USAGE, "segment_end": utc(local_midnight(date(2025, 6, 2)))},
+            {"type": USAGE, "segment_start": utc(local_midnight(date(2025, 6, 4)))},
+        ],
+    )
+    rows = api.rows("usage-segments", token, "usage_segments")
+    assert [r["cds_usagesegment_id"] for r in rows] == [
+        "us-2025-06-01",
+        "us-2025-06-04",
+        "us-2025-06-05",
+    ]
+
+
+@pytest.mark.parametrize("aggregation", ["intervals", "daily_aggregates"])
+def test_queries_per_request_do_not_grow_with_the_page(db, api, token_for, aggregation):
+    load_usage(daily_segments(date(2025, 6, 1), 30))
+    token = token_for(
+        ["acc-u"], usage(aggregation_type=aggregation, segment_start=utc(T0 + timedelta(hours=5)))
+    )
+
+    def count(limit: int) -> int:
+        with CaptureQueriesContext(connection) as queries:
+            assert api.get("usage-segments", token, limit=limit).status_code == 200
+        return len(queries)
+
+    assert count(10) == count(100) <= 6
+
+
+def test_paging_walks_every_aggregate_once(db, api, token_for):
+    load_usage(daily_segments(date(2025, 6, 1), 7))
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    first = api.get("usage-segments", token, limit=4)
+    second = api.client.get(first.data_["next"], HTTP_AUTHORIZATION=f"Bearer {token}").json()
+    days = [r["segment_start"] for r in first.data_["usage_segments"] + second["usage_segments"]]
+    assert days == [utc(local_midnight(date(2025, 6, d))) for d in range(1, 8)]
+    assert second["next"] is None

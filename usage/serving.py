@@ -1,0 +1,296 @@
+"""Serving usage segments within a grant: stored value sets spliced in as exact JSON text,
+segments crossing a window bound trimmed to the value sets inside it, or calendar-period
+aggregates built from per-segment totals (decoding only the segments a period cuts)."""
+
+import hashlib
+from bisect import bisect_left
+from collections import defaultdict
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from django.conf import settings
+from django.db.models import QuerySet, TextField
+from django.db.models.functions import Cast
+from simplejson import RawJSON
+
+from cdsapi import enums, exactjson
+from cdsapi.authorization_details import format_datetime
+from cdsapi.filters import DateTimeBound
+from cdsapi.pagination import Page, paginate
+from usage.aggregation import (
+    Accumulator,
+    Calendar,
+    Window,
+    aggregate_formats,
+    inside,
+    reducer,
+    step,
+)
+from usage.models import UsageSegment
+
+RELATED = (
+    "related_aggregations",
+    "related_accounts",
+    "related_servicecontracts",
+    "related_servicepoints",
+    "related_meterdevices",
+    "related_billsections",
+)
+_TEXTS = {f"{name}_text": Cast(name, TextField()) for name in (*RELATED, "formats")}
+_META = (
+    "cds_usagesegment_id",
+    "cds_created",
+    "cds_modified",
+    "cds_synced",
+    "account_id",
+    "segment_start",
+    "segment_end",
+    "interval",
+)
+
+
+def interval_rows(rows: QuerySet[UsageSegment]) -> QuerySet:
+    """The columns a page of intervals needs, JSON columns as text (decoded once per text)."""
+    return rows.values(*_META, "values_json", **_TEXTS)
+
+
+class _Presenter:
+    """What a page's segments share, worked out once: pruned reference arrays and formats
+    (segments of one meter carry identical texts), visible bill sections, account numbers."""
+
+    def __init__(self, rule: Any, rows: list[dict[str, Any]]) -> None:
+        self.policy = rule.policy
+        self.cache: dict[tuple[str, str], Any] = {}
+        linked = {i for row in rows for i in self._decode(row["related_billsections_text"])}
+        self.sections: frozenset[str] = frozenset()
+        if linked and any(e.flavor != "amount_due_only" for e in self.policy.bills):
+            self.sections = self.policy.sections_rule().visible(linked)
+
+    def _decode(self, text: str) -> Any:
+        key = ("", text)
+        if key not in self.cache:
+            self.cache[key] = exactjson.loads(text)
+        return self.cache[key]
+
+    def related(self, name: str, text: str) -> list[str]:
+        key = (name, text)
+        if key not in self.cache:
+            ids = self._decode(text)
+            if name == "related_billsections":
+                self.cache[key] = [i for i in ids if i in self.sections]
+            else:
+                self.cache[key] = self.policy.prune(name, ids)
+        return self.cache[key]
+
+    def formats(self, text: str) -> list[dict[str, Any]]:
+        key = ("formats", text)
+        if key not in self.cache:
+            self.cache[key] = [self._format(f) for f in self._decode(text)]
+        return self.cache[key]
+
+    def _format(self, fmt: dict[str, Any]) -> dict[str, Any]:
+        fmt = dict(fmt)
+        if "related_meterdevices" in fmt:
+            fmt["related_meterdevices"] = self.policy.prune(
+                "related_meterdevices", fmt["related_meterdevices"]
+            )
+        if (
+            fmt.get("related_meterdevice") is not None
+            and fmt["related_meterdevice"] not in (self.policy.visible_ids["related_meterdevices"])
+        ):
+            del fmt["related_meterdevice"]
+        return fmt
+
+    def head(self, ident: str, meta: dict[str, Any], account_pk: int) -> dict[str, Any]:
+        head = {
+            "cds_usagesegment_id": ident,
+            "cds_created": format_datetime(meta["cds_created"]),
+            "cds_modified": format_datetime(meta["cds_modified"]),
+            "cds_synced": format_datetime(meta["cds_synced"]),
+        }
+        numbers = self.policy.account_numbers
+        if account_pk in numbers:
+            head["account_number"] = numbers[account_pk]
+        return head
+
+
+def render_intervals(rule: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Stored segments as they are where a window holds them whole, trimmed where it cuts."""
+    presenter = _Presenter(rule, rows)
+    items = []
+    for row in rows:
+        start, end = row["segment_start"], row["segment_end"]
+        for window in rule.windows:
+            if not window.overlaps(start, end):
+                continue
+            ident, values = row["cds_usagesegment_id"], RawJSON(row["values_json"])
+            if not window.contains(start, end):
+                dt = step(row["interval"])
+                kept = inside(start, row["interval"], (end - start) // dt, window)
+                if not kept:
+                    continue
+                start, end = start + kept.start * dt, start + kept.stop * dt
+                ident = f"{ident}~{format_datetime(start)}~{format_datetime(end)}"
+                stored = exactjson.loads(row["values_json"])
+                values = RawJSON(exactjson.dumps(stored[kept.start : kept.stop]))
+            item = presenter.head(ident, row, row["account_id"])
+            for name in RELATED:
+                item[name] = presenter.related(name, row[f"{name}_text"])
+            item["segment_start"] = format_datetime(start)
+            item["segment_end"] = format_datetime(end)
+            item["interval"] = row["interval"]
+            item["formats"] = presenter.formats(row["formats_text"])
+            item["values"] = values
+            items.append(item)
+            start, end = row["segment_start"], row["segment_end"]
+    return items
+
+
+# -- aggregates -------------------------------------------------------------------------------
+
+
+class _Series:
+    """The segments of one account, meter and format set, in time order."""
+
+    def __init__(self, order: int, rows: list[dict[str, Any]], calendar: Calendar) -> None:
+        self.order = order
+        self.rows = rows
+        self.calendar = calendar
+        self.starts = [r["segment_start"] for r in rows]
+        self.first = rows[0]["segment_start"]
+        self.last = max(r["segment_end"] for r in rows)
+        self.longest = max(r["segment_end"] - r["segment_start"] for r in rows)
+        self.account = rows[0]["account__cds_account_id"]
+        self.account_pk = rows[0]["account_id"]
+        self.meter = rows[0]["meter__cds_meterdevice_id"] or ""
+        self.formats_text = rows[0]["formats_text"]
+
+    def overlapping(self, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
+        first = bisect_left(self.starts, lo - self.longest)
+        last = bisect_left(self.starts, hi)
+        return [r for r in self.rows[first:last] if r["segment_end"] > lo]
+
+
+def _periods(series: _Series, windows: tuple[Window, ...]) -> list[tuple[datetime, datetime]]:
+    """The calendar periods between the series' first and last data, each clipped only by the
+    grant window (a period without data inside that span is still served, as null)."""
+    found = []
+    for window in windows:
+        lo = max(window.start or series.first, series.first)
+        hi = min(window.end or series.last, series.last)
+        if lo >= hi:
+            continue
+        for start, end in series.calendar.periods(lo, hi):
+            found.append((max(start, window.start or start), min(end, window.end or end)))
+    return found
+
+
+def _aggregate_id(series: _Series, aggregation: str, lo: datetime, hi: datetime) -> str:
+    key = f"{series.account}|{series.meter}|{series.formats_text}|{aggregation}|{lo}|{hi}"
+    return "agg-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+
+
+def aggregate_page(rule: Any, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
+    """One page of calendar-period aggregates, ordered by account, period, series."""
+    light = rows.values(
+        "pk",
+        "account_id",
+        "meter_id",
+        "account__cds_account_id",
+        "meter__cds_meterdevice_id",
+        "cds_created",
+        "cds_modified",
+        "cds_synced",
+        "segment_start",
+        "segment_end",
+        "interval",
+        "totals_json",
+        **_TEXTS,
+    )
+    grouped: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for row in light:
+        grouped[(row["account_id"], row["meter_id"], row["formats_text"])].append(row)
+    all_series = []
+    for order, ((account_pk, meter_pk, _), members) in enumerate(grouped.items()):
+        known = rule.series.get((account_pk, meter_pk))
+        zone = (known.timezone if known else "") or settings.CDS_TIMEZONE
+        all_series.append(_Series(order, members, Calendar(rule.aggregation, zone)))
+
+    entries = [
+        (series.account, lo, series.order, series, hi)
+        for series in all_series
+        for lo, hi in _periods(series, rule.windows)
+    ]
+    entries.sort(key=lambda e: e[:3])
+    if "before" in params:
+        before = DateTimeBound("before", "").parse(params["before"])
+        entries = [e for e in entries if e[1] <= before]
+    if "after" in params:
+        after = DateTimeBound("after", "").parse(params["after"])
+        entries = [e for e in entries if e[4] >= after]
+    if "cds_usagesegment_ids" in params:
+        wanted = set(params["cds_usagesegment_ids"].split())
+        entries = [
+            e for e in entries if _aggregate_id(e[3], rule.aggregation, e[1], e[4]) in wanted
+        ]
+    page = paginate(entries, params, request)
+    return Page(_build(rule, page.rows), page.next, page.previous)
+
+
+def _build(rule: Any, entries: list[tuple]) -> list[dict[str, Any]]:
+    """The aggregate segments of one page: totals for segments inside a period, value sets
+    (one query for all of them) for segments a period or window bound cuts."""
+    spans = [(e[3], e[1], e[4], e[3].overlapping(e[1], e[4])) for e in entries]
+    cut = {
+        r["pk"]
+        for _, lo, hi, members in spans
+        for r in members
+        if r["segment_start"] < lo or r["segment_end"] > hi
+    }
+    stored = dict(UsageSegment.objects.filter(pk__in=cut).values_list("pk", "values_json"))
+    presenter = _Presenter(rule, [r for *_, members in spans for r in members])
+    items = []
+    for series, lo, hi, members in spans:
+        formats = presenter.formats(series.formats_text)
+        kept_formats, kept = aggregate_formats(formats, rule.aggregation)
+        hows = [reducer(formats[k]) for k in kept]
+        keys = [enums.VALUE_KEYS[formats[k]["type"]] for k in kept]
+        total = Accumulator(hows)
+        for row in members:
+            if row["pk"] in cut:
+                values = exactjson.loads(stored[row["pk"]])
+                window = Window(lo, hi)
+                start, interval = row["segment_start"], row["interval"]
+                for i in inside(start, interval, len(values), window):
+                    value_set = values[i]
+                    for n, k in enumerate(kept):
+                        if value_set[k] is not None:
+                            total.add(n, value_set[k][keys[n]])
+            else:
+                sums = exactjson.loads(row["totals_json"])
+                for n, k in enumerate(kept):
+                    total.add(n, sums[k][0])
+        source = members or series.rows
+        meta = {
+            "cds_created": min(r["cds_created"] for r in source),
+            "cds_modified": max(r["cds_modified"] for r in source),
+            "cds_synced": max(r["cds_synced"] for r in source),
+        }
+        item = presenter.head(
+            _aggregate_id(series, rule.aggregation, lo, hi), meta, series.account_pk
+        )
+        for name in RELATED:
+            seen: dict[str, None] = {}
+            for row in source:
+                seen.update(dict.fromkeys(presenter.related(name, row[f"{name}_text"])))
+            item[name] = list(seen)
+        item["segment_start"] = format_datetime(lo)
+        item["segment_end"] = format_datetime(hi)
+        item["interval"] = Decimal(int((hi - lo).total_seconds()))
+        item["formats"] = kept_formats
+        item["values"] = [
+            [None if value is None else {keys[n]: value} for n, value in enumerate(total.values)]
+        ]
+        items.append(item)
+    return items
