@@ -6,7 +6,7 @@ DEMO_FILE ?= var/demo.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo demo-data serve test lint format clean
+.PHONY: install demo demo-data serve test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -41,6 +41,10 @@ serve: install
 
 test: install
 	$(VENV)/bin/pytest
+
+# Usage serving speed against raw SQL; DATABASE_URL picks the server (a *_bench database is used).
+bench: install
+	$(PY) bench/usage_bench.py
 
 lint: install
 	$(VENV)/bin/ruff check .

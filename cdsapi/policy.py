@@ -12,10 +12,11 @@ from functools import cached_property, reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery, Value
+from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from accounts.models import AccountVersion
+from accounts.queries import service_ids
 from bills.models import BillSection, BillStatement
 from cdsapi import authorization_details as ad
 from cdsapi.exceptions import InsufficientScope
@@ -269,34 +270,11 @@ class Policy:
         One query: the contracts of the selected accounts, the service points serving those
         contracts and the meters at those points.
         """
-        contracts = ServiceContract.objects.filter(account_id__in=self.account_pks).order_by()
-        points = ServicePoint.objects.filter(
-            Q(current_servicecontracts__in=contracts) | Q(previous_servicecontracts__in=contracts)
-        ).order_by()
-        meters = MeterDevice.objects.filter(
-            Q(current_servicepoints__in=points) | Q(previous_servicepoints__in=points)
-        ).order_by()
-        rows = (
-            contracts.annotate(kind=Value("related_servicecontracts"))
-            .values_list("kind", "cds_servicecontract_id")
-            .union(
-                points.annotate(kind=Value("related_servicepoints")).values_list(
-                    "kind", "cds_servicepoint_id"
-                ),
-                meters.annotate(kind=Value("related_meterdevices")).values_list(
-                    "kind", "cds_meterdevice_id"
-                ),
-            )
-        )
-        found: dict[str, set[str]] = {
-            "related_servicecontracts": set(),
-            "related_servicepoints": set(),
-            "related_meterdevices": set(),
-        }
-        for kind, ident in rows:
-            found[kind].add(ident)
+        found = service_ids(self.account_pks)
         return {
-            **{kind: frozenset(ids) for kind, ids in found.items()},
+            "related_servicecontracts": frozenset(found["contracts"]),
+            "related_servicepoints": frozenset(found["points"]),
+            "related_meterdevices": frozenset(found["meters"]),
             "related_accounts": self.account_ids,
             "related_aggregations": frozenset(),
         }

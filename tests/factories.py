@@ -166,11 +166,15 @@ class UsageSegmentFactory(CdsMetadataFactory):
         lambda s: s.segment_start + timedelta(seconds=900 * s.count)
     )
     interval = Decimal("900")
-    formats = [{"id": "elec-15m", "type": "electric_usage", "units": "kWh", "direction": "forward"}]
+    formats_json = exactjson.dumps(
+        [{"id": "elec-15m", "type": "electric_usage", "units": "kWh", "direction": "forward"}]
+    )
     values_json = factory.LazyAttribute(
         lambda s: exactjson.dumps([[{"eu": Decimal(i + 1).scaleb(-3)}] for i in range(s.count)])
     )
-    related_accounts = factory.LazyAttribute(lambda s: [s.account.cds_account_id])
+    related_json = factory.LazyAttribute(
+        lambda s: exactjson.dumps({"related_accounts": [s.account.cds_account_id]})
+    )
 
     class Meta:
         model = UsageSegment

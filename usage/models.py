@@ -2,7 +2,8 @@
 
 A segment is one row. Its ``values`` are kept as the exact JSON text of the value-set array
 (decimal literals untouched), so a page of intervals is served by splicing stored text into
-the response instead of decoding and re-encoding tens of thousands of decimals. See
+the response instead of decoding and re-encoding tens of thousands of decimals; its formats
+and reference arrays are JSON text too, decoded once per distinct text. See
 ``docs/usage-storage.md`` for why.
 """
 
@@ -10,8 +11,17 @@ from django.db import models
 
 from accounts.models import Account, MeterDevice
 from cdsapi import exactjson
-from cdsapi.fields import ExactDecimalField, ExactJSONField
+from cdsapi.fields import ExactDecimalField
 from cdsapi.models import CdsObject
+
+RELATED_ARRAYS = (
+    "related_aggregations",
+    "related_accounts",
+    "related_servicecontracts",
+    "related_servicepoints",
+    "related_meterdevices",
+    "related_billsections",
+)
 
 
 class UsageSegment(CdsObject):
@@ -33,7 +43,7 @@ class UsageSegment(CdsObject):
     segment_start = models.DateTimeField()
     segment_end = models.DateTimeField()
     interval = ExactDecimalField(help_text="Seconds covered by each value set.")
-    formats = ExactJSONField(default=list)
+    formats_json = models.TextField(default="[]", help_text="The value formats as exact JSON text.")
     values_json = models.TextField(
         help_text="The value sets as exact JSON text: a list of lists of value objects or null."
     )
@@ -42,12 +52,11 @@ class UsageSegment(CdsObject):
         help_text="Per format: [sum or peak, count] of the non-null values as exact JSON, or "
         "null where a format does not aggregate. Lets aggregates skip the value sets.",
     )
-    related_aggregations = ExactJSONField(default=list, blank=True)
-    related_accounts = ExactJSONField(default=list, blank=True)
-    related_servicecontracts = ExactJSONField(default=list, blank=True)
-    related_servicepoints = ExactJSONField(default=list, blank=True)
-    related_meterdevices = ExactJSONField(default=list, blank=True)
-    related_billsections = ExactJSONField(default=list, blank=True)
+    related_json = models.TextField(
+        default="{}",
+        help_text="The six related_* id arrays as one JSON object. Segments of one meter "
+        "share the same text, so serving decodes it once per page.",
+    )
 
     class Meta:
         ordering = ["account", "segment_start", "-cds_modified", "cds_usagesegment_id"]
@@ -63,6 +72,14 @@ class UsageSegment(CdsObject):
     def values(self) -> list:
         """The value sets decoded, with every decimal an exact ``Decimal``."""
         return exactjson.loads(self.values_json)
+
+    @property
+    def formats(self) -> list[dict]:
+        return exactjson.loads(self.formats_json)
+
+    @property
+    def related(self) -> dict[str, list[str]]:
+        return exactjson.loads(self.related_json)
 
 
 class UsageSeries(models.Model):

@@ -1,12 +1,15 @@
-"""Full CDS representation of a usage segment (CDS-WG3-01 §10.8)."""
+"""Full CDS representation of a usage segment (CDS-WG3-01 §10.8), as stored."""
+
+from typing import Any
 
 from rest_framework import serializers
 
 from cdsapi.serializers import CdsModelSerializer
-from usage.models import UsageSegment
+from usage.models import RELATED_ARRAYS, UsageSegment
 
 
 class UsageSegmentSerializer(CdsModelSerializer):
+    formats = serializers.JSONField(read_only=True)
     values = serializers.JSONField(read_only=True)
 
     class Meta:
@@ -16,15 +19,16 @@ class UsageSegmentSerializer(CdsModelSerializer):
             "cds_created",
             "cds_modified",
             "cds_synced",
-            "related_aggregations",
-            "related_accounts",
-            "related_servicecontracts",
-            "related_servicepoints",
-            "related_meterdevices",
-            "related_billsections",
             "segment_start",
             "segment_end",
             "interval",
             "formats",
             "values",
         ]
+
+    def to_representation(self, instance: UsageSegment) -> dict[str, Any]:
+        data = super().to_representation(instance)
+        related = instance.related
+        head = list(data.items())[:4]
+        tail = list(data.items())[4:]
+        return {**dict(head), **{k: related.get(k, []) for k in RELATED_ARRAYS}, **dict(tail)}

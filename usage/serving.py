@@ -10,8 +10,7 @@ from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet, TextField
-from django.db.models.functions import Cast
+from django.db.models import QuerySet
 from simplejson import RawJSON
 
 from cdsapi import enums, exactjson
@@ -27,17 +26,8 @@ from usage.aggregation import (
     reducer,
     step,
 )
-from usage.models import UsageSegment
+from usage.models import RELATED_ARRAYS, UsageSegment
 
-RELATED = (
-    "related_aggregations",
-    "related_accounts",
-    "related_servicecontracts",
-    "related_servicepoints",
-    "related_meterdevices",
-    "related_billsections",
-)
-_TEXTS = {f"{name}_text": Cast(name, TextField()) for name in (*RELATED, "formats")}
 _META = (
     "cds_usagesegment_id",
     "cds_created",
@@ -51,8 +41,8 @@ _META = (
 
 
 def interval_rows(rows: QuerySet[UsageSegment]) -> QuerySet:
-    """The columns a page of intervals needs, JSON columns as text (decoded once per text)."""
-    return rows.values(*_META, "values_json", **_TEXTS)
+    """The columns a page of intervals needs; JSON columns stay text until decoded once."""
+    return rows.values(*_META, "values_json", "formats_json", "related_json")
 
 
 class _Presenter:
@@ -62,52 +52,67 @@ class _Presenter:
     def __init__(self, rule: Any, rows: list[dict[str, Any]]) -> None:
         self.policy = rule.policy
         self.cache: dict[tuple[str, str], Any] = {}
-        linked = {i for row in rows for i in self._decode(row["related_billsections_text"])}
+        self.times: dict[datetime, str] = {}
+        linked = {
+            i
+            for text in {row["related_json"] for row in rows}
+            for i in exactjson.loads(text).get("related_billsections", [])
+        }
         self.sections: frozenset[str] = frozenset()
         if linked and any(e.flavor != "amount_due_only" for e in self.policy.bills):
             self.sections = self.policy.sections_rule().visible(linked)
 
-    def _decode(self, text: str) -> Any:
-        key = ("", text)
+    def related(self, text: str) -> dict[str, list[str]]:
+        """The six reference arrays, each cut to the ids the grant may show."""
+        key = ("related", text)
         if key not in self.cache:
-            self.cache[key] = exactjson.loads(text)
-        return self.cache[key]
-
-    def related(self, name: str, text: str) -> list[str]:
-        key = (name, text)
-        if key not in self.cache:
-            ids = self._decode(text)
-            if name == "related_billsections":
-                self.cache[key] = [i for i in ids if i in self.sections]
-            else:
-                self.cache[key] = self.policy.prune(name, ids)
+            stored = exactjson.loads(text)
+            pruned = {}
+            for name in RELATED_ARRAYS:
+                ids = stored.get(name, [])
+                if name == "related_billsections":
+                    pruned[name] = [i for i in ids if i in self.sections]
+                else:
+                    pruned[name] = self.policy.prune(name, ids)
+            self.cache[key] = pruned
         return self.cache[key]
 
     def formats(self, text: str) -> list[dict[str, Any]]:
         key = ("formats", text)
         if key not in self.cache:
-            self.cache[key] = [self._format(f) for f in self._decode(text)]
+            self.cache[key] = [self._format(f) for f in exactjson.loads(text)]
         return self.cache[key]
 
     def _format(self, fmt: dict[str, Any]) -> dict[str, Any]:
         fmt = dict(fmt)
+        meters = self.policy.visible_ids["related_meterdevices"]
         if "related_meterdevices" in fmt:
-            fmt["related_meterdevices"] = self.policy.prune(
-                "related_meterdevices", fmt["related_meterdevices"]
-            )
-        if (
-            fmt.get("related_meterdevice") is not None
-            and fmt["related_meterdevice"] not in (self.policy.visible_ids["related_meterdevices"])
-        ):
+            fmt["related_meterdevices"] = [i for i in fmt["related_meterdevices"] if i in meters]
+        if fmt.get("related_meterdevice") is not None and fmt["related_meterdevice"] not in meters:
             del fmt["related_meterdevice"]
         return fmt
+
+    def text(self, kind: str, source: str) -> str:
+        """The JSON text of the pruned related arrays (without braces) or of the formats."""
+        key = (f"{kind}-text", source)
+        if key not in self.cache:
+            if kind == "related":
+                self.cache[key] = exactjson.dumps(self.related(source))[1:-1]
+            else:
+                self.cache[key] = exactjson.dumps(self.formats(source))
+        return self.cache[key]
+
+    def time(self, moment: datetime) -> str:
+        if moment not in self.times:
+            self.times[moment] = format_datetime(moment)
+        return self.times[moment]
 
     def head(self, ident: str, meta: dict[str, Any], account_pk: int) -> dict[str, Any]:
         head = {
             "cds_usagesegment_id": ident,
-            "cds_created": format_datetime(meta["cds_created"]),
-            "cds_modified": format_datetime(meta["cds_modified"]),
-            "cds_synced": format_datetime(meta["cds_synced"]),
+            "cds_created": self.time(meta["cds_created"]),
+            "cds_modified": self.time(meta["cds_modified"]),
+            "cds_synced": self.time(meta["cds_synced"]),
         }
         numbers = self.policy.account_numbers
         if account_pk in numbers:
@@ -115,8 +120,12 @@ class _Presenter:
         return head
 
 
-def render_intervals(rule: Any, rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """Stored segments as they are where a window holds them whole, trimmed where it cuts."""
+def render_intervals(rule: Any, rows: list[dict[str, Any]]) -> list[RawJSON]:
+    """Stored segments as they are where a window holds them whole, trimmed where it cuts.
+
+    Each segment is written straight to JSON text: its stored values are spliced in, and the
+    parts segments of one meter share are encoded once.
+    """
     presenter = _Presenter(rule, rows)
     items = []
     for row in rows:
@@ -124,26 +133,26 @@ def render_intervals(rule: Any, rows: list[dict[str, Any]]) -> list[dict[str, An
         for window in rule.windows:
             if not window.overlaps(start, end):
                 continue
-            ident, values = row["cds_usagesegment_id"], RawJSON(row["values_json"])
+            ident, values = row["cds_usagesegment_id"], row["values_json"]
+            lo, hi = start, end
             if not window.contains(start, end):
                 dt = step(row["interval"])
                 kept = inside(start, row["interval"], (end - start) // dt, window)
                 if not kept:
                     continue
-                start, end = start + kept.start * dt, start + kept.stop * dt
-                ident = f"{ident}~{format_datetime(start)}~{format_datetime(end)}"
-                stored = exactjson.loads(row["values_json"])
-                values = RawJSON(exactjson.dumps(stored[kept.start : kept.stop]))
-            item = presenter.head(ident, row, row["account_id"])
-            for name in RELATED:
-                item[name] = presenter.related(name, row[f"{name}_text"])
-            item["segment_start"] = format_datetime(start)
-            item["segment_end"] = format_datetime(end)
-            item["interval"] = row["interval"]
-            item["formats"] = presenter.formats(row["formats_text"])
-            item["values"] = values
-            items.append(item)
-            start, end = row["segment_start"], row["segment_end"]
+                lo, hi = start + kept.start * dt, start + kept.stop * dt
+                ident = f"{ident}~{format_datetime(lo)}~{format_datetime(hi)}"
+                values = exactjson.dumps(exactjson.loads(values)[kept.start : kept.stop])
+            head = exactjson.dumps(presenter.head(ident, row, row["account_id"]))[:-1]
+            related = presenter.text("related", row["related_json"])
+            formats = presenter.text("formats", row["formats_json"])
+            times = f'"segment_start":"{presenter.time(lo)}","segment_end":"{presenter.time(hi)}"'
+            items.append(
+                RawJSON(
+                    f'{head},{related},{times},"interval":{row["interval"]},'
+                    f'"formats":{formats},"values":{values}}}'
+                )
+            )
     return items
 
 
@@ -164,7 +173,7 @@ class _Series:
         self.account = rows[0]["account__cds_account_id"]
         self.account_pk = rows[0]["account_id"]
         self.meter = rows[0]["meter__cds_meterdevice_id"] or ""
-        self.formats_text = rows[0]["formats_text"]
+        self.formats_text = rows[0]["formats_json"]
 
     def overlapping(self, lo: datetime, hi: datetime) -> list[dict[str, Any]]:
         first = bisect_left(self.starts, lo - self.longest)
@@ -206,11 +215,12 @@ def aggregate_page(rule: Any, rows: QuerySet, params: dict[str, str], request: A
         "segment_end",
         "interval",
         "totals_json",
-        **_TEXTS,
+        "formats_json",
+        "related_json",
     )
     grouped: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in light:
-        grouped[(row["account_id"], row["meter_id"], row["formats_text"])].append(row)
+        grouped[(row["account_id"], row["meter_id"], row["formats_json"])].append(row)
     all_series = []
     for order, ((account_pk, meter_pk, _), members) in enumerate(grouped.items()):
         known = rule.series.get((account_pk, meter_pk))
@@ -280,10 +290,11 @@ def _build(rule: Any, entries: list[tuple]) -> list[dict[str, Any]]:
         item = presenter.head(
             _aggregate_id(series, rule.aggregation, lo, hi), meta, series.account_pk
         )
-        for name in RELATED:
+        texts = dict.fromkeys(row["related_json"] for row in source)
+        for name in RELATED_ARRAYS:
             seen: dict[str, None] = {}
-            for row in source:
-                seen.update(dict.fromkeys(presenter.related(name, row[f"{name}_text"])))
+            for text in texts:
+                seen.update(dict.fromkeys(presenter.related(text)[name]))
             item[name] = list(seen)
         item["segment_start"] = format_datetime(lo)
         item["segment_end"] = format_datetime(hi)

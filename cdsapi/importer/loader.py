@@ -25,7 +25,7 @@ from cdsapi.importer.errors import DocumentError
 from cdsapi.importer.schema import ImportDocument
 from cdsapi.importer.values import check_values
 from usage.aggregation import totals
-from usage.models import UsageSegment, UsageSeries
+from usage.models import RELATED_ARRAYS, UsageSegment, UsageSeries
 
 Progress = Callable[[int], None]
 KINDS = (
@@ -555,15 +555,12 @@ class Loader:
                 "segment_start": u.segment_start,
                 "segment_end": u.segment_end,
                 "interval": u.interval,
-                "formats": _dump(u.formats),
+                "formats_json": exactjson.dumps(_dump(u.formats)),
                 "values_json": text,
                 "totals_json": totals_text,
-                "related_aggregations": u.related_aggregations,
-                "related_accounts": u.related_accounts,
-                "related_servicecontracts": u.related_servicecontracts,
-                "related_servicepoints": u.related_servicepoints,
-                "related_meterdevices": u.related_meterdevices,
-                "related_billsections": u.related_billsections,
+                "related_json": exactjson.dumps(
+                    {name: getattr(u, name) for name in RELATED_ARRAYS}
+                ),
             }
             for u, (text, totals_text) in zip(self.doc.usage_segments, values, strict=True)
         ]

@@ -1,0 +1,66 @@
+"""Queries over the account graph that the policy needs on every request."""
+
+from collections.abc import Iterable
+
+from django.db import connection
+
+from accounts.models import MeterDevice, ServiceContract, ServicePoint
+
+
+def _links(field: object) -> tuple[str, str, str]:
+    through = field.remote_field.through._meta  # type: ignore[attr-defined]
+    return through.db_table, field.m2m_column_name(), field.m2m_reverse_name()  # type: ignore[attr-defined]
+
+
+def service_ids(account_pks: Iterable[int]) -> dict[str, set[str]]:
+    """The ids of the contracts of these accounts, the service points serving those contracts
+    (now or before) and the meters at those points (now or before).
+
+    One hand-written query: this runs on every request that shows reference arrays, and the
+    ORM's version (joins ORed across four link tables) cost several milliseconds to build.
+    """
+    pks = list(account_pks)
+    found: dict[str, set[str]] = {"contracts": set(), "points": set(), "meters": set()}
+    if not pks:
+        return found
+    fields = {
+        name: _links(model._meta.get_field(name))
+        for model, name in (
+            (ServicePoint, "current_servicecontracts"),
+            (ServicePoint, "previous_servicecontracts"),
+            (MeterDevice, "current_servicepoints"),
+            (MeterDevice, "previous_servicepoints"),
+        )
+    }
+    qn = connection.ops.quote_name
+
+    def linked(first: str, second: str) -> str:
+        return " UNION ALL ".join(
+            f"SELECT {qn(owner)} AS owner, {qn(target)} AS target FROM {qn(table)}"
+            for table, owner, target in (fields[first], fields[second])
+        )
+
+    contract_t = qn(ServiceContract._meta.db_table)
+    point_t = qn(ServicePoint._meta.db_table)
+    meter_t = qn(MeterDevice._meta.db_table)
+    marks = ", ".join(["%s"] * len(pks))
+    sql = f"""
+        WITH c AS (SELECT id, cds_servicecontract_id AS ident FROM {contract_t}
+                   WHERE account_id IN ({marks})),
+             p AS (SELECT DISTINCT sp.id, sp.cds_servicepoint_id AS ident FROM {point_t} sp
+                   JOIN ({linked("current_servicecontracts", "previous_servicecontracts")}) l
+                     ON l.owner = sp.id
+                   WHERE l.target IN (SELECT id FROM c)),
+             m AS (SELECT DISTINCT md.cds_meterdevice_id AS ident FROM {meter_t} md
+                   JOIN ({linked("current_servicepoints", "previous_servicepoints")}) l
+                     ON l.owner = md.id
+                   WHERE l.target IN (SELECT id FROM p))
+        SELECT 'contracts', ident FROM c
+        UNION ALL SELECT 'points', ident FROM p
+        UNION ALL SELECT 'meters', ident FROM m
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, pks)
+        for kind, ident in cursor.fetchall():
+            found[kind].add(ident)
+    return found
