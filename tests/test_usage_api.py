@@ -279,3 +279,34 @@ def test_paging_walks_every_aggregate_once(db, api, token_for):
     days = [r["segment_start"] for r in first.data_["usage_segments"] + second["usage_segments"]]
     assert days == [utc(local_midnight(date(2025, 6, d))) for d in range(1, 8)]
     assert second["next"] is None
+
+
+def test_reference_arrays_show_only_the_selected_accounts_objects(db, api, token_for):
+    seg = segment("us-shared", T0, [[{"eu": 1}]])
+    seg["related_accounts"] = ["acc-u", "acc-v"]
+    seg["related_servicecontracts"] = ["sc-acc-u", "sc-acc-v"]
+    seg["related_servicepoints"] = ["sp-acc-u", "sp-acc-v"]
+    seg["related_meterdevices"] = ["md-u", "md-v"]
+    seg["formats"] = [{**KWH, "related_meterdevices": ["md-u", "md-v"]}]
+    load_usage([seg], accounts=("acc-u", "acc-v"), meters=("md-u", "md-v"))
+    token = token_for(["acc-u"], usage())
+    for params in ({}, {"aggregation_type": "hourly_aggregates"}):
+        [row] = api.rows("usage-segments", token, "usage_segments", **params)
+        assert row["related_accounts"] == ["acc-u"]
+        assert row["related_servicecontracts"] == ["sc-acc-u"]
+        assert row["related_servicepoints"] == ["sp-acc-u"]
+        assert row["related_meterdevices"] == ["md-u"]
+        assert row["formats"][0]["related_meterdevices"] == ["md-u"]
+
+
+def test_days_are_counted_in_the_service_points_timezone(db, api, token_for):
+    from usage.models import UsageSeries
+
+    load_usage(daily_segments(date(2025, 6, 1), 2))
+    assert UsageSeries.objects.get().timezone == "America/Los_Angeles"
+    load_usage(daily_segments(date(2025, 6, 1), 2), timezone="America/New_York")
+    assert UsageSeries.objects.get().timezone == "America/New_York"
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    rows = api.rows("usage-segments", token, "usage_segments")
+    assert rows[0]["segment_start"] == "2025-06-01T04:00:00Z"  # New York midnight
+    assert rows[0]["values"] == [[{"eu": Decimal(96 - 12)}]]  # LA data starts 3 hours later

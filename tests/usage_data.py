@@ -64,6 +64,7 @@ def load_usage(
     segments: list[dict],
     accounts: tuple[str, ...] = ("acc-u",),
     meters: tuple[str, ...] = ("md-u",),
+    timezone: str = "America/Los_Angeles",
 ) -> None:
     doc = {
         "accounts": [{"cds_account_id": a, **META, "account_number": f"N-{a}"} for a in accounts],
@@ -84,7 +85,7 @@ def load_usage(
                 **META,
                 "servicepoint_types": ["electric"],
                 "current_servicecontracts": [f"sc-{a}"],
-                "timezone": "America/Los_Angeles",
+                "timezone": timezone,
             }
             for a in accounts
         ],
