@@ -14,6 +14,7 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
+from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
@@ -150,6 +151,15 @@ def _validate_entry(entry: dict[str, Any], n: int, allowed: Iterable[str]) -> _E
         raise InvalidAuthorizationDetails(where, message) from None
 
 
+def default_account_fields() -> list[str]:
+    """The ``CDS_DEFAULT_ACCOUNT_FIELDS`` setting (empty means every account field)."""
+    fields = list(settings.CDS_DEFAULT_ACCOUNT_FIELDS) or list(ACCOUNT_FIELDS)
+    unknown = sorted(set(fields) - set(ACCOUNT_FIELDS))
+    if unknown:
+        raise ImproperlyConfigured(f"CDS_DEFAULT_ACCOUNT_FIELDS: unknown fields {unknown}")
+    return fields
+
+
 def parse_duration(text: str) -> dict[str, int] | None:
     """The parts of an ISO 8601 duration (``P1Y2M``, ``PT12H``), or None if ``text`` is not one."""
     match = _DURATION.match(text)
@@ -267,7 +277,7 @@ def resolve(
         if isinstance(entry, AccountsEntry):
             fields = entry.fields
             if fields is None:
-                fields = list(settings.CDS_DEFAULT_ACCOUNT_FIELDS)
+                fields = default_account_fields()
             elif len(set(fields)) != len(fields):
                 raise InvalidAuthorizationDetails(f"{path}.fields", "lists a field twice")
             resolved.append(

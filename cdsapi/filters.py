@@ -5,6 +5,7 @@ ever narrow the policy's rows, and a filter on an account field asks the policy,
 refuses (403) a field the grant hides.
 """
 
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -17,14 +18,16 @@ MAX_LIST_VALUES = 500
 MAX_VALUE_LENGTH = 255
 
 
-class Filter:
+class Filter(ABC):
+    """One query parameter: ``parse`` checks its text (400 if malformed), ``apply`` narrows."""
+
     param: str
 
     def parse(self, raw: str) -> Any:
         return raw
 
-    def apply(self, rows: QuerySet, value: Any, rule: Any) -> QuerySet:
-        raise NotImplementedError  # pragma: no cover - every filter overrides it
+    @abstractmethod
+    def apply(self, rows: QuerySet, value: Any, rule: Any) -> QuerySet: ...
 
 
 def _values(param: str, raw: str) -> list[str]:

@@ -5,6 +5,7 @@ fields* (per row: the union over the grant's entries that admit the row).
 Every Customer Data endpoint asks the policy; no view or serializer looks at a grant.
 """
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
@@ -322,20 +323,28 @@ class Policy:
         return SectionsRule(self, entries)
 
 
-class Rule:
-    """What every resource rule offers the base view. Subclasses give ``rows`` (a queryset
-    already cut to the grant) and ``presenter`` (which fields each row shows)."""
+class Rule(ABC):
+    """What every resource rule offers the base view: ``rows``, a queryset already cut to
+    the grant; ``page``, one page of them; ``render``, the page as the grant shows it."""
 
-    def rows(self) -> QuerySet:
-        raise NotImplementedError  # pragma: no cover
-
-    def presenter(self, rows: list[Any]) -> Presenter:
-        raise NotImplementedError  # pragma: no cover
+    @abstractmethod
+    def rows(self) -> QuerySet: ...
 
     def page(self, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
         return paginate(rows, params, request)
 
-    def render(self, rows: list[Any], serializer: Any) -> list[dict[str, Any]]:
+    @abstractmethod
+    def render(self, rows: list[Any], serializer: Any) -> list[Any]: ...
+
+
+class SerializedRule(Rule):
+    """A rule whose rows are rendered by a serializer, then cut by ``presenter``: which
+    fields each row shows, and what the grant lets them hold."""
+
+    @abstractmethod
+    def presenter(self, rows: list[Any]) -> Presenter: ...
+
+    def render(self, rows: list[Any], serializer: Any) -> list[Any]:
         present = self.presenter(rows)
         return [present(row, serializer.to_representation(row)) for row in rows]
 
@@ -345,7 +354,7 @@ def _ordered(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class AccountsRule(Rule):
+class AccountsRule(SerializedRule):
     """Accounts: the selected ones, each as it was at the grant's ``sync_date_end``."""
 
     policy: Policy
@@ -411,7 +420,7 @@ class AccountsRule(Rule):
 
 
 @dataclass(frozen=True)
-class StatementsRule(Rule):
+class StatementsRule(SerializedRule):
     """Bill statements of the selected accounts inside any entry's statement date window."""
 
     policy: Policy
@@ -470,7 +479,7 @@ def _prune_charge(charge: dict[str, Any], sections_in_scope: bool, visible: froz
 
 
 @dataclass(frozen=True)
-class SectionsRule(Rule):
+class SectionsRule(SerializedRule):
     """Bill sections whose statement is visible under an entry that shows sections."""
 
     policy: Policy

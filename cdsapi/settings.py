@@ -134,22 +134,9 @@ OAUTH2_PROVIDER_REFRESH_TOKEN_MODEL = "cdsapi.RefreshToken"
 OAUTH2_PROVIDER_ID_TOKEN_MODEL = "cdsapi.IDToken"
 OAUTH2_PROVIDER_GRANT_MODEL = "cdsapi.AuthorizationCode"
 
-# Account fields a cds_current_accounts_details entry without "fields" grants (advertised in
-# the server metadata), and the finest usage granularity a cds_usage entry gets by default.
-CDS_DEFAULT_ACCOUNT_FIELDS = env_list(
-    "CDS_DEFAULT_ACCOUNT_FIELDS",
-    [
-        "customer_number",
-        "account_number",
-        "account_entity",
-        "account_name",
-        "account_address",
-        "account_types",
-        "account_status",
-        "account_contacts",
-        "account_programs",
-    ],
-)
+# Account fields a cds_current_accounts_details entry without "fields" grants (empty: all of
+# them), and the finest usage granularity a cds_usage entry gets by default.
+CDS_DEFAULT_ACCOUNT_FIELDS = env_list("CDS_DEFAULT_ACCOUNT_FIELDS", [])
 CDS_DEFAULT_AGGREGATION_TYPE = os.environ.get("CDS_DEFAULT_AGGREGATION_TYPE", "intervals")
 
 OAUTH2_PROVIDER = {

@@ -207,3 +207,21 @@ def test_every_error_names_the_entry_and_field(details, scopes, path, message) -
         resolve(details, scopes, now=NOW)
     assert error.value.path == path
     assert message in error.value.message
+
+
+@override_settings(CDS_DEFAULT_ACCOUNT_FIELDS=["account_number"])
+def test_the_default_account_fields_come_from_the_setting() -> None:
+    [entry] = resolve(
+        [{"type": "cds_current_accounts_details"}], ["cds_current_accounts_details"], now=NOW
+    )
+    assert entry["fields"] == ["account_number"]
+
+
+@override_settings(CDS_DEFAULT_ACCOUNT_FIELDS=["account_pin"])
+def test_an_unknown_default_account_field_is_a_configuration_error() -> None:
+    from django.core.exceptions import ImproperlyConfigured
+
+    with pytest.raises(ImproperlyConfigured, match="account_pin"):
+        resolve(
+            [{"type": "cds_current_accounts_details"}], ["cds_current_accounts_details"], now=NOW
+        )

@@ -9,7 +9,6 @@ from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
 from cdsapi import exactjson, grants
-from cdsapi.policy import ACCOUNT_ALWAYS, SECTION_FIELDS, STATEMENT_FIELDS
 from tests.conftest import Api
 from tests.factories import (
     AccountFactory,
@@ -19,6 +18,73 @@ from tests.factories import (
     BillStatementFactory,
 )
 
+# The oracle's own copy of SPEC §2.1 and §2.2 (not the policy's tables).
+ACCOUNT_ALWAYS = {
+    "cds_account_id",
+    "cds_created",
+    "cds_modified",
+    "cds_synced",
+    "cds_account_parent",
+}
+META = {"cds_created", "cds_modified", "cds_synced"}
+STATEMENT_FIELDS = {
+    "full": META
+    | {
+        "cds_billstatement_id",
+        "cds_account_id",
+        "statement_date",
+        "currency",
+        "file_uri",
+        "file_mimetype",
+        "previous_balance_amount",
+        "previous_balance_paid",
+        "previous_balance_unpaid",
+        "new_charges_amount",
+        "new_charges",
+        "new_balance_amount",
+        "amount_due",
+        "amount_due_date",
+        "shutoff_prevention_minimum_due",
+        "shutoff_prevention_date",
+        "account_programs",
+    },
+    "usage_only": META | {"cds_billstatement_id", "cds_account_id", "statement_date"},
+    "amount_due_only": META
+    | {
+        "cds_billstatement_id",
+        "cds_account_id",
+        "statement_date",
+        "currency",
+        "amount_due",
+        "amount_due_date",
+        "shutoff_prevention_minimum_due",
+        "shutoff_prevention_date",
+    },
+}
+SECTION_IDS = META | {
+    "cds_billsection_id",
+    "cds_billstatement_id",
+    "cds_account_id",
+    "section_types",
+    "start_date",
+    "end_date",
+    "related_servicecontracts",
+    "related_servicepoints",
+    "related_meterdevices",
+    "related_billsections",
+}
+SECTION_FIELDS = {
+    "full": SECTION_IDS
+    | {
+        "currency",
+        "distribution_entity",
+        "supply_entity",
+        "usage_details",
+        "cost_details",
+        "line_items",
+    },
+    "usage_only": SECTION_IDS | {"usage_details"},
+}
 BASE = datetime(2024, 1, 1, tzinfo=UTC)
 FIELDS = ["account_number", "account_name", "account_status", "customer_number"]
 NOW_DAY = 2000  # every generated day lies before "now" (2029 and later is never drawn)
