@@ -149,6 +149,8 @@ def _any(qs: Iterable[Q]) -> Q:
     """Rows any of the conditions admit. An empty ``Q`` admits everything; Django's ``|``
     would instead drop it (``Q(x) | Q()`` is ``Q(x)``), so it is handled here."""
     qs = list(qs)
+    if not qs:
+        return Q(pk__in=[])
     if any(not q for q in qs):
         return Q()
     return reduce(or_, qs)

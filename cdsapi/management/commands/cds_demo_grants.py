@@ -35,7 +35,20 @@ DEMO_GRANTS = [
         "bill-statements",
     ),
     (
-        "Usage: the solar home's meter, monthly aggregates from November 2025",
+        "Usage: the solar home's 15-minute intervals (and hourly gas) for the last week of "
+        "October 2026",
+        ["acc-r1"],
+        [
+            {
+                "type": "cds_usage",
+                "segment_start": "2026-10-25T07:00:00Z",
+                "segment_end": "2026-11-01T07:00:00Z",
+            }
+        ],
+        "usage-segments",
+    ),
+    (
+        "Usage: the solar home's meters, monthly aggregates from November 2025",
         ["acc-r1"],
         [
             {
@@ -50,7 +63,7 @@ DEMO_GRANTS = [
 
 
 class Command(BaseCommand):
-    help = "Create the demo client and grants (one per type) and print curl commands."
+    help = "Create the demo client and grants (of every type) and print curl commands."
 
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("--base-url", default="http://127.0.0.1:8000")
