@@ -310,3 +310,16 @@ def test_days_are_counted_in_the_service_points_timezone(db, api, token_for):
     rows = api.rows("usage-segments", token, "usage_segments")
     assert rows[0]["segment_start"] == "2025-06-01T04:00:00Z"  # New York midnight
     assert rows[0]["values"] == [[{"eu": Decimal(96 - 12)}]]  # LA data starts 3 hours later
+
+
+def test_an_aggregate_can_be_fetched_again_by_its_id(db, api, token_for):
+    load_usage(daily_segments(date(2025, 6, 1), 3))
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    second = api.rows("usage-segments", token, "usage_segments")[1]
+    again = api.rows(
+        "usage-segments",
+        token,
+        "usage_segments",
+        cds_usagesegment_ids=second["cds_usagesegment_id"],
+    )
+    assert again == [second]

@@ -8,9 +8,14 @@ from usage.aggregation import AGGREGATION_TYPES
 
 
 class UsageSegmentIds(IdList):
-    """Matches stored ids, and the derived ids of trimmed segments (``<id>~<start>~<end>``)."""
+    """Matches stored ids, and the derived ids of trimmed segments (``<id>~<start>~<end>``).
+
+    Aggregates are built from many stored segments; their ids are matched once they are built.
+    """
 
     def apply(self, rows: Any, value: list[str], rule: Any) -> Any:
+        if rule.aggregation != "intervals":
+            return rows
         return rows.filter(cds_usagesegment_id__in={v.split("~", 1)[0] for v in value})
 
 
