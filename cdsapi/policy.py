@@ -551,17 +551,21 @@ class UsageRule(Rule):
         found = UsageSeries.objects.filter(account_id__in=self.policy.account_pks)
         return {(s.account_id, s.meter_id): s for s in found}
 
+    @property
+    def longest(self) -> timedelta:
+        """The longest stored segment of the selected accounts (read only when a window has
+        a start, so an unbounded window costs no query for it)."""
+        seconds = max((s.max_segment_seconds for s in self.series.values()), default=0)
+        return timedelta(seconds=seconds)
+
     def rows(self) -> QuerySet[UsageSegment]:
         """Segments overlapping a window. ``segment_start`` is also bounded below by the
         longest segment's length, so the index reads only rows near the window."""
-        longest = timedelta(
-            seconds=max((s.max_segment_seconds for s in self.series.values()), default=0)
-        )
         conditions = []
         for window in self.windows:
             q = Q()
             if window.start is not None:
-                q &= Q(segment_end__gt=window.start, segment_start__gte=window.start - longest)
+                q &= Q(segment_end__gt=window.start, segment_start__gte=window.start - self.longest)
             if window.end is not None:
                 q &= Q(segment_start__lt=window.end)
             conditions.append(q)

@@ -100,6 +100,7 @@ def test_daily_aggregates_follow_local_days_across_dst(
     assert middle["segment_start"] == utc(local_midnight(day))
     assert middle["interval"] == seconds
     assert middle["values"] == [[{"eu": Decimal(quarter_hours)}]]
+    assert (middle["cds_created"], middle["cds_synced"]) == ("2025-01-01T00:00:00Z",) * 2
     assert middle["formats"] == [{**KWH, "id": "kwh:daily_aggregates", "quality": "calculated"}]
 
 

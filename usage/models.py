@@ -26,10 +26,13 @@ RELATED_ARRAYS = (
 
 class UsageSegment(CdsObject):
     cds_usagesegment_id = models.CharField(max_length=128, unique=True)
+    # No single-column indexes on the two links: the (link, segment_start) indexes below serve
+    # every lookup, and a plain one tempts PostgreSQL into filtering a meter's whole history.
     account = models.ForeignKey(
         Account,
         on_delete=models.PROTECT,
         related_name="usage_segments",
+        db_index=False,
         help_text="The account whose service this data measures (internal link).",
     )
     meter = models.ForeignKey(
@@ -38,6 +41,7 @@ class UsageSegment(CdsObject):
         null=True,
         blank=True,
         related_name="usage_segments",
+        db_index=False,
         help_text="The meter that recorded this data, if any (internal link).",
     )
     segment_start = models.DateTimeField()

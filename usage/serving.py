@@ -5,12 +5,13 @@ aggregates built from per-segment totals (decoding only the segments a period cu
 import hashlib
 from bisect import bisect_left
 from collections import defaultdict
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import CharField, QuerySet
+from django.db.models.functions import Cast
 from simplejson import RawJSON
 
 from cdsapi import enums, exactjson
@@ -195,6 +196,14 @@ def _periods(series: _Series, windows: tuple[Window, ...]) -> list[tuple[datetim
     return found
 
 
+_STAMPS = ("cds_created", "cds_modified", "cds_synced")
+
+
+def _stamp(text: str) -> datetime:
+    """A UTC timestamp as the database wrote it (``2025-01-01 07:00:00[.ffffff][+00]``)."""
+    return datetime.fromisoformat(text[:19]).replace(tzinfo=UTC)
+
+
 def _aggregate_id(series: _Series, aggregation: str, lo: datetime, hi: datetime) -> str:
     key = f"{series.account}|{series.meter}|{series.formats_text}|{aggregation}|{lo}|{hi}"
     return "agg-" + hashlib.sha256(key.encode()).hexdigest()[:24]
@@ -202,21 +211,22 @@ def _aggregate_id(series: _Series, aggregation: str, lo: datetime, hi: datetime)
 
 def aggregate_page(rule: Any, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
     """One page of calendar-period aggregates, ordered by account, period, series."""
+    # The metadata timestamps come as database text: only their minimum or maximum is
+    # served, texts from one database compare like the instants they stand for, and parsing
+    # 3 x 730 of them into datetimes was half the time of two years of monthly aggregates.
     light = rows.values(
         "pk",
         "account_id",
         "meter_id",
         "account__cds_account_id",
         "meter__cds_meterdevice_id",
-        "cds_created",
-        "cds_modified",
-        "cds_synced",
         "segment_start",
         "segment_end",
         "interval",
         "totals_json",
         "formats_json",
         "related_json",
+        **{f"{name}_text": Cast(name, CharField()) for name in _STAMPS},
     )
     grouped: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for row in light:
@@ -283,9 +293,9 @@ def _build(rule: Any, entries: list[tuple]) -> list[dict[str, Any]]:
                     total.add(n, sums[k][0])
         source = members or series.rows
         meta = {
-            "cds_created": min(r["cds_created"] for r in source),
-            "cds_modified": max(r["cds_modified"] for r in source),
-            "cds_synced": max(r["cds_synced"] for r in source),
+            "cds_created": _stamp(min(r["cds_created_text"] for r in source)),
+            "cds_modified": _stamp(max(r["cds_modified_text"] for r in source)),
+            "cds_synced": _stamp(max(r["cds_synced_text"] for r in source)),
         }
         item = presenter.head(
             _aggregate_id(series, rule.aggregation, lo, hi), meta, series.account_pk
