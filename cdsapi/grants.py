@@ -3,7 +3,9 @@
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
+from zoneinfo import ZoneInfo
 
+from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 from oauth2_provider.models import set_token_value
@@ -27,10 +29,9 @@ def parse_expires(value: str | None, now: datetime | None = None) -> datetime | 
     """``--expires``: an RFC 3339 datetime, a duration from now (``P90D``), or ``never``."""
     if value in (None, "", "never", ad.INFINITE):
         return None
-    now = now or timezone.now()
-    parts = ad.parse_duration(value)
-    if parts is not None:
-        return datetime.fromisoformat(ad.resolve_datetime(value, "expires", now.astimezone(), +1))
+    if ad.parse_duration(value) is not None:
+        local_now = (now or timezone.now()).astimezone(ZoneInfo(settings.CDS_TIMEZONE))
+        return datetime.fromisoformat(ad.resolve_datetime(value, "expires", local_now, +1))
     try:
         moment = datetime.fromisoformat(value)
     except ValueError:

@@ -22,7 +22,7 @@ from cdsapi.policy import Policy, Rule
 class CdsListView(APIView):
     envelope: ClassVar[str]
     rule: ClassVar[str]
-    serializer_class: ClassVar[type]
+    serializer_class: ClassVar[type | None] = None
     filters: ClassVar[tuple[Filter, ...]] = ()
     extra_params: ClassVar[tuple[str, ...]] = ()
 
@@ -66,5 +66,6 @@ class CdsListView(APIView):
         for flt, value in parsed:
             rows = flt.apply(rows, value, rule)
         page = rule.page(rows, params, request)
-        items = rule.render(page.rows, self.serializer_class())
+        serializer = self.serializer_class() if self.serializer_class else None
+        items = rule.render(page.rows, serializer)
         return Response({self.envelope: items, "next": page.next, "previous": page.previous})

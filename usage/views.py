@@ -24,7 +24,7 @@ class UsageSegmentsView(CdsListView):
 
     envelope = "usage_segments"
     rule = "usage_rule"
-    serializer_class = object
+    # The usage rule writes segments straight to JSON (see usage.serving).
     filters = (
         UsageSegmentIds("cds_usagesegment_ids", "cds_usagesegment_id"),
         DateTimeBound("before", "segment_start__lte"),
