@@ -6,6 +6,7 @@ These render every field; what a client may see is cut down by the grant's polic
 from rest_framework import serializers
 
 from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from cdsapi.authorization_details import ACCOUNT_FIELDS
 from cdsapi.serializers import CdsModelSerializer
 
 
@@ -25,15 +26,7 @@ class AccountSerializer(CdsModelSerializer):
             "cds_modified",
             "cds_synced",
             "cds_account_parent",
-            "customer_number",
-            "account_number",
-            "account_entity",
-            "account_name",
-            "account_address",
-            "account_types",
-            "account_status",
-            "account_contacts",
-            "account_programs",
+            *ACCOUNT_FIELDS,
         ]
 
 

@@ -20,10 +20,6 @@ from cdsapi.models import AccessToken, Application, Grant
 class GrantError(ValueError):
     """A grant cannot be created as asked; the message says why (for CLI, admin and OAuth)."""
 
-    def __init__(self, message: str, error: str = "invalid_request") -> None:
-        super().__init__(message)
-        self.error = error
-
 
 def parse_expires(value: str | None, now: datetime | None = None) -> datetime | None:
     """``--expires``: an RFC 3339 datetime, a duration from now (``P90D``), or ``never``."""

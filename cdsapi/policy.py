@@ -19,10 +19,12 @@ from django.utils import timezone
 from accounts.models import AccountVersion
 from accounts.queries import service_ids
 from bills.models import BillSection, BillStatement
+from bills.serializers import BillSectionSerializer, BillStatementSerializer
 from cdsapi import authorization_details as ad
 from cdsapi.exceptions import InsufficientScope
 from cdsapi.models import Grant
 from cdsapi.pagination import Page, paginate
+from usage import serving
 from usage.aggregation import AGGREGATION_TYPES, Window, merge_windows
 from usage.models import UsageSegment, UsageSeries
 
@@ -37,25 +39,9 @@ ACCOUNT_ALWAYS = frozenset(
 STATEMENT_IDS = frozenset(
     {"cds_billstatement_id", "cds_created", "cds_modified", "cds_synced", "cds_account_id"}
 )
+# "full" is every field the serializer renders; account_number is granted separately.
 STATEMENT_FIELDS = {
-    "full": STATEMENT_IDS
-    | {
-        "statement_date",
-        "currency",
-        "file_uri",
-        "file_mimetype",
-        "previous_balance_amount",
-        "previous_balance_paid",
-        "previous_balance_unpaid",
-        "new_charges_amount",
-        "new_charges",
-        "new_balance_amount",
-        "amount_due",
-        "amount_due_date",
-        "shutoff_prevention_minimum_due",
-        "shutoff_prevention_date",
-        "account_programs",
-    },
+    "full": frozenset(BillStatementSerializer.Meta.fields) - {"account_number"},
     "usage_only": STATEMENT_IDS | {"statement_date"},
     "amount_due_only": STATEMENT_IDS
     | {
@@ -67,46 +53,28 @@ STATEMENT_FIELDS = {
         "shutoff_prevention_date",
     },
 }
-SECTION_IDS = frozenset(
-    {
-        "cds_billsection_id",
-        "cds_created",
-        "cds_modified",
-        "cds_synced",
-        "cds_billstatement_id",
-        "cds_account_id",
-    }
-)
 SECTION_FIELDS = {
-    "full": SECTION_IDS
-    | {
-        "section_types",
-        "start_date",
-        "end_date",
-        "currency",
-        "distribution_entity",
-        "supply_entity",
-        "related_servicecontracts",
-        "related_servicepoints",
-        "related_meterdevices",
-        "related_billsections",
-        "usage_details",
-        "cost_details",
-        "line_items",
-    },
-    "usage_only": SECTION_IDS
-    | {
-        "section_types",
-        "start_date",
-        "end_date",
-        "related_servicecontracts",
-        "related_servicepoints",
-        "related_meterdevices",
-        "related_billsections",
-        "usage_details",
-    },
+    "full": frozenset(BillSectionSerializer.Meta.fields) - {"account_number"},
+    "usage_only": frozenset(
+        {
+            "cds_billsection_id",
+            "cds_created",
+            "cds_modified",
+            "cds_synced",
+            "cds_billstatement_id",
+            "cds_account_id",
+            "section_types",
+            "start_date",
+            "end_date",
+            "related_servicecontracts",
+            "related_servicepoints",
+            "related_meterdevices",
+            "related_billsections",
+            "usage_details",
+        }
+    ),
 }
-# Bill-section search fields on usage details that are money in disguise.
+# usage_only keeps usage details, except those whose units are money in disguise.
 _MONEY_UNITS = {"money"}
 
 
@@ -158,8 +126,6 @@ def _any(qs: Iterable[Q]) -> Q:
 
 @dataclass(frozen=True)
 class Policy:
-    grant_id: str
-    now: datetime
     account_pks: frozenset[int]
     account_ids: frozenset[str]
     numbers: tuple[tuple[int, str | None], ...]  # account_number as granted, per account pk
@@ -218,8 +184,6 @@ class Policy:
         else:
             rows = [(*row, None, None) for row in selected.values_list("pk", "cds_account_id")]
         return cls(
-            grant_id=grant.pk,
-            now=now,
             account_pks=frozenset(pk for pk, *_ in rows),
             account_ids=frozenset(ident for _, ident, *_ in rows),
             numbers=tuple((pk, number) for pk, _, version, number in rows if version is not None),
@@ -324,6 +288,15 @@ class Policy:
             )
         return SectionsRule(self, entries)
 
+    def visible_sections(self, section_ids: Iterable[str]) -> frozenset[str] | None:
+        """Which of these bill sections the grant shows (one query), for reference arrays;
+        None if it shows no bill sections at all."""
+        try:
+            rule = self.sections_rule()
+        except InsufficientScope:
+            return None
+        return rule.visible(section_ids)
+
 
 class Rule(ABC):
     """What every resource rule offers the base view: ``rows``, a queryset already cut to
@@ -393,19 +366,19 @@ class AccountsRule(SerializedRule):
     def presenter(self, rows: list[AccountVersion]) -> Presenter:
         policy = self.policy
         pks = [row.account_id for row in rows]
+        granted = {
+            field: cutoff
+            for field in ad.ACCOUNT_FIELDS
+            if (cutoff := policy.field_cutoff(field)) is not None
+        }
         by_cutoff: dict[datetime, dict[int, AccountVersion]] = {}
-        for field in ad.ACCOUNT_FIELDS:
-            cutoff = policy.field_cutoff(field)
-            if cutoff is not None and cutoff != self.row_cutoff and cutoff not in by_cutoff:
-                versions = AccountVersion.objects.filter(account_id__in=pks).as_of(cutoff)
-                by_cutoff[cutoff] = {v.account_id: v for v in versions}
+        for cutoff in set(granted.values()) - {self.row_cutoff}:
+            versions = AccountVersion.objects.filter(account_id__in=pks).as_of(cutoff)
+            by_cutoff[cutoff] = {v.account_id: v for v in versions}
 
         def present(row: AccountVersion, data: dict[str, Any]) -> dict[str, Any]:
             fields = set(ACCOUNT_ALWAYS)
-            for field in ad.ACCOUNT_FIELDS:
-                cutoff = policy.field_cutoff(field)
-                if cutoff is None:
-                    continue
+            for field, cutoff in granted.items():
                 if cutoff == self.row_cutoff:
                     fields.add(field)
                 elif row.account_id in by_cutoff[cutoff]:
@@ -439,17 +412,12 @@ class StatementsRule(SerializedRule):
     def presenter(self, rows: list[BillStatement]) -> Presenter:
         policy = self.policy
         numbers = policy.account_numbers
-        try:
-            sections = policy.sections_rule()
-        except InsufficientScope:
-            sections = None
-        wanted = {
+        visible_sections = policy.visible_sections(
             section_id
             for row in rows
             for charge in row.new_charges or []
             for section_id in charge.get("related_billsections") or []
-        }
-        visible_sections = sections.visible(wanted) if sections and wanted else frozenset()
+        )
 
         def present(row: BillStatement, data: dict[str, Any]) -> dict[str, Any]:
             fields = _union(
@@ -460,23 +428,24 @@ class StatementsRule(SerializedRule):
                 data["account_number"] = numbers[row.account_id]
             if "new_charges" in fields and data["new_charges"] is not None:
                 data["new_charges"] = [
-                    _prune_charge(charge, sections is not None, visible_sections)
-                    for charge in data["new_charges"]
+                    _prune_charge(charge, visible_sections) for charge in data["new_charges"]
                 ]
             return _ordered(data, fields)
 
         return present
 
 
-def _prune_charge(charge: dict[str, Any], sections_in_scope: bool, visible: frozenset[str]) -> dict:
+def _prune_charge(charge: dict[str, Any], visible: frozenset[str] | None) -> dict:
+    """A new charge's section references: the visible ones, or none at all (the key left out,
+    as the spec asks) when the grant shows no bill sections."""
     charge = dict(charge)
     if "related_billsections" in charge:
-        if sections_in_scope:
+        if visible is None:
+            del charge["related_billsections"]
+        else:
             charge["related_billsections"] = [
                 i for i in charge["related_billsections"] if i in visible
             ]
-        else:
-            del charge["related_billsections"]
     return charge
 
 
@@ -504,14 +473,16 @@ class SectionsRule(SerializedRule):
         )
 
     def visible(self, section_ids: Iterable[str]) -> frozenset[str]:
-        found = self._visible().filter(cds_billsection_id__in=list(section_ids))
+        ids = list(section_ids)
+        if not ids:
+            return frozenset()
+        found = self._visible().filter(cds_billsection_id__in=ids)
         return frozenset(found.values_list("cds_billsection_id", flat=True))
 
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy
         numbers = policy.account_numbers
-        linked = {i for row in rows for i in row.related_billsections}
-        visible_sections = self.visible(linked) if linked else frozenset()
+        visible_sections = self.visible({i for row in rows for i in row.related_billsections})
 
         def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
             day = row.statement.statement_date
@@ -578,15 +549,11 @@ class UsageRule(Rule):
         )
 
     def page(self, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
-        from usage import serving
-
         if self.aggregation == "intervals":
             return paginate(serving.interval_rows(rows), params, request)
         return serving.aggregate_page(self, rows, params, request)
 
     def render(self, rows: list[Any], serializer: Any) -> list[dict[str, Any]]:
-        from usage import serving
-
         if self.aggregation == "intervals":
             return serving.render_intervals(self, rows)
         return rows

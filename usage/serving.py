@@ -59,9 +59,7 @@ class _Presenter:
             for text in {row["related_json"] for row in rows}
             for i in exactjson.loads(text).get("related_billsections", [])
         }
-        self.sections: frozenset[str] = frozenset()
-        if linked and any(e.flavor != "amount_due_only" for e in self.policy.bills):
-            self.sections = self.policy.sections_rule().visible(linked)
+        self.sections = self.policy.visible_sections(linked) or frozenset()
 
     def related(self, text: str) -> dict[str, list[str]]:
         """The six reference arrays, each cut to the ids the grant may show."""
@@ -86,10 +84,12 @@ class _Presenter:
 
     def _format(self, fmt: dict[str, Any]) -> dict[str, Any]:
         fmt = dict(fmt)
-        meters = self.policy.visible_ids["related_meterdevices"]
         if "related_meterdevices" in fmt:
-            fmt["related_meterdevices"] = [i for i in fmt["related_meterdevices"] if i in meters]
-        if fmt.get("related_meterdevice") is not None and fmt["related_meterdevice"] not in meters:
+            fmt["related_meterdevices"] = self.policy.prune(
+                "related_meterdevices", fmt["related_meterdevices"]
+            )
+        meter = fmt.get("related_meterdevice")
+        if meter is not None and not self.policy.prune("related_meterdevices", [meter]):
             del fmt["related_meterdevice"]
         return fmt
 
@@ -142,7 +142,7 @@ def render_intervals(rule: Any, rows: list[dict[str, Any]]) -> list[RawJSON]:
                 if not kept:
                     continue
                 lo, hi = start + kept.start * dt, start + kept.stop * dt
-                ident = f"{ident}~{format_datetime(lo)}~{format_datetime(hi)}"
+                ident = f"{ident}~{presenter.time(lo)}~{presenter.time(hi)}"
                 values = exactjson.dumps(exactjson.loads(values)[kept.start : kept.stop])
             head = exactjson.dumps(presenter.head(ident, row, row["account_id"]))[:-1]
             related = presenter.text("related", row["related_json"])
