@@ -19,6 +19,7 @@ from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from cdsapi.importer.errors import json_path
+from cdsapi.importer.types import to_date, to_datetime
 
 ACCOUNTS = "cds_current_accounts_details"
 BILLS = "cds_bill_statements"
@@ -46,8 +47,6 @@ _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
-_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
 
 class InvalidAuthorizationDetails(ValueError):
@@ -183,13 +182,15 @@ def _shift_date(day: date, parts: dict[str, int], sign: int) -> date:
 def resolve_date(value: str, path: str, local_now: datetime, sign: int) -> str:
     if value == INFINITE:
         return value
-    if _DATE.match(value):
-        try:
-            return date.fromisoformat(value).isoformat()
-        except ValueError:
-            raise InvalidAuthorizationDetails(path, f"not a calendar date: {value!r}") from None
     parts = parse_duration(value)
-    if parts is None or {"hours", "minutes", "seconds"} & set(parts):
+    if parts is None:
+        try:
+            return to_date(value).isoformat()
+        except ValueError as exc:
+            raise InvalidAuthorizationDetails(
+                path, f"{exc}; or a duration such as P1Y or P13M, or 'infinite'"
+            ) from None
+    if {"hours", "minutes", "seconds"} & set(parts):
         raise InvalidAuthorizationDetails(
             path,
             f"expected a date YYYY-MM-DD, a duration such as P1Y or P13M, or 'infinite'; "
@@ -201,19 +202,14 @@ def resolve_date(value: str, path: str, local_now: datetime, sign: int) -> str:
 def resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> str:
     if value == INFINITE:
         return value
-    if _DATETIME.match(value):
-        try:
-            moment = datetime.fromisoformat(value)
-        except ValueError:
-            raise InvalidAuthorizationDetails(path, f"not a valid datetime: {value!r}") from None
-        return format_datetime(moment)
     parts = parse_duration(value)
     if parts is None:
-        raise InvalidAuthorizationDetails(
-            path,
-            "expected an RFC 3339 datetime with timezone, a duration such as P1Y or "
-            f"PT12H, or 'infinite'; got {value!r}",
-        )
+        try:
+            return format_datetime(to_datetime(value))
+        except ValueError as exc:
+            raise InvalidAuthorizationDetails(
+                path, f"{exc}; or a duration such as P1Y or PT12H, or 'infinite'"
+            ) from None
     day = _shift_date(local_now.date(), parts, sign)
     wall = datetime.combine(day, local_now.timetz().replace(microsecond=0))
     shift = timedelta(
@@ -233,9 +229,9 @@ def parse_bound(value: str) -> datetime | date | None:
     """An absolute bound as stored in a grant; None for ``"infinite"``."""
     if value == INFINITE:
         return None
-    if _DATE.match(value):
-        return date.fromisoformat(value)
-    return datetime.fromisoformat(value)
+    if "T" in value:
+        return datetime.fromisoformat(value)
+    return date.fromisoformat(value)
 
 
 def _check_order(start: str, end: str, path: str, strict: bool) -> None:

@@ -13,6 +13,7 @@ from typing import Any
 from django.db.models import QuerySet
 
 from cdsapi.exceptions import InvalidRequest
+from cdsapi.importer.types import to_date, to_datetime
 
 MAX_LIST_VALUES = 500
 MAX_VALUE_LENGTH = 255
@@ -95,9 +96,7 @@ class DateBound(Filter):
 
     def parse(self, raw: str) -> date:
         try:
-            if len(raw) != 10:
-                raise ValueError
-            return date.fromisoformat(raw)
+            return to_date(raw)
         except ValueError:
             raise InvalidRequest(f"{self.param}: expected a date YYYY-MM-DD, got {raw!r}") from None
 
@@ -114,14 +113,12 @@ class DateTimeBound(Filter):
 
     def parse(self, raw: str) -> datetime:
         try:
-            moment = datetime.fromisoformat(raw.replace(" ", "+"))
+            # An unescaped "+" in a query string arrives as a space.
+            return to_datetime(raw.replace(" ", "+"))
         except ValueError:
-            moment = None
-        if moment is None or moment.tzinfo is None:
             raise InvalidRequest(
                 f"{self.param}: expected an RFC 3339 datetime with timezone, got {raw!r}"
-            )
-        return moment
+            ) from None
 
     def apply(self, rows: QuerySet, value: datetime, rule: Any) -> QuerySet:
         return rows.filter(**{self.lookup: value})

@@ -25,7 +25,7 @@ from cdsapi.exceptions import InsufficientScope
 from cdsapi.models import Grant
 from cdsapi.pagination import Page, paginate
 from usage import serving
-from usage.aggregation import AGGREGATION_TYPES, Window, merge_windows
+from usage.aggregation import Window, merge_windows
 from usage.models import UsageSegment, UsageSeries
 
 Presenter = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -267,7 +267,7 @@ class Policy:
         the windows of the entries that allow it. Finer than granted is insufficient_scope."""
         if not self.usage:
             raise InsufficientScope(f"the token's grant has no {ad.USAGE} entry")
-        levels = AGGREGATION_TYPES
+        levels = ad.AGGREGATION_TYPES
         finest = min(levels.index(e.aggregation_type) for e in self.usage)
         level = finest if requested is None else levels.index(requested)
         if level < finest:

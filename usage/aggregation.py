@@ -14,8 +14,6 @@ from zoneinfo import ZoneInfo
 
 from cdsapi import enums
 
-# Finest first. A grant of one type allows it and every coarser one.
-AGGREGATION_TYPES = ("intervals", "hourly_aggregates", "daily_aggregates", "monthly_aggregates")
 SUMMED = {"eu", "wu", "gu", "fu", "c"}
 
 

@@ -1,10 +1,10 @@
 from typing import Any
 
+from cdsapi.authorization_details import AGGREGATION_TYPES
 from cdsapi.exceptions import InvalidRequest
 from cdsapi.filters import AccountFieldList, DateTimeBound, IdList
 from cdsapi.policy import Policy, Rule
 from cdsapi.views import CdsListView
-from usage.aggregation import AGGREGATION_TYPES
 
 
 class UsageSegmentIds(IdList):
