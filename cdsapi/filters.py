@@ -31,7 +31,7 @@ class Filter(ABC):
     def apply(self, rows: QuerySet, value: Any, rule: Any) -> QuerySet: ...
 
 
-def _values(param: str, raw: str) -> list[str]:
+def parse_list(param: str, raw: str) -> list[str]:
     values = raw.split()
     if not values:
         raise InvalidRequest(f"{param}: give at least one value (space-separated)")
@@ -51,7 +51,7 @@ class IdList(Filter):
     lookup: str
 
     def parse(self, raw: str) -> list[str]:
-        return _values(self.param, raw)
+        return parse_list(self.param, raw)
 
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
         return rows.filter(**{f"{self.lookup}__in": value})
@@ -65,7 +65,7 @@ class AccountFieldList(Filter):
     field: str
 
     def parse(self, raw: str) -> list[str]:
-        return _values(self.param, raw)
+        return parse_list(self.param, raw)
 
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
         return rows.filter(rule.policy.accounts_where(self.field, "in", value))

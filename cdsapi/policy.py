@@ -300,28 +300,35 @@ class Policy:
 
 class Rule(ABC):
     """What every resource rule offers the base view: ``rows``, a queryset already cut to
-    the grant; ``page``, one page of them; ``render``, the page as the grant shows it."""
+    the grant; ``listing``, one page of what the grant serves, filtered and rendered."""
 
     @abstractmethod
     def rows(self) -> QuerySet: ...
 
-    def page(self, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
-        return paginate(rows, params, request)
-
     @abstractmethod
-    def render(self, rows: list[Any], serializer: Any) -> list[Any]: ...
+    def listing(
+        self, filters: list[tuple[Any, Any]], params: dict[str, str], request: Any, serializer: Any
+    ) -> Page: ...
 
 
 class SerializedRule(Rule):
-    """A rule whose rows are rendered by a serializer, then cut by ``presenter``: which
-    fields each row shows, and what the grant lets them hold."""
+    """A rule that serves each row as one item: filters narrow the rows in SQL, a serializer
+    renders them, then ``presenter`` cuts them: which fields each row shows, and what the
+    grant lets them hold."""
+
+    def listing(
+        self, filters: list[tuple[Any, Any]], params: dict[str, str], request: Any, serializer: Any
+    ) -> Page:
+        rows = self.rows()
+        for flt, value in filters:
+            rows = flt.apply(rows, value, self)
+        page = paginate(rows, params, request)
+        present = self.presenter(page.rows)
+        items = [present(row, serializer.to_representation(row)) for row in page.rows]
+        return Page(items, page.next, page.previous)
 
     @abstractmethod
     def presenter(self, rows: list[Any]) -> Presenter: ...
-
-    def render(self, rows: list[Any], serializer: Any) -> list[Any]:
-        present = self.presenter(rows)
-        return [present(row, serializer.to_representation(row)) for row in rows]
 
 
 def _ordered(data: dict[str, Any], fields: frozenset[str]) -> dict[str, Any]:
@@ -540,20 +547,14 @@ class UsageRule(Rule):
             if window.end is not None:
                 q &= Q(segment_start__lt=window.end)
             conditions.append(q)
-        return (
-            UsageSegment.objects.filter(account_id__in=self.policy.account_pks)
-            .filter(_any(conditions))
-            .order_by(
-                "account__cds_account_id", "segment_start", "-cds_modified", "cds_usagesegment_id"
-            )
+        return UsageSegment.objects.filter(account_id__in=self.policy.account_pks).filter(
+            _any(conditions)
         )
 
-    def page(self, rows: QuerySet, params: dict[str, str], request: Any) -> Page:
+    def listing(
+        self, filters: list[tuple[Any, Any]], params: dict[str, str], request: Any, serializer: Any
+    ) -> Page:
+        """Served items, not stored rows, are filtered and paged (see ``usage.serving``)."""
         if self.aggregation == "intervals":
-            return paginate(serving.interval_rows(rows), params, request)
-        return serving.aggregate_page(self, rows, params, request)
-
-    def render(self, rows: list[Any], serializer: Any) -> list[dict[str, Any]]:
-        if self.aggregation == "intervals":
-            return serving.render_intervals(self, rows)
-        return rows
+            return serving.interval_page(self, filters, params, request)
+        return serving.aggregate_page(self, filters, params, request)

@@ -62,10 +62,6 @@ class CdsListView(APIView):
         params = self.query_params(request)
         rule = self.get_rule(self.policy(request), params)
         parsed = [(f, f.parse(params[f.param])) for f in self.filters if f.param in params]
-        rows = rule.rows()
-        for flt, value in parsed:
-            rows = flt.apply(rows, value, rule)
-        page = rule.page(rows, params, request)
         serializer = self.serializer_class() if self.serializer_class else None
-        items = rule.render(page.rows, serializer)
-        return Response({self.envelope: items, "next": page.next, "previous": page.previous})
+        page = rule.listing(parsed, params, request, serializer)
+        return Response({self.envelope: page.rows, "next": page.next, "previous": page.previous})

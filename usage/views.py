@@ -1,22 +1,8 @@
-from typing import Any
-
 from cdsapi.authorization_details import AGGREGATION_TYPES
 from cdsapi.exceptions import InvalidRequest
-from cdsapi.filters import AccountFieldList, DateTimeBound, IdList
 from cdsapi.policy import Policy, Rule
 from cdsapi.views import CdsListView
-
-
-class UsageSegmentIds(IdList):
-    """Matches stored ids, and the derived ids of trimmed segments (``<id>~<start>~<end>``).
-
-    Aggregates are built from many stored segments; their ids are matched once they are built.
-    """
-
-    def apply(self, rows: Any, value: list[str], rule: Any) -> Any:
-        if rule.aggregation != "intervals":
-            return rows
-        return rows.filter(cds_usagesegment_id__in={v.split("~", 1)[0] for v in value})
+from usage.filters import AccountNumbers, After, Before, RelatedIds, SegmentIds
 
 
 class UsageSegmentsView(CdsListView):
@@ -26,12 +12,12 @@ class UsageSegmentsView(CdsListView):
     rule = "usage_rule"
     # The usage rule writes segments straight to JSON (see usage.serving).
     filters = (
-        UsageSegmentIds("cds_usagesegment_ids", "cds_usagesegment_id"),
-        DateTimeBound("before", "segment_start__lte"),
-        DateTimeBound("after", "segment_end__gte"),
-        IdList("cds_account_ids", "account__cds_account_id"),
-        IdList("cds_meterdevice_ids", "meter__cds_meterdevice_id"),
-        AccountFieldList("account_numbers", "account_number"),
+        SegmentIds("cds_usagesegment_ids", "cds_usagesegment_id"),
+        Before("before", "segment_start__lte"),
+        After("after", "segment_end__gte"),
+        RelatedIds("cds_account_ids", "related_accounts"),
+        RelatedIds("cds_meterdevice_ids", "related_meterdevices"),
+        AccountNumbers("account_numbers", "account_number"),
     )
     extra_params = ("aggregation_type",)
 
