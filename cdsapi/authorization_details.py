@@ -43,6 +43,7 @@ FLAVORS = ("full", "usage_only", "amount_due_only")
 AGGREGATION_TYPES = ("intervals", "hourly_aggregates", "daily_aggregates", "monthly_aggregates")
 INFINITE = "infinite"
 
+_FRACTION = re.compile(r"T[\d:]+\.(\d+)")
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
@@ -205,7 +206,7 @@ def resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> s
     parts = parse_duration(value)
     if parts is None:
         try:
-            return format_datetime(to_datetime(value))
+            return format_datetime(_instant(value, sign))
         except ValueError as exc:
             raise InvalidAuthorizationDetails(
                 path, f"{exc}; or a duration such as P1Y or PT12H, or 'infinite'"
@@ -222,7 +223,21 @@ def resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> s
 
 
 def format_datetime(moment: datetime) -> str:
-    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    """RFC 3339 in UTC, with the fraction of a second when there is one (never rounded)."""
+    utc = moment.astimezone(UTC).replace(tzinfo=None)
+    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
+    return f"{utc.isoformat(timespec='seconds')}{fraction}Z"
+
+
+def _instant(value: str, sign: int) -> datetime:
+    """An absolute datetime bound, exact to the microsecond. Finer digits are cut, which
+    would move a start (``sign`` -1) earlier: a start is rounded up instead, so a bound is
+    never widened."""
+    moment = to_datetime(value)
+    fraction = _FRACTION.search(value)
+    if sign < 0 and fraction and fraction.group(1)[6:].strip("0"):
+        moment += timedelta(microseconds=1)
+    return moment
 
 
 def parse_bound(value: str) -> datetime | date | None:
