@@ -5,7 +5,9 @@ from decimal import Decimal
 
 import pytest
 
-from tests.usage_data import KWH, daily_segments, load_usage, local_midnight, segment, utc
+from cdsapi import exactjson
+
+from tests.usage_data import daily_segments, load_usage, local_midnight, segment, utc
 
 T0 = datetime(2025, 6, 1, 7, 0, tzinfo=UTC)  # local midnight, June 1 (PDT)
 USAGE = "cds_usage"
@@ -22,10 +24,8 @@ def walk(api, token, **params):
     data = page.data_
     items, sizes = list(data["usage_segments"]), [len(data["usage_segments"])]
     while data["next"]:
-        data = api.client.get(data["next"], HTTP_AUTHORIZATION=f"Bearer {token}")
-        from cdsapi import exactjson
-
-        data = exactjson.loads(data.content)
+        response = api.client.get(data["next"], HTTP_AUTHORIZATION=f"Bearer {token}")
+        data = exactjson.loads(response.content)
         items += data["usage_segments"]
         sizes.append(len(data["usage_segments"]))
     return items, sizes
@@ -164,8 +164,7 @@ def test_an_account_filter_matches_the_served_related_accounts(db, api, token_fo
 
 @pytest.fixture
 def two_windows(db):
-    """Segments of 6 hours; grant windows 01:10-02:50 (no whole 15-minute... see values)
-    and a segment spanning the gap between two windows."""
+    """Hourly segments: us-a 07:00-09:00Z, us-b 10:00-14:00Z."""
     load_usage(
         [
             segment("us-a", T0, [[{"eu": Decimal(1)}]] * 2, interval=3600),  # 07:00-09:00Z
