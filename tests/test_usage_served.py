@@ -6,7 +6,6 @@ from decimal import Decimal
 import pytest
 
 from cdsapi import exactjson
-
 from tests.usage_data import daily_segments, load_usage, local_midnight, segment, utc
 
 T0 = datetime(2025, 6, 1, 7, 0, tzinfo=UTC)  # local midnight, June 1 (PDT)
