@@ -7,6 +7,7 @@ inside a window only if all of it is, and it belongs to the calendar period its 
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
 from typing import Any
@@ -75,6 +76,7 @@ def totals(values: list[list[Any]], formats: list[dict[str, Any]]) -> list[list[
     return result
 
 
+@lru_cache(maxsize=64)
 def step(interval: Decimal) -> timedelta:
     return timedelta(microseconds=int(interval * 1_000_000))
 

@@ -254,6 +254,10 @@ def interval_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, reque
         _Interval(row, policy=rule.policy)
         for row in whole.order_by(*order).values(*_INTERVAL_COLUMNS)[skip : skip + wanted]
     ]
+    if not pieces:
+        items = fetched[: window.limit]
+        has_next = len(fetched) > window.limit
+        return window.page(render_intervals(rule, items), has_next, params, request)
     if fetched and skip > 0:
         first = fetched[0].key
         position = skip + sum(1 for p in pieces if p.key < first)
@@ -417,7 +421,7 @@ class _Aggregate:
     def members(self) -> list[tuple[dict, range]]:
         return self.group.members(self.n, self.start, self.period_end)
 
-    @property
+    @cached_property
     def sources(self) -> list[dict[str, Any]]:
         """The rows its metadata and references come from: its members, or for a period
         without data, every row the series serves."""
@@ -485,7 +489,8 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
     visible_meters = rule.policy.visible_ids["related_meterdevices"]
     found: dict[tuple, _Group] = {}
     for row in rows:
-        start, end, count = row["segment_start"], row["segment_end"], _count(row)
+        start, end = row["segment_start"], row["segment_end"]
+        count = row["count"] = _count(row)
         dt = step(row["interval"])
         served = []
         for n, w in enumerate(rule.windows):
@@ -542,7 +547,7 @@ def _build(aggregates: list[_Aggregate], presenter: _Presenter) -> list[dict[str
     """The page's aggregates: totals for segments a period takes whole, value sets (one query
     for all of them) for segments it takes in part."""
     cut = {
-        row["pk"] for a in aggregates for row, indexes in a.members if len(indexes) != _count(row)
+        row["pk"] for a in aggregates for row, indexes in a.members if len(indexes) != row["count"]
     }
     stored = dict(UsageSegment.objects.filter(pk__in=cut).values_list("pk", "values_json"))
     decoded: dict[int, list] = {}
