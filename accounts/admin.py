@@ -8,13 +8,20 @@ class AccountVersionInline(ImportedDataInline):
     model = AccountVersion
     fk_name = "account"
     ordering = ["-cds_modified"]
-    fields = ["cds_modified", "account_number", "account_name", "account_status", "parent"]
+    fields = [
+        "cds_modified",
+        "cds_created",
+        "account_number",
+        "account_name",
+        "account_status",
+        "parent",
+    ]
     verbose_name_plural = "Version history (newest first)"
 
 
 @admin.register(Account)
 class AccountAdmin(ImportedDataAdmin):
-    list_display = ["cds_account_id", "cds_created", "cds_synced"]
+    list_display = ["cds_account_id", "cds_synced"]
     search_fields = ["cds_account_id", "versions__account_number", "versions__account_name"]
     filter_horizontal = ["holders"]
     inlines = [AccountVersionInline]

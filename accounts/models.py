@@ -11,6 +11,7 @@ from django.conf import settings
 from django.db import models
 from django.db.models import OuterRef, Subquery
 
+from accounts.search import texts
 from cdsapi import enums
 from cdsapi.fields import ExactDecimalField, ExactJSONField
 from cdsapi.models import CdsObject
@@ -22,8 +23,7 @@ def _choices(values: tuple[str, ...]) -> list[tuple[str, str]]:
 
 class Account(models.Model):
     cds_account_id = models.CharField(max_length=128, unique=True)
-    cds_created = models.DateTimeField()
-    cds_synced = models.DateTimeField()
+    cds_synced = models.DateTimeField(help_text="The source's last confirmation of the account.")
     holders = models.ManyToManyField(
         settings.AUTH_USER_MODEL,
         related_name="cds_accounts",
@@ -60,6 +60,7 @@ class AccountVersion(models.Model):
     """One state of an account, as the source reported it at ``cds_modified``."""
 
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="versions")
+    cds_created = models.DateTimeField()
     cds_modified = models.DateTimeField()
     parent = models.ForeignKey(
         Account,
@@ -94,6 +95,39 @@ class AccountVersion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.account_id} @ {self.cds_modified.isoformat()}"
+
+
+class AccountSearchText(models.Model):
+    """One searchable field of an account version, as ``q`` matches it (see
+    ``accounts.search``): its values only, folded alike on every database."""
+
+    version = models.ForeignKey(
+        AccountVersion, on_delete=models.CASCADE, related_name="search_texts"
+    )
+    field = models.CharField(max_length=32)
+    text = models.TextField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["version", "field"], name="account_search_unique")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.version_id}.{self.field}"
+
+    @classmethod
+    def rebuild(cls, versions: models.QuerySet[AccountVersion]) -> None:
+        """Replace the search texts of ``versions`` with their current values."""
+        versions = list(versions.select_related("account"))
+        cls.objects.filter(version__in=versions).delete()
+        cls.objects.bulk_create(
+            [
+                cls(version=version, field=name, text=text)
+                for version in versions
+                for name, text in texts(version.account.cds_account_id, version).items()
+            ],
+            batch_size=500,
+        )
 
 
 class ServiceContract(CdsObject):

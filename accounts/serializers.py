@@ -14,7 +14,6 @@ class AccountSerializer(CdsModelSerializer):
     """An account as one of its versions shows it."""
 
     cds_account_id = serializers.CharField(source="account.cds_account_id")
-    cds_created = serializers.DateTimeField(source="account.cds_created")
     cds_synced = serializers.DateTimeField(source="account.cds_synced")
     cds_account_parent = serializers.CharField(source="parent.cds_account_id", default=None)
 

@@ -5,6 +5,7 @@ ever narrow the policy's rows, and a filter on an account field asks the policy,
 refuses (403) a field the grant hides.
 """
 
+import unicodedata
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -81,6 +82,8 @@ class Search(Filter):
         term = raw.strip()
         if not term or len(term) > MAX_VALUE_LENGTH:
             raise InvalidRequest(f"q: give a search term of 1 to {MAX_VALUE_LENGTH} characters")
+        if any(unicodedata.category(c) == "Cc" for c in term):
+            raise InvalidRequest("q: control characters cannot be searched for")
         return term
 
     def apply(self, rows: QuerySet, value: str, rule: Any) -> QuerySet:

@@ -16,8 +16,9 @@ from typing import Any
 from django.db.models import OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import AccountVersion
+from accounts.models import AccountSearchText, AccountVersion
 from accounts.queries import service_ids
+from accounts.search import SEARCHABLE, fold
 from bills.models import BillSection, BillStatement
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
 from cdsapi import authorization_details as ad
@@ -355,20 +356,28 @@ class AccountsRule(SerializedRule):
         )
 
     def search(self, term: str) -> Q:
-        """``q``: a case-insensitive match on the fields the grant shows, and nothing else."""
-        q = Q(account__cds_account_id__icontains=term)
-        searchable = (
-            "customer_number",
-            "account_number",
-            "account_address",
-            "account_name",
-            "account_contacts",
-            "account_programs",
+        """``q``: the folded term inside the value of a field the grant shows, as of that
+        field's cutoff (see ``accounts.search``); never inside a hidden field or value."""
+        folded = fold(term)
+        policy = self.policy
+        matching = AccountSearchText.objects.filter(
+            version__account_id__in=policy.account_pks,
+            field="cds_account_id",
+            text__contains=folded,
         )
-        for field in searchable:
-            if self.policy.field_cutoff(field) is not None:
-                q |= self.policy.accounts_where(field, "icontains", term)
-        return q
+        found = Q(account_id__in=matching.values("version__account_id"))
+        for field in SEARCHABLE[1:]:
+            cutoff = policy.field_cutoff(field)
+            if cutoff is None:
+                continue
+            versions = AccountVersion.objects.filter(account_id__in=policy.account_pks).as_of(
+                cutoff
+            )
+            matching = AccountSearchText.objects.filter(
+                version__in=versions, field=field, text__contains=folded
+            )
+            found |= Q(account_id__in=matching.values("version__account_id"))
+        return found
 
     def presenter(self, rows: list[AccountVersion]) -> Presenter:
         policy = self.policy
@@ -382,6 +391,17 @@ class AccountsRule(SerializedRule):
         for cutoff in set(granted.values()) - {self.row_cutoff}:
             versions = AccountVersion.objects.filter(account_id__in=pks).as_of(cutoff)
             by_cutoff[cutoff] = {v.account_id: v for v in versions}
+        # A parent is named only if it is selected and existed at the cutoff.
+        parents = {row.parent_id for row in rows if row.parent_id in policy.account_pks}
+        shown_parents = (
+            set(
+                AccountVersion.objects.filter(
+                    account_id__in=parents, cds_modified__lte=self.row_cutoff
+                ).values_list("account_id", flat=True)
+            )
+            if parents
+            else set()
+        )
 
         def present(row: AccountVersion, data: dict[str, Any]) -> dict[str, Any]:
             fields = set(ACCOUNT_ALWAYS)
@@ -391,10 +411,8 @@ class AccountsRule(SerializedRule):
                 elif row.account_id in by_cutoff[cutoff]:
                     fields.add(field)
                     data[field] = getattr(by_cutoff[cutoff][row.account_id], field)
-            parent = row.parent
-            data["cds_account_parent"] = (
-                parent.cds_account_id if parent and parent.pk in policy.account_pks else None
-            )
+            shown = row.parent_id in shown_parents
+            data["cds_account_parent"] = row.parent.cds_account_id if shown else None
             data["cds_synced"] = ad.format_datetime(min(row.account.cds_synced, self.row_cutoff))
             return _ordered(data, frozenset(fields))
 

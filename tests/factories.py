@@ -6,7 +6,14 @@ from decimal import Decimal
 import factory
 from django.contrib.auth import get_user_model
 
-from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from accounts.models import (
+    Account,
+    AccountSearchText,
+    AccountVersion,
+    MeterDevice,
+    ServiceContract,
+    ServicePoint,
+)
 from bills.models import BillSection, BillStatement
 from cdsapi import exactjson
 from cdsapi.models import Application
@@ -31,7 +38,6 @@ class UserFactory(factory.django.DjangoModelFactory):
 
 class AccountFactory(factory.django.DjangoModelFactory):
     cds_account_id = factory.Sequence(lambda n: f"acc-{n:04d}")
-    cds_created = T0
     cds_synced = T0
 
     class Meta:
@@ -40,6 +46,7 @@ class AccountFactory(factory.django.DjangoModelFactory):
 
 class AccountVersionFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(AccountFactory)
+    cds_created = T0
     cds_modified = T0
     customer_number = factory.Sequence(lambda n: f"CUST-{n:04d}")
     account_number = factory.Sequence(lambda n: f"1000-{n:04d}")
@@ -54,6 +61,12 @@ class AccountVersionFactory(factory.django.DjangoModelFactory):
 
     class Meta:
         model = AccountVersion
+        skip_postgeneration_save = True
+
+    @factory.post_generation
+    def searchable(self, create: bool, extracted: object, **kwargs: object) -> None:
+        if create:
+            AccountSearchText.rebuild(AccountVersion.objects.filter(pk=self.pk))
 
 
 class ServiceContractFactory(CdsMetadataFactory):

@@ -15,7 +15,7 @@ ACCOUNTS = "cds_current_accounts_details"
 @pytest.fixture
 def world(db):
     """acc-a (renamed in June), acc-b (a child of acc-a), acc-c (not shared), acc-late."""
-    a = AccountFactory(cds_account_id="acc-a", cds_created=JAN)
+    a = AccountFactory(cds_account_id="acc-a")
     AccountVersionFactory(
         account=a,
         cds_modified=JAN,
@@ -30,7 +30,7 @@ def world(db):
         account_number="111",
         customer_number=None,
     )
-    b = AccountFactory(cds_account_id="acc-b", cds_created=JAN)
+    b = AccountFactory(cds_account_id="acc-b")
     AccountVersionFactory(
         account=b,
         parent=a,
@@ -39,10 +39,12 @@ def world(db):
         account_number="222",
         account_status="closed",
     )
-    c = AccountFactory(cds_account_id="acc-c", cds_created=JAN)
+    c = AccountFactory(cds_account_id="acc-c")
     AccountVersionFactory(account=c, cds_modified=JAN, account_name="Cy", account_number="333")
-    late = AccountFactory(cds_account_id="acc-late", cds_created=JUN)
-    AccountVersionFactory(account=late, cds_modified=JUN, account_name="Late", account_number="444")
+    late = AccountFactory(cds_account_id="acc-late")
+    AccountVersionFactory(
+        account=late, cds_created=JUN, cds_modified=JUN, account_name="Late", account_number="444"
+    )
 
 
 def grant(**entry):
@@ -176,3 +178,73 @@ def test_q_searches_contacts_only_when_they_are_granted(world, api, token_for) -
     assert len(api.rows("accounts", shown, "accounts", q="A@EXAMPLE")) == 1
     hidden = token_for(["acc-a"], grant(fields=["account_name"]))
     assert api.rows("accounts", hidden, "accounts", q="a@example") == []
+
+
+def test_cds_created_is_served_as_of_the_cutoff(db, api, token_for) -> None:
+    account = AccountFactory(cds_account_id="acc-r")
+    AccountVersionFactory(account=account, cds_created=JAN, cds_modified=JAN)
+    AccountVersionFactory(
+        account=account, cds_created=datetime(2026, 2, 15, tzinfo=UTC), cds_modified=JUN
+    )
+    frozen = token_for(["acc-r"], grant(sync_date_end="2025-03-01T00:00:00Z"))
+    [row] = api.rows("accounts", frozen, "accounts")
+    assert row["cds_created"] == "2025-01-01T00:00:00Z"
+    current = token_for(["acc-r"], grant())
+    assert api.rows("accounts", current, "accounts")[0]["cds_created"] == "2026-02-15T00:00:00Z"
+
+
+def test_a_parent_that_did_not_exist_at_the_cutoff_is_not_named(db, api, token_for) -> None:
+    parent = AccountFactory(cds_account_id="acc-p")
+    AccountVersionFactory(account=parent, cds_modified=JUN)
+    child = AccountFactory(cds_account_id="acc-k")
+    AccountVersionFactory(account=child, parent=parent, cds_modified=JAN)
+    frozen = token_for(["acc-p", "acc-k"], grant(sync_date_end="2025-03-01T00:00:00Z"))
+    [row] = api.rows("accounts", frozen, "accounts")
+    assert row["cds_account_parent"] is None
+    assert api.rows("accounts", frozen, "accounts", q="acc-p") == []
+    current = token_for(["acc-p", "acc-k"], grant())
+    rows = api.rows("accounts", current, "accounts", cds_account_ids="acc-k")
+    assert rows[0]["cds_account_parent"] == "acc-p"
+
+
+@pytest.fixture
+def contacts(db):
+    account = AccountFactory(cds_account_id="acc-ct")
+    AccountVersionFactory(
+        account=account,
+        account_name="Zoë Ärger",
+        account_address="Hauptstraße 1",
+        account_contacts=[{"id": "ct-1", "types": ["email"], "value": "zoe@example.com"}],
+        account_programs=[],
+    )
+    plain = AccountFactory(cds_account_id="acc-plain")
+    AccountVersionFactory(account=plain, account_name="Plain", account_contacts=[])
+
+
+@pytest.mark.parametrize("term", ['"value":', "value", "types", '{"id"', "[", "]", '"', ":", "id"])
+def test_q_does_not_match_the_json_around_values(contacts, api, token_for, term) -> None:
+    token = token_for(["acc-ct", "acc-plain"], grant())
+    assert api.rows("accounts", token, "accounts", q=term) == []
+
+
+@pytest.mark.parametrize(
+    ("term", "found"),
+    [
+        ("zoe@example", ["acc-ct"]),
+        ("ZOE@EXAMPLE.COM", ["acc-ct"]),
+        ("email", ["acc-ct"]),
+        ("ärger", ["acc-ct"]),
+        ("ÄRGER", ["acc-ct"]),
+        ("zoë", ["acc-ct"]),
+        ("HAUPTSTRASSE", ["acc-ct"]),
+        ("plain", ["acc-plain"]),
+        ("acc-", ["acc-ct", "acc-plain"]),
+        ("ACC-CT", ["acc-ct"]),
+        ("%", []),
+        ("_", []),
+    ],
+)
+def test_q_matches_values_alike_on_every_database(contacts, api, token_for, term, found) -> None:
+    token = token_for(["acc-ct", "acc-plain"], grant())
+    rows = api.rows("accounts", token, "accounts", q=term)
+    assert sorted(r["cds_account_id"] for r in rows) == found

@@ -165,7 +165,7 @@ class GrantPropertyTests(TestCase):
         world = {"versions": {}, "statements": {}, "sections": {}}
         for i, (modified_days, statements) in enumerate(accounts):
             ident = f"acc-{i}"
-            account = AccountFactory(cds_account_id=ident, cds_created=day(modified_days[0]))
+            account = AccountFactory(cds_account_id=ident)
             world["versions"][ident] = []
             for v, d in enumerate(modified_days):
                 values = {
@@ -174,7 +174,9 @@ class GrantPropertyTests(TestCase):
                     "account_status": ["active", "closed"][v % 2],
                     "customer_number": None if v == 1 else f"c{i}v{v}",
                 }
-                AccountVersionFactory(account=account, cds_modified=day(d), **values)
+                AccountVersionFactory(
+                    account=account, cds_created=day(d), cds_modified=day(d), **values
+                )
                 world["versions"][ident].append((d, values))
             for s, (d, with_section) in enumerate(statements):
                 statement = BillStatementFactory(

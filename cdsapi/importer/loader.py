@@ -18,7 +18,14 @@ from django.db import models, transaction
 from django.db.models import Max, Min
 from pydantic import BaseModel, ValidationError
 
-from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from accounts.models import (
+    Account,
+    AccountSearchText,
+    AccountVersion,
+    MeterDevice,
+    ServiceContract,
+    ServicePoint,
+)
 from bills.models import BillSection, BillStatement
 from cdsapi import exactjson
 from cdsapi.importer.errors import DocumentError
@@ -331,13 +338,10 @@ class Loader:
         existing = Account.objects.in_bulk(list(by_id), field_name="cds_account_id")
         identity = []
         for ident, versions in by_id.items():
-            newest = max(versions, key=lambda v: v.cds_modified)
             synced = max(v.cds_synced for v in versions)
             if ident in existing:
                 synced = max(synced, existing[ident].cds_synced)
-            identity.append(
-                {"cds_account_id": ident, "cds_created": newest.cds_created, "cds_synced": synced}
-            )
+            identity.append({"cds_account_id": ident, "cds_synced": synced})
         pks = _upsert(Account, "cds_account_id", identity, Counts()).pks
         self.pks["account"] = _PkMap(Account, "cds_account_id", pks)
 
@@ -349,6 +353,7 @@ class Loader:
         for a in self.doc.accounts:
             row = {
                 "account_id": pks[a.cds_account_id],
+                "cds_created": a.cds_created,
                 "cds_modified": a.cds_modified,
                 "parent_id": self.pks["account"].get(a.cds_account_parent),
                 "customer_number": a.customer_number,
@@ -377,6 +382,9 @@ class Loader:
         AccountVersion.objects.bulk_create(to_create, batch_size=500)
         if to_update:
             AccountVersion.objects.bulk_update(to_update, sorted(changed), batch_size=200)
+        touched = {v.account_id for v in [*to_create, *to_update]}
+        if touched:
+            AccountSearchText.rebuild(AccountVersion.objects.filter(account_id__in=touched))
         counts.created += len(to_create)
         counts.updated += len(to_update)
 
