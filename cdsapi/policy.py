@@ -9,11 +9,12 @@ from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
+from decimal import Decimal
 from functools import cached_property, reduce
 from operator import or_
 from typing import Any
 
-from django.db.models import OuterRef, Q, QuerySet, Subquery
+from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from accounts.models import AccountSearchText, AccountVersion
@@ -22,6 +23,7 @@ from accounts.search import SEARCHABLE, fold
 from bills.models import BillSection, BillStatement
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
 from cdsapi import authorization_details as ad
+from cdsapi import enums
 from cdsapi.exceptions import InsufficientScope
 from cdsapi.models import Grant
 from cdsapi.pagination import Page, paginate
@@ -75,8 +77,17 @@ SECTION_FIELDS = {
         }
     ),
 }
-# usage_only keeps usage details, except those whose units are money in disguise.
-_MONEY_UNITS = {"money"}
+# usage_only keeps only usage details that are measurements: a number in a non-money unit.
+_USAGE_UNITS = frozenset(enums.UNIT_TYPES) - {"money"}
+
+
+def _is_measurement(detail: dict[str, Any]) -> bool:
+    value = detail.get("value")
+    return (
+        detail.get("units") in _USAGE_UNITS
+        and isinstance(value, int | Decimal)
+        and not isinstance(value, bool)
+    )
 
 
 @dataclass(frozen=True)
@@ -99,8 +110,20 @@ class BillsEntry:
             q &= Q(**{f"{path}__lte": self.end})
         return q
 
+    def within(self, start_path: str, end_path: str) -> Q:
+        """Rows whose own period ``[start, end]`` lies inside the window."""
+        q = Q()
+        if self.start is not None:
+            q &= Q(**{f"{start_path}__gte": self.start})
+        if self.end is not None:
+            q &= Q(**{f"{end_path}__lte": self.end})
+        return q
+
     def admits(self, day: date) -> bool:
         return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+
+    def admits_period(self, start: date, end: date) -> bool:
+        return (self.start is None or start >= self.start) and (self.end is None or end <= self.end)
 
 
 @dataclass(frozen=True)
@@ -482,11 +505,17 @@ class SectionsRule(SerializedRule):
     entries: tuple[BillsEntry, ...]
 
     def _visible(self) -> QuerySet[BillSection]:
-        windows = _any(e.q("statement__statement_date") for e in self.entries)
-        return BillSection.objects.filter(
-            account_id__in=self.policy.account_pks,
-            statement__account_id__in=self.policy.account_pks,
-        ).filter(windows)
+        """A section is windowed by its statement's date, and only with a statement of its
+        own account; one without a statement by its own period."""
+        by_statement = Q(statement__account_id=F("account_id")) & _any(
+            e.q("statement__statement_date") for e in self.entries
+        )
+        by_period = Q(statement__isnull=True) & _any(
+            e.within("start_date", "end_date") for e in self.entries
+        )
+        return BillSection.objects.filter(account_id__in=self.policy.account_pks).filter(
+            by_statement | by_period
+        )
 
     def rows(self) -> QuerySet[BillSection]:
         return (
@@ -510,8 +539,13 @@ class SectionsRule(SerializedRule):
         visible_sections = self.visible({i for row in rows for i in row.related_billsections})
 
         def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
-            day = row.statement.statement_date
-            fields = _union(SECTION_FIELDS[e.flavor] for e in self.entries if e.admits(day))
+            if row.statement is not None:
+                admitting = [e for e in self.entries if e.admits(row.statement.statement_date)]
+            else:
+                admitting = [
+                    e for e in self.entries if e.admits_period(row.start_date, row.end_date)
+                ]
+            fields = _union(SECTION_FIELDS[e.flavor] for e in admitting)
             if row.account_id in numbers:
                 fields |= {"account_number"}
                 data["account_number"] = numbers[row.account_id]
@@ -525,9 +559,7 @@ class SectionsRule(SerializedRule):
                 i for i in data["related_billsections"] if i in visible_sections
             ]
             if "cost_details" not in fields:
-                data["usage_details"] = [
-                    d for d in data["usage_details"] if d.get("units") not in _MONEY_UNITS
-                ]
+                data["usage_details"] = [d for d in data["usage_details"] if _is_measurement(d)]
             return _ordered(data, fields)
 
         return present

@@ -6,11 +6,16 @@ from typing import Any
 
 import pytest
 
+from accounts.models import Account
+from bills.models import BillSection
 from tests.factories import (
     AccountFactory,
     AccountVersionFactory,
     BillSectionFactory,
     BillStatementFactory,
+    MeterDeviceFactory,
+    ServiceContractFactory,
+    ServicePointFactory,
 )
 
 BILLS = "cds_bill_statements"
@@ -241,3 +246,92 @@ def test_previous_links_back(world, api, token_for) -> None:
     second = api.get("bill-statements", token, limit=2, offset=2)
     assert second.data_["previous"].endswith("/bill-statements?limit=2")
     assert second.data_["next"] is None
+
+
+def test_a_section_without_a_statement_is_windowed_by_its_own_dates(world, api, token_for) -> None:
+    BillSectionFactory(
+        cds_billsection_id="bsec-a-loose",
+        statement=None,
+        account=Account.objects.get(cds_account_id="acc-a"),
+        start_date=date(2025, 5, 1),
+        end_date=date(2025, 5, 31),
+    )
+    full = token_for(["acc-a"], [{"type": BILLS}])
+    [loose] = api.rows("bill-sections", full, "bill_sections", cds_billsection_ids="bsec-a-loose")
+    assert loose["cds_billstatement_id"] is None
+    assert loose["line_items"]
+    inside = token_for(["acc-a"], [{"type": BILLS, "statement_date_start": "2025-05-01"}])
+    assert ids(api.rows("bill-sections", inside, "bill_sections"), "cds_billsection_id") == [
+        "bsec-a-loose"
+    ]
+    for window in ({"statement_date_end": "2025-05-30"}, {"statement_date_start": "2025-05-02"}):
+        partly = token_for(["acc-a"], [{"type": BILLS, **window}])
+        rows = api.rows("bill-sections", partly, "bill_sections")
+        assert "bsec-a-loose" not in ids(rows, "cds_billsection_id")
+
+
+def test_a_section_whose_statement_belongs_to_another_account_is_hidden(
+    world, api, token_for
+) -> None:
+    a = Account.objects.get(cds_account_id="acc-a")
+    BillSectionFactory(
+        cds_billsection_id="bsec-crossed",
+        statement=BillStatementFactory(cds_billstatement_id="bst-b-2", account=AccountFactory()),
+        account=a,
+    )
+    token = token_for(["acc-a"], [{"type": BILLS}])
+    rows = api.rows("bill-sections", token, "bill_sections")
+    assert "bsec-crossed" not in ids(rows, "cds_billsection_id")
+
+
+def test_usage_only_keeps_only_usage_details_measured_in_a_non_money_unit(
+    world, api, token_for
+) -> None:
+    details = [
+        {
+            "id": "kwh",
+            "name": "kWh",
+            "types": ["electric_usage"],
+            "value": Decimal(3),
+            "units": "kWh",
+        },
+        {"id": "cash", "name": "$", "types": ["estimated"], "value": Decimal(5), "units": "money"},
+        {"id": "text", "name": "t", "types": ["estimated"], "value": "$666.66", "units": None},
+        {"id": "text-kwh", "name": "t", "types": ["estimated"], "value": "$1", "units": "kWh"},
+        {"id": "no-unit", "name": "n", "types": ["estimated"], "value": Decimal(7)},
+    ]
+    BillSection.objects.filter(cds_billsection_id="bsec-a-1").update(usage_details=details)
+    usage_only = token_for(["acc-a"], [{"type": BILLS, "flavor": "usage_only"}])
+    rows = api.rows("bill-sections", usage_only, "bill_sections", cds_billsection_ids="bsec-a-1")
+    assert [d["id"] for d in rows[0]["usage_details"]] == ["kwh"]
+    full = token_for(["acc-a"], [{"type": BILLS}])
+    rows = api.rows("bill-sections", full, "bill_sections", cds_billsection_ids="bsec-a-1")
+    assert [d["id"] for d in rows[0]["usage_details"]] == [d["id"] for d in details]
+
+
+def test_a_sections_service_references_are_cut_to_the_selected_accounts(db, api, token_for) -> None:
+    mine, theirs = AccountFactory(cds_account_id="acc-m"), AccountFactory(cds_account_id="acc-t")
+    refs = {}
+    for account in (mine, theirs):
+        contract = ServiceContractFactory(account=account)
+        point = ServicePointFactory()
+        point.current_servicecontracts.add(contract)
+        meter = MeterDeviceFactory()
+        meter.current_servicepoints.add(point)
+        refs[account.cds_account_id] = (
+            contract.cds_servicecontract_id,
+            point.cds_servicepoint_id,
+            meter.cds_meterdevice_id,
+        )
+    BillSectionFactory(
+        cds_billsection_id="bsec-m",
+        statement=BillStatementFactory(account=mine),
+        related_servicecontracts=[refs["acc-m"][0], refs["acc-t"][0]],
+        related_servicepoints=[refs["acc-m"][1], refs["acc-t"][1]],
+        related_meterdevices=[refs["acc-m"][2], refs["acc-t"][2]],
+    )
+    token = token_for(["acc-m"], [{"type": BILLS, "flavor": "usage_only"}])
+    [row] = api.rows("bill-sections", token, "bill_sections")
+    assert row["related_servicecontracts"] == [refs["acc-m"][0]]
+    assert row["related_servicepoints"] == [refs["acc-m"][1]]
+    assert row["related_meterdevices"] == [refs["acc-m"][2]]

@@ -289,6 +289,18 @@ def broken(path: list[Any], value: Any = ..., delete: bool = False) -> dict[str,
     return doc
 
 
+def with_usage_detail(**changes: Any) -> dict[str, Any]:
+    detail = {"id": "ud-1", "name": "kWh", "types": ["electric_usage"], "value": 1, "units": "kWh"}
+    detail.update(changes)
+    return broken(["bill_sections", 0, "usage_details"], [detail])
+
+
+def with_second_account(path: list[Any], value: Any) -> dict[str, Any]:
+    doc = broken(path, value)
+    doc["accounts"].append({**doc["accounts"][0], "cds_account_id": "acc-2"})
+    return doc
+
+
 BAD_DOCUMENTS = [
     pytest.param(
         broken(["accounts", 0, "cds_created"], delete=True),
@@ -428,6 +440,24 @@ BAD_DOCUMENTS = [
         "meter_devices[1]",
         "duplicate of meter_devices[0]",
         id="duplicate-id",
+    ),
+    pytest.param(
+        with_usage_detail(value="$666.66"),
+        "bill_sections[0].usage_details[0].value",
+        "expected a number, got the string '$666.66'",
+        id="usage-detail-value-not-a-number",
+    ),
+    pytest.param(
+        with_usage_detail(units=None),
+        "bill_sections[0].usage_details[0].units",
+        "'percent', got None",
+        id="usage-detail-without-units",
+    ),
+    pytest.param(
+        with_second_account(["bill_sections", 0, "cds_account_id"], "acc-2"),
+        "bill_sections[0].cds_account_id",
+        "'acc-2' is not the account of its statement",
+        id="section-of-another-accounts-statement",
     ),
     pytest.param(
         broken(["customers", 0, "username"], "ada lovelace"),

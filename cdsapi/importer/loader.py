@@ -284,6 +284,27 @@ class Loader:
             if ident not in known[kind]:
                 raise DocumentError(path, f"unknown {sources[kind][1]} {ident!r}")
         self._check_duplicates()
+        self._check_section_accounts()
+
+    def _check_section_accounts(self) -> None:
+        """A bill section belongs to its statement's account."""
+        owners = {s.cds_billstatement_id: s.cds_account_id for s in self.doc.bill_statements}
+        stored = {
+            s.cds_billstatement_id for s in self.doc.bill_sections if s.cds_billstatement_id
+        } - set(owners)
+        owners.update(
+            BillStatement.objects.filter(cds_billstatement_id__in=stored).values_list(
+                "cds_billstatement_id", "account__cds_account_id"
+            )
+        )
+        for n, section in enumerate(self.doc.bill_sections):
+            statement = section.cds_billstatement_id
+            if statement and owners[statement] != section.cds_account_id:
+                raise DocumentError(
+                    f"bill_sections[{n}].cds_account_id",
+                    f"{section.cds_account_id!r} is not the account of its statement "
+                    f"{statement!r} ({owners[statement]!r})",
+                )
 
     @staticmethod
     def _related_refs(ref: Callable[..., None], base: str, obj: Any) -> None:

@@ -199,11 +199,14 @@ class BillStatementDoc(CdsMetadata):
 
 
 class UsageDetail(Strict):
+    """A measurement: a number with its unit (text such as "$666.66" is refused, since
+    usage_only serves usage details and must never serve money)."""
+
     id: Id
     name: Str
     types: list[one_of(enums.USAGE_DETAIL_TYPES)]
-    value: DecimalOrStr
-    units: one_of(enums.UNIT_TYPES) | None = None
+    value: CdsDecimal
+    units: one_of(enums.UNIT_TYPES)
     start_date: DateStr | None = None
     end_date: DateStr | None = None
     demand_type: one_of(enums.DEMAND_TYPES) | None = None
