@@ -2,9 +2,11 @@
 
 import secrets
 from datetime import datetime
+from typing import Any
 
 from django.conf import settings
-from django.db import models
+from django.core.exceptions import ValidationError
+from django.db import models, transaction
 from django.utils import timezone
 from oauth2_provider import models as oauth2_models
 
@@ -69,6 +71,30 @@ class Grant(models.Model):
 
     def __str__(self) -> str:
         return self.id
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        """Revoking is final: a revoked grant cannot be made active again, and its tokens are
+        expired at once, so no token issued before the revocation works ever again."""
+        stored = self._stored_status()
+        if stored == self.Status.REVOKED and self.status != self.Status.REVOKED:
+            raise ValidationError(f"grant {self.pk} is revoked; revoking is final")
+        with transaction.atomic():
+            super().save(*args, **kwargs)
+            if self.status == self.Status.REVOKED and stored != self.Status.REVOKED:
+                now = timezone.now()
+                self.access_tokens.filter(expires__gt=now).update(expires=now)
+                self.refresh_tokens.filter(revoked__isnull=True).update(revoked=now)
+
+    def clean(self) -> None:
+        if self._stored_status() == self.Status.REVOKED and self.status != self.Status.REVOKED:
+            raise ValidationError(
+                {"status": "a revoked grant stays revoked; the client needs a new grant"}
+            )
+
+    def _stored_status(self) -> str | None:
+        if self._state.adding:
+            return None
+        return Grant.objects.filter(pk=self.pk).values_list("status", flat=True).first()
 
     def is_active(self, now: datetime | None = None) -> bool:
         """Whether the grant gives access now: active and not past ``expires``."""

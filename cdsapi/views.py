@@ -34,6 +34,12 @@ class CdsListView(APIView):
         # Refuse other methods before authentication, which would try to parse a body.
         if request.method.lower() not in self.http_method_names:
             raise MethodNotAllowed(request.method)
+        # Refused before authentication, so the answer is the same whatever the token is.
+        if "access_token" in request.query_params:
+            raise InvalidRequest(
+                "access_token: send the token in the Authorization header "
+                "(RFC 6750 §2.1), never in the query string"
+            )
         super().initial(request, *args, **kwargs)
 
     def policy(self, request: Request) -> Policy:

@@ -115,3 +115,21 @@ def test_the_revoke_action_revokes(admin_client, shared_account, make_grant) -> 
 def test_grant_and_client_lists_render(admin_client, make_grant, shared_account, url) -> None:
     make_grant(["acc-a"], [{"type": "cds_usage"}])
     assert admin_client.get(reverse(url)).status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_revoked_grant_cannot_be_saved_as_active_in_the_admin(
+    admin_client, shared_account, make_grant
+) -> None:
+    from cdsapi import grants
+
+    grant = make_grant(["acc-a"], [{"type": "cds_usage"}])
+    grants.revoke_grant(grant)
+    page = admin_client.post(
+        reverse("admin:cdsapi_grant_change", args=[grant.pk]),
+        grant_form(grant.client_id, shared_account.pk, '[{"type": "cds_usage"}]'),
+    )
+    assert page.status_code == 200
+    assert b"a revoked grant stays revoked" in page.content
+    grant.refresh_from_db()
+    assert grant.status == "revoked"

@@ -216,3 +216,47 @@ def test_the_query_count_does_not_grow_with_the_page_size(
         return len(queries)
 
     assert count(2) == count(100) <= 6
+
+
+def test_an_unknown_client_costs_a_secret_check_like_a_wrong_secret(
+    account, make_grant, api, monkeypatch
+) -> None:
+    checked = []
+    monkeypatch.setattr(
+        "oauth2_provider.oauth2_validators.check_password",
+        lambda *a, **k: checked.append("check"),
+    )
+    monkeypatch.setattr("cdsapi.oauth.make_password", lambda *a, **k: checked.append("hash"))
+    application = ApplicationFactory()
+    grant = make_grant(["acc-a"], DETAILS, client=application)
+    for who in (application, ApplicationFactory.build(client_id="no-such-client")):
+        checked.clear()
+        response = request_token(api.client, who, grant.pk, client_secret="wrong")
+        assert response.status_code == 401
+        assert len(checked) == 1
+
+
+@pytest.mark.parametrize("value", ["valid", "bogus", ""])
+def test_a_token_in_the_query_string_is_refused_whatever_it_is(
+    account, token_for, api, value
+) -> None:
+    token = token_for(["acc-a"], DETAILS)
+    sent = {"valid": token, "bogus": "not-a-token", "": ""}[value]
+    for header in (token, None):
+        response = api.get("accounts", header, access_token=sent)
+        assert response.status_code == 400
+        assert response.data_["error"] == "invalid_request"
+        assert "Authorization header" in response.data_["error_description"]
+
+
+def test_a_revoked_grant_cannot_be_made_active_again(account, make_grant, api) -> None:
+    from django.core.exceptions import ValidationError
+
+    grant = make_grant(["acc-a"], DETAILS)
+    token, _ = grants.issue_token(grant)
+    grants.revoke_grant(grant)
+    grant.status = Grant.Status.ACTIVE
+    with pytest.raises(ValidationError):
+        grant.save()
+    Grant.objects.filter(pk=grant.pk).update(status=Grant.Status.ACTIVE)  # behind our back
+    assert api.get("accounts", token).status_code == 401
