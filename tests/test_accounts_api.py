@@ -248,3 +248,12 @@ def test_q_matches_values_alike_on_every_database(contacts, api, token_for, term
     token = token_for(["acc-ct", "acc-plain"], grant())
     rows = api.rows("accounts", token, "accounts", q=term)
     assert sorted(r["cds_account_id"] for r in rows) == found
+
+
+def test_cds_synced_is_capped_at_the_cutoff(db, api, token_for) -> None:
+    account = AccountFactory(cds_account_id="acc-s", cds_synced=datetime(2026, 1, 1, tzinfo=UTC))
+    AccountVersionFactory(account=account, cds_modified=JAN)
+    frozen = token_for(["acc-s"], grant(sync_date_end="2025-03-01T00:00:00Z"))
+    assert api.rows("accounts", frozen, "accounts")[0]["cds_synced"] == "2025-03-01T00:00:00Z"
+    current = token_for(["acc-s"], grant())
+    assert api.rows("accounts", current, "accounts")[0]["cds_synced"] == "2026-01-01T00:00:00Z"

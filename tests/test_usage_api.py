@@ -7,7 +7,10 @@ import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
 
+from accounts.models import Account
+from tests.factories import BillSectionFactory, BillStatementFactory
 from tests.usage_data import KWH, daily_segments, load_usage, local_midnight, segment, utc
+from usage.models import UsageSegment, UsageSeries
 
 T0 = datetime(2025, 6, 1, 7, 0, tzinfo=UTC)  # local midnight, June 1 (PDT)
 USAGE = "cds_usage"
@@ -301,8 +304,6 @@ def test_reference_arrays_show_only_the_selected_accounts_objects(db, api, token
 
 
 def test_days_are_counted_in_the_service_points_timezone(db, api, token_for):
-    from usage.models import UsageSeries
-
     load_usage(daily_segments(date(2025, 6, 1), 2))
     assert UsageSeries.objects.get().timezone == "America/Los_Angeles"
     load_usage(daily_segments(date(2025, 6, 1), 2), timezone="America/New_York")
@@ -324,3 +325,60 @@ def test_an_aggregate_can_be_fetched_again_by_its_id(db, api, token_for):
         cds_usagesegment_ids=second["cds_usagesegment_id"],
     )
     assert again == [second]
+
+
+def test_peak_demand_is_the_maximum_across_segments(db, api, token_for):
+    peak = {"id": "peak", "type": "electric_demand", "units": "kW", "demand_type": "peak"}
+    load_usage(
+        [
+            segment(f"us-{n}", T0 + timedelta(hours=n), [[{"ed": Decimal(v)}]] * 4, [peak])
+            for n, v in enumerate(["2.5", "7.25", "3"])
+        ]
+    )
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert row["values"] == [[{"ed": Decimal("7.25")}]]
+
+
+def test_hourly_periods_under_a_window_starting_at_odd_seconds(one_day, api, token_for):
+    start = T0 + timedelta(hours=2, minutes=14, seconds=59)
+    token = token_for(
+        ["acc-u"], usage(aggregation_type="hourly_aggregates", segment_start=utc(start))
+    )
+    rows = api.rows("usage-segments", token, "usage_segments", limit=2)
+    assert [r["segment_start"] for r in rows] == [utc(start), utc(T0 + timedelta(hours=3))]
+    assert rows[0]["interval"] == 3600 - 14 * 60 - 59
+    # The quarter-hours from 02:15 (index 9) to 03:00 local: 0.010 + 0.011 + 0.012
+    assert rows[0]["values"] == [[{"eu": Decimal("0.033")}]]
+
+
+def test_segments_name_only_the_bill_sections_and_meters_the_grant_shows(db, api, token_for):
+    mine = segment("us-1", T0, [[{"eu": 1}]], formats=[{**KWH, "related_meterdevice": "md-v"}])
+    mine["related_billsections"] = []
+    load_usage([mine], accounts=("acc-u", "acc-v"), meters=("md-u", "md-v"))
+    accounts = {a.cds_account_id: a for a in Account.objects.all()}
+    for ident, account, day in (
+        ("bsec-u-old", "acc-u", date(2024, 1, 5)),
+        ("bsec-u", "acc-u", date(2025, 6, 5)),
+        ("bsec-v", "acc-v", date(2025, 6, 5)),
+    ):
+        BillSectionFactory(
+            cds_billsection_id=ident,
+            statement=BillStatementFactory(account=accounts[account], statement_date=day),
+        )
+    segment_row = UsageSegment.objects.get()
+    segment_row.related_json = '{"related_accounts":["acc-u"],"related_billsections":' + (
+        '["bsec-u-old","bsec-u","bsec-v"]}'
+    )
+    segment_row.save()
+    both = [*usage(), {"type": "cds_bill_statements", "statement_date_start": "2025-01-01"}]
+    token = token_for(["acc-u"], both)
+    usage_only = token_for(["acc-u"], usage())
+    for aggregation in ("intervals", "hourly_aggregates"):
+        [row] = api.rows("usage-segments", token, "usage_segments", aggregation_type=aggregation)
+        assert row["related_billsections"] == ["bsec-u"]
+        assert "related_meterdevice" not in row["formats"][0]
+        [row] = api.rows(
+            "usage-segments", usage_only, "usage_segments", aggregation_type=aggregation
+        )
+        assert row["related_billsections"] == []
