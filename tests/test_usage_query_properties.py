@@ -71,6 +71,7 @@ class UsageQueryProperties(TestCase):
                 "offset": st.integers(0, 10),
                 "ids": st.integers(0, 5),
                 "meter": st.sampled_from(["md-u", "md-x"]),
+                "account": st.sampled_from(["acc-u", "acc-x"]),
             },
         ),
     )
@@ -146,6 +147,8 @@ class UsageQueryProperties(TestCase):
             params["cds_usagesegment_ids"] = " ".join([*ids[: query["ids"]], *made_up])
         if "meter" in query:
             params["cds_meterdevice_ids"] = query["meter"]
+        if "account" in query:
+            params["cds_account_ids"] = query["account"]
         if "limit" in query:
             params["limit"] = query["limit"]
         if "offset" in query:
@@ -158,6 +161,7 @@ class UsageQueryProperties(TestCase):
                 and ("after" not in params or hi >= params["after"])
                 and ("ids" not in query or item["cds_usagesegment_id"] in ids[: query["ids"]])
                 and ("meter" not in query or query["meter"] in item["related_meterdevices"])
+                and ("account" not in query or query["account"] in item["related_accounts"])
             )
 
         expected = [i for i in everything if wanted(i)]
