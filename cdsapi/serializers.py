@@ -1,10 +1,13 @@
 """Serializer pieces shared by the apps: exact decimals and the CDS metadata fields."""
 
+from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from django.db import models
 from rest_framework import serializers
 
+from cdsapi.authorization_details import format_datetime
 from cdsapi.fields import ExactDecimalField, ExactJSONField
 
 
@@ -13,6 +16,13 @@ class ExactDecimal(serializers.Field):
 
     def to_representation(self, value: Decimal) -> Decimal:
         return value
+
+
+class UtcDateTime(serializers.Field):
+    """RFC 3339 in UTC with ``Z`` whatever Django's ``TIME_ZONE``, as every served time is."""
+
+    def to_representation(self, value: datetime) -> str:
+        return format_datetime(value)
 
 
 class AccountNumberSlot(serializers.Field):
@@ -33,6 +43,7 @@ class CdsModelSerializer(serializers.ModelSerializer):
         **serializers.ModelSerializer.serializer_field_mapping,
         ExactDecimalField: ExactDecimal,
         ExactJSONField: serializers.JSONField,
+        models.DateTimeField: UtcDateTime,
     }
 
     def to_representation(self, instance: Any) -> dict[str, Any]:
