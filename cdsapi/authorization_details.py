@@ -8,7 +8,8 @@ value (``P1Y``, ``P0D``) turned into an absolute date or datetime, computed once
 
 import json
 import re
-from collections.abc import Iterable
+import unicodedata
+from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
@@ -19,7 +20,7 @@ from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
 from cdsapi.importer.errors import json_path
-from cdsapi.importer.types import to_date, to_datetime
+from cdsapi.importer.types import EARLIEST, LATEST, to_date, to_datetime
 
 ACCOUNTS = "cds_current_accounts_details"
 BILLS = "cds_bill_statements"
@@ -42,6 +43,8 @@ FLAVORS = ("full", "usage_only", "amount_due_only")
 # Finest first: a grant of one type allows it and every type after it.
 AGGREGATION_TYPES = ("intervals", "hourly_aggregates", "daily_aggregates", "monthly_aggregates")
 INFINITE = "infinite"
+MAX_TEXT = 255
+MAX_DETAILS_LENGTH = 65536
 
 _FRACTION = re.compile(r"T[\d:]+\.(\d+)")
 _DURATION = re.compile(
@@ -64,6 +67,10 @@ class InvalidAuthorizationDetails(ValueError):
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
+    if len(value) > MAX_TEXT or any(unicodedata.category(c) == "Cc" for c in value):
+        raise ValueError(
+            f"expected at most {MAX_TEXT} characters and no control characters (such as NUL)"
+        )
     return value
 
 
@@ -113,8 +120,16 @@ def parse(value: str | list[Any] | None) -> list[dict[str, Any]]:
     if value is None or value == "":
         raise InvalidAuthorizationDetails("authorization_details", "is missing")
     if isinstance(value, str):
+        if len(value) > MAX_DETAILS_LENGTH:
+            raise InvalidAuthorizationDetails(
+                "authorization_details", f"is longer than {MAX_DETAILS_LENGTH} characters"
+            )
         try:
             value = json.loads(value)
+        except RecursionError:
+            raise InvalidAuthorizationDetails(
+                "authorization_details", "is nested too deeply"
+            ) from None
         except ValueError as exc:
             raise InvalidAuthorizationDetails(
                 "authorization_details", f"is not valid JSON ({exc})"
@@ -180,9 +195,49 @@ def _shift_date(day: date, parts: dict[str, int], sign: int) -> date:
     return day + sign * timedelta(weeks=parts.get("weeks", 0), days=parts.get("days", 0))
 
 
+def in_range(moment: datetime | date, path: str) -> None:
+    """Refuse an instant or day outside ``EARLIEST``..``LATEST``, naming where it was."""
+    if isinstance(moment, datetime):
+        inside = EARLIEST <= moment < LATEST
+    else:
+        inside = EARLIEST.date() <= moment < LATEST.date()
+    if not inside:
+        raise InvalidAuthorizationDetails(
+            path,
+            f"{moment.isoformat()} is out of range (from {EARLIEST.year} to {LATEST.year - 1})",
+        )
+
+
 def resolve_date(value: str, path: str, local_now: datetime, sign: int) -> str:
+    return _resolve(_resolve_date, date.fromisoformat, value, path, local_now, sign)
+
+
+def resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> str:
+    return _resolve(_resolve_datetime, datetime.fromisoformat, value, path, local_now, sign)
+
+
+def _resolve(
+    resolver: Callable[[str, str, datetime, int], str],
+    parse: Callable[[str], date],
+    value: str,
+    path: str,
+    local_now: datetime,
+    sign: int,
+) -> str:
+    """``value`` made absolute by ``resolver``, refused if it falls out of range."""
     if value == INFINITE:
         return value
+    try:
+        resolved = resolver(value, path, local_now, sign)
+    except InvalidAuthorizationDetails:
+        raise
+    except (OverflowError, ValueError):
+        raise InvalidAuthorizationDetails(path, f"{value!r} is out of range") from None
+    in_range(parse(resolved), path)
+    return resolved
+
+
+def _resolve_date(value: str, path: str, local_now: datetime, sign: int) -> str:
     parts = parse_duration(value)
     if parts is None:
         try:
@@ -200,9 +255,7 @@ def resolve_date(value: str, path: str, local_now: datetime, sign: int) -> str:
     return _shift_date(local_now.date(), parts, sign).isoformat()
 
 
-def resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> str:
-    if value == INFINITE:
-        return value
+def _resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> str:
     parts = parse_duration(value)
     if parts is None:
         try:

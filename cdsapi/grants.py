@@ -1,7 +1,7 @@
 """Creating, revoking and exercising grants: one code path for the CLI, the admin and OAuth."""
 
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from oauthlib.common import generate_token
 
 from accounts.models import Account
 from cdsapi import authorization_details as ad
+from cdsapi.importer.types import to_datetime
 from cdsapi.models import AccessToken, Application, Grant
 
 
@@ -27,16 +28,14 @@ def parse_expires(value: str | None, now: datetime | None = None) -> datetime | 
         return None
     if ad.parse_duration(value) is not None:
         local_now = (now or timezone.now()).astimezone(ZoneInfo(settings.CDS_TIMEZONE))
-        return datetime.fromisoformat(ad.resolve_datetime(value, "expires", local_now, +1))
+        try:
+            return datetime.fromisoformat(ad.resolve_datetime(value, "expires", local_now, +1))
+        except ad.InvalidAuthorizationDetails as exc:
+            raise GrantError(str(exc)) from None
     try:
-        moment = datetime.fromisoformat(value)
-    except ValueError:
-        raise GrantError(
-            f"expires: expected an RFC 3339 datetime, a duration such as P90D, or 'never'; "
-            f"got {value!r}"
-        ) from None
-    if moment.tzinfo is None:
-        raise GrantError(f"expires: {value!r} has no timezone")
+        moment = to_datetime(value)
+    except ValueError as exc:
+        raise GrantError(f"expires: {exc}; or a duration such as P90D, or 'never'") from None
     return moment
 
 
@@ -83,8 +82,13 @@ def validate_grant(
         foreign = [a.cds_account_id for a in accounts if a.pk not in held]
         if foreign:
             raise GrantError(f"accounts: {', '.join(foreign)} not held by {customer}")
-    if expires is not None and expires <= now:
-        raise GrantError("expires: must be in the future")
+    if expires is not None:
+        if expires <= now:
+            raise GrantError("expires: must be in the future")
+        try:
+            ad.in_range(expires.astimezone(UTC), "expires")
+        except (OverflowError, ad.InvalidAuthorizationDetails):
+            raise GrantError(f"expires: out of range (before {ad.LATEST.year}, in UTC)") from None
     return GrantSpec(" ".join(scopes), resolved, accounts)
 
 

@@ -5,6 +5,7 @@ rules it serves; the base view does everything else the same way for every endpo
 authentication, the policy, parameter checks, filtering, paging and rendering.
 """
 
+import unicodedata
 from typing import Any, ClassVar
 
 from rest_framework.exceptions import MethodNotAllowed
@@ -58,6 +59,8 @@ class CdsListView(APIView):
                 )
             if len(values) > 1:
                 raise InvalidRequest(f"{name}: given more than once")
+            if any(unicodedata.category(c) == "Cc" for c in values[0]):
+                raise InvalidRequest(f"{name}: control characters (such as NUL) are not allowed")
             params[name] = values[0]
         return params
 

@@ -14,6 +14,10 @@ from pydantic import BeforeValidator, PlainValidator, StringConstraints
 
 from cdsapi.exactjson import canonical
 
+# Instants every part of the system (databases, serializers, calendar arithmetic) round-trips.
+EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
+LATEST = datetime(9000, 1, 1, tzinfo=UTC)
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 
@@ -53,6 +57,16 @@ def to_datetime(value: Any) -> datetime:
         return datetime.fromisoformat(value).astimezone(UTC)
     except ValueError:
         raise ValueError(f"not a valid datetime: {value!r}") from None
+    except OverflowError:
+        raise ValueError(f"out of range once converted to UTC: {value!r}") from None
+
+
+def stored_datetime(value: Any) -> datetime:
+    """A datetime to store: one the rest of the system can compute with."""
+    moment = to_datetime(value)
+    if not EARLIEST <= moment < LATEST:
+        raise ValueError(f"{value!r} is out of range (from {EARLIEST.year} to {LATEST.year - 1})")
+    return moment
 
 
 def date_string(value: Any) -> str:
@@ -74,13 +88,15 @@ def to_decimal_or_string(value: Any) -> Decimal | str:
 def to_string(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
+    if "\x00" in value:
+        raise ValueError("a NUL character cannot be stored")
     return value
 
 
 CdsDecimal = Annotated[Decimal, BeforeValidator(to_decimal)]
 DecimalOrStr = Annotated[Decimal | str, PlainValidator(to_decimal_or_string)]
 CdsDate = Annotated[date, BeforeValidator(to_date)]
-CdsDateTime = Annotated[datetime, BeforeValidator(to_datetime)]
+CdsDateTime = Annotated[datetime, BeforeValidator(stored_datetime)]
 DateStr = Annotated[str, BeforeValidator(date_string)]
 DateTimeStr = Annotated[str, BeforeValidator(datetime_string)]
 Str = Annotated[str, BeforeValidator(to_string)]

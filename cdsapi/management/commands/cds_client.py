@@ -6,6 +6,7 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
+from cdsapi.management.options import refuse_control_characters
 from cdsapi.models import Application
 
 
@@ -20,6 +21,7 @@ class Command(BaseCommand):
         actions.add_parser("list", help="List clients as JSON.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refuse_control_characters(options)
         if options["action"] == "list":
             clients = [
                 {"client_id": c.client_id, "name": c.name}

@@ -10,6 +10,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from cdsapi import grants
 from cdsapi.authorization_details import InvalidAuthorizationDetails
+from cdsapi.management.options import refuse_control_characters
 from cdsapi.models import Application, Grant
 
 
@@ -41,6 +42,7 @@ class Command(BaseCommand):
         listing.add_argument("--client-id")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refuse_control_characters(options)
         getattr(self, f"_{options['action']}")(options)
 
     def _create(self, options: dict[str, Any]) -> None:

@@ -9,6 +9,7 @@ from tqdm import tqdm
 
 from cdsapi.importer.errors import DocumentError
 from cdsapi.importer.loader import KINDS, load_document, object_count, parse_document
+from cdsapi.management.options import refuse_control_characters
 
 
 class Command(BaseCommand):
@@ -23,6 +24,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-progress", action="store_true", help="Never show a progress bar.")
 
     def handle(self, *args: Any, **options: Any) -> None:
+        refuse_control_characters(options)
         source = options["file"]
         try:
             text = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
