@@ -82,7 +82,10 @@ class GrantForm(forms.ModelForm):
                 [a.cds_account_id for a in cleaned.get("accounts", [])],
                 cleaned["authorization_details"],
                 scope=cleaned.get("scope") or None,
-                expires=cleaned.get("expires") if not self.instance.pk else None,
+                # An unchanged expiry of an existing grant is not checked again.
+                expires=cleaned.get("expires")
+                if self.instance._state.adding or "expires" in self.changed_data
+                else None,
                 customer=cleaned.get("customer"),
             )
         except InvalidAuthorizationDetails as exc:

@@ -4,11 +4,13 @@
 import logging
 from typing import Any
 
+from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 
 logger = logging.getLogger("cdsapi.api")
+RETRY_AFTER_SECONDS = 5
 
 
 class InsufficientScope(Exception):
@@ -59,6 +61,17 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(_body("slow_down", str(exc.detail)), status=429, headers=headers)
     if isinstance(exc, exceptions.APIException):
         return Response(_body("invalid_request", str(exc.detail)), status=exc.status_code)
+    if isinstance(exc, DatabaseError):
+        # An outage: one line per request (no traceback), and a retryable answer.
+        request = context["request"]
+        logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
+        response = Response(
+            _body("temporarily_unavailable", "the service is temporarily unavailable; retry"),
+            status=503,
+            headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
+        )
+        response._has_been_logged = True  # Django's request log would add a second line
+        return response
     logger.exception("unhandled error in %s", context.get("view"))
     return Response(_body("server_error", "internal error; it has been logged"), status=500)
 

@@ -1,7 +1,11 @@
 """Liveness and readiness probes for load balancers and orchestrators."""
 
+import logging
+
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
+
+logger = logging.getLogger("cdsapi.health")
 
 
 def healthz(request: HttpRequest) -> JsonResponse:
@@ -16,5 +20,12 @@ def readyz(request: HttpRequest) -> JsonResponse:
             cursor.execute("SELECT 1")
             cursor.fetchone()
     except DatabaseError as exc:
-        return JsonResponse({"status": "unavailable", "error": str(exc)}, status=503)
+        # The reason (host, port, error text) is for the operator's log, not the public.
+        logger.warning(
+            "readyz: database unavailable: %s", (str(exc).strip().splitlines() or [""])[0]
+        )
+        response = JsonResponse({"status": "unavailable"}, status=503)
+        response["Retry-After"] = "5"
+        response._has_been_logged = True  # type: ignore[attr-defined]
+        return response
     return JsonResponse({"status": "ok"})

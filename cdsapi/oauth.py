@@ -12,7 +12,9 @@ from collections import OrderedDict
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
+from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from cdsapi import authorization_details as ad
@@ -95,9 +97,18 @@ class CdsOAuth2Validator(OAuth2Validator):
         return access_token
 
     def save_bearer_token(self, token: dict, request: Any, *args: Any, **kwargs: Any) -> None:
-        super().save_bearer_token(token, request, *args, **kwargs)
+        """The token lives no longer than its grant, and the response echoes the grant's
+        entries the token carries (those whose scope it holds) and the grant's id."""
         grant = request.cds_grant
-        token["authorization_details"] = grant.authorization_details
+        if grant.expires is not None:
+            left = int((grant.expires - timezone.now()).total_seconds())
+            lifetime = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
+            token["expires_in"] = max(1, min(lifetime, left))
+        super().save_bearer_token(token, request, *args, **kwargs)
+        scopes = set(token["scope"].split())
+        token["authorization_details"] = [
+            entry for entry in grant.authorization_details if entry["type"] in scopes
+        ]
         token["cds_grant_ids"] = [grant.pk]
 
     def _load_access_token(self, token: str) -> AccessToken | None:

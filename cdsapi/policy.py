@@ -305,6 +305,8 @@ class Policy:
         return UsageRule(self, levels[level], windows)
 
     def sections_rule(self) -> "SectionsRule":
+        if not self.bills:
+            raise InsufficientScope(f"the token's grant has no {ad.BILLS} entry")
         entries = tuple(e for e in self.bills if e.flavor in SECTION_FIELDS)
         if not entries:
             raise InsufficientScope(
@@ -492,7 +494,7 @@ def _prune_charge(charge: dict[str, Any], visible: frozenset[str] | None) -> dic
             del charge["related_billsections"]
         else:
             charge["related_billsections"] = [
-                i for i in charge["related_billsections"] if i in visible
+                i for i in charge["related_billsections"] or [] if i in visible
             ]
     return charge
 
@@ -536,7 +538,7 @@ class SectionsRule(SerializedRule):
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy
         numbers = policy.account_numbers
-        visible_sections = self.visible({i for row in rows for i in row.related_billsections})
+        visible_sections = self.visible({i for row in rows for i in row.related_billsections or []})
 
         def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
             if row.statement is not None:
@@ -554,9 +556,9 @@ class SectionsRule(SerializedRule):
                 "related_servicepoints",
                 "related_meterdevices",
             ):
-                data[name] = policy.prune(name, data[name])
+                data[name] = policy.prune(name, data[name] or [])
             data["related_billsections"] = [
-                i for i in data["related_billsections"] if i in visible_sections
+                i for i in data["related_billsections"] or [] if i in visible_sections
             ]
             if "cost_details" not in fields:
                 data["usage_details"] = [d for d in data["usage_details"] if _is_measurement(d)]

@@ -1,10 +1,9 @@
 from django.contrib import admin
 from django.urls import path
-from oauth2_provider import views as oauth2_views
 
 from accounts.views import AccountsView
 from bills.views import BillSectionsView, BillStatementsView
-from cdsapi import health
+from cdsapi import health, oauth_views
 from usage.views import UsageSegmentsView
 
 API = "cds-customerdata-api/v1/"
@@ -13,8 +12,8 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
-    path("oauth/token", oauth2_views.TokenView.as_view(), name="oauth-token"),
-    path("oauth/revoke_token", oauth2_views.RevokeTokenView.as_view(), name="oauth-revoke"),
+    path("oauth/token", oauth_views.TokenView.as_view(), name="oauth-token"),
+    path("oauth/revoke_token", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke"),
     path(f"{API}accounts", AccountsView.as_view(), name="cds-accounts"),
     path(f"{API}bill-statements", BillStatementsView.as_view(), name="cds-bill-statements"),
     path(f"{API}bill-sections", BillSectionsView.as_view(), name="cds-bill-sections"),

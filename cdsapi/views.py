@@ -29,7 +29,7 @@ class CdsListView(APIView):
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasGrantToken]
-    http_method_names = ["get"]
+    http_method_names = ["get", "head"]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         # Refuse other methods before authentication, which would try to parse a body.

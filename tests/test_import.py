@@ -301,7 +301,61 @@ def with_second_account(path: list[Any], value: Any) -> dict[str, Any]:
     return doc
 
 
+def with_null_array(kind: str) -> dict[str, Any]:
+    doc = minimal_document()
+    if kind == "charge":
+        doc["bill_statements"][0]["new_charges"] = [
+            {
+                "id": "nc-1",
+                "name": "Electric",
+                "types": ["electric_total"],
+                "amount": 1,
+                "included_in_amount_due": True,
+                "related_billsections": None,
+            }
+        ]
+    else:
+        doc["usage_segments"][0]["formats"][0][kind] = None
+    return doc
+
+
 BAD_DOCUMENTS = [
+    pytest.param(
+        with_null_array("charge"),
+        "bill_statements[0].new_charges[0].related_billsections",
+        "expected an array, got null",
+        id="null-related-billsections",
+    ),
+    pytest.param(
+        with_null_array("related_meterdevices"),
+        "usage_segments[0].formats[0].related_meterdevices",
+        "expected an array, got null",
+        id="null-format-meters",
+    ),
+    pytest.param(
+        with_null_array("indexes"),
+        "usage_segments[0].formats[0].indexes",
+        "expected an array, got null",
+        id="null-format-indexes",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "cds_modified"], "9999-12-31T23:59:59-01:00"),
+        "accounts[0].cds_modified",
+        "out of range once converted to UTC",
+        id="datetime-overflowing-utc",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "cds_modified"], "0999-12-31T00:00:00Z"),
+        "accounts[0].cds_modified",
+        "is out of range (from 1000 to 8999)",
+        id="datetime-before-1000",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "account_name"], "nul\x00byte"),
+        "accounts[0].account_name",
+        "a NUL character cannot be stored",
+        id="nul-byte",
+    ),
     pytest.param(
         broken(["accounts", 0, "cds_created"], delete=True),
         "accounts[0].cds_created",

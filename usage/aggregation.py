@@ -140,7 +140,7 @@ def aggregate_formats(
     for k in kept:
         fmt = {**formats[k], "id": f"{formats[k]['id']}:{aggregation}", "quality": "calculated"}
         if "indexes" in fmt:
-            fmt["indexes"] = [renumber[i] for i in fmt["indexes"] if i in renumber]
+            fmt["indexes"] = [renumber[i] for i in fmt["indexes"] or [] if i in renumber]
         result.append(fmt)
     return result, kept
 

@@ -21,6 +21,7 @@ from cdsapi.importer.types import (
     DateTimeStr,
     DecimalOrStr,
     Id,
+    ListOrAbsent,
     Str,
     Username,
     one_of,
@@ -174,7 +175,7 @@ class NewCharge(Strict):
     types: list[one_of(enums.NEW_CHARGE_TYPES)]
     amount: CdsDecimal
     included_in_amount_due: bool
-    related_billsections: list[Id] | None = None
+    related_billsections: ListOrAbsent[Id] = None
 
 
 class BillStatementDoc(CdsMetadata):
@@ -286,10 +287,10 @@ class ValueFormat(Strict):
     season: one_of(enums.SEASON_TYPES) | None = None
     quality: one_of(enums.READING_QUALITY_TYPES) | None = None
     demand_type: one_of(enums.DEMAND_TYPES) | None = None
-    related_meterdevices: list[Id] | None = None
+    related_meterdevices: ListOrAbsent[Id] = None
     related_meterdevice: Id | None = None
     register_: Str | None = Field(default=None, alias="register")
-    indexes: list[int] | None = None
+    indexes: ListOrAbsent[int] = None
     attribution: one_of(enums.SUPPLY_ATTRIBUTION_TYPES) | None = None
     supply_type: one_of(enums.SUPPLY_TYPES) | None = None
     currency: Currency | None = None

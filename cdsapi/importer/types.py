@@ -107,6 +107,20 @@ Username = Annotated[
 Currency = Annotated[str, BeforeValidator(to_string), StringConstraints(pattern=r"^[A-Z]{3}$")]
 
 
+def _array_not_null(value: Any) -> Any:
+    if value is None:
+        raise ValueError("expected an array, got null (leave the key out when there is none)")
+    return value
+
+
+class ListOrAbsent:
+    """``ListOrAbsent[T]``: an optional array that may be left out but is never ``null``
+    (serving relies on a present array being an array)."""
+
+    def __class_getitem__(cls, item: Any) -> Any:
+        return Annotated[list[item] | None, BeforeValidator(_array_not_null)]
+
+
 def one_of(values: tuple[str, ...]) -> Any:
     """A ``Literal`` type admitting exactly the given enumeration values."""
     return Literal[values]

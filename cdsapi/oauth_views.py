@@ -1,0 +1,113 @@
+"""django-oauth-toolkit's token and revocation endpoints, refusing what they would mishandle.
+
+DOT's views take the last of a repeated parameter, pass NUL bytes on to the database, turn an
+empty ``scope`` into ``invalid_scope``, and answer other methods or a database outage with
+empty HTML. These subclasses check the request first and answer every refusal in JSON; the
+OAuth logic itself stays DOT's (and our validator's).
+"""
+
+import base64
+import binascii
+import logging
+import unicodedata
+from typing import Any
+
+from django.contrib.auth.decorators import login_not_required
+from django.db import DatabaseError
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.decorators import method_decorator
+from django.views.decorators.csrf import csrf_exempt
+from oauth2_provider import views
+
+from cdsapi.exceptions import RETRY_AFTER_SECONDS
+
+logger = logging.getLogger("cdsapi.oauth")
+
+
+def oauth_error(status: int, error: str, description: str, **headers: str) -> JsonResponse:
+    response = JsonResponse({"error": error, "error_description": description}, status=status)
+    for name, value in headers.items():
+        response[name.replace("_", "-")] = value
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+def _has_control(text: str) -> bool:
+    return any(unicodedata.category(c) == "Cc" for c in text)
+
+
+def _basic_credentials(request: HttpRequest) -> str:
+    header = request.META.get("HTTP_AUTHORIZATION", "")
+    scheme, _, encoded = header.partition(" ")
+    if scheme.lower() != "basic":
+        return ""
+    try:
+        return base64.b64decode(encoded.strip(), validate=True).decode("utf-8", "replace")
+    except (binascii.Error, ValueError):
+        return ""
+
+
+class GuardedEndpoint:
+    """Checks a POST to an OAuth endpoint before DOT sees it (RFC 6749 §3.2: no parameter
+    more than once), and answers other methods and database outages in JSON."""
+
+    def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
+        return oauth_error(
+            405, "invalid_request", f"{request.method} is not allowed; use POST", Allow="POST"
+        )
+
+    def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        if request.method == "POST":
+            refused = self.refuse(request)
+            if refused is not None:
+                return refused
+        try:
+            return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        except DatabaseError as exc:
+            logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
+            response = oauth_error(
+                503,
+                "temporarily_unavailable",
+                "the service is temporarily unavailable; try again shortly",
+                Retry_After=str(RETRY_AFTER_SECONDS),
+            )
+            response._has_been_logged = True  # type: ignore[attr-defined]
+            return response
+
+    def refuse(self, request: HttpRequest) -> JsonResponse | None:
+        for name, values in request.POST.lists():
+            if len(values) > 1:
+                return oauth_error(400, "invalid_request", f"{name}: given more than once")
+            if _has_control(name) or _has_control(values[0]):
+                return oauth_error(
+                    400,
+                    "invalid_request",
+                    f"{name[:40]!r}: control characters (such as NUL) are not allowed",
+                )
+        if _has_control(_basic_credentials(request)):
+            return oauth_error(
+                400,
+                "invalid_request",
+                "Authorization: control characters (such as NUL) are not allowed",
+            )
+        if "scope" in request.POST and not request.POST["scope"].strip():
+            # An empty scope is an absent one (the grant's scopes), not invalid_scope.
+            params = request.POST.copy()
+            del params["scope"]
+            request.POST = params
+        return None
+
+
+def _exempt(view: type) -> type:
+    view = method_decorator(csrf_exempt, name="dispatch")(view)
+    return method_decorator(login_not_required, name="dispatch")(view)
+
+
+@_exempt
+class TokenView(GuardedEndpoint, views.TokenView):
+    pass
+
+
+@_exempt
+class RevokeTokenView(GuardedEndpoint, views.RevokeTokenView):
+    pass
