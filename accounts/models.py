@@ -62,6 +62,7 @@ class AccountVersion(models.Model):
     account = models.ForeignKey(Account, on_delete=models.CASCADE, related_name="versions")
     cds_created = models.DateTimeField()
     cds_modified = models.DateTimeField()
+    cds_synced = models.DateTimeField(help_text="The source's last confirmation of this version.")
     parent = models.ForeignKey(
         Account,
         on_delete=models.SET_NULL,

@@ -7,14 +7,13 @@ from rest_framework import serializers
 
 from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
 from cdsapi.authorization_details import ACCOUNT_FIELDS
-from cdsapi.serializers import CdsModelSerializer, UtcDateTime
+from cdsapi.serializers import CdsModelSerializer
 
 
 class AccountSerializer(CdsModelSerializer):
     """An account as one of its versions shows it."""
 
     cds_account_id = serializers.CharField(source="account.cds_account_id")
-    cds_synced = UtcDateTime(source="account.cds_synced")
     cds_account_parent = serializers.CharField(source="parent.cds_account_id", default=None)
 
     class Meta:

@@ -31,13 +31,20 @@ class InvalidAuthorizationDetailsError(errors.OAuth2Error):
 class CdsOAuth2Validator(OAuth2Validator):
     def authenticate_client(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         """DOT's client authentication, taking as long for an unknown client as for a wrong
-        secret: checking a hashed secret is the slow part, so an unknown client hashes one too
-        (as Django's own login does for unknown users). No client-id oracle by timing."""
+        secret: checking a hashed secret is the slow part, so when no client was found to
+        check a secret against, one is hashed anyway (as Django's own login does for unknown
+        users). No client-id oracle by timing."""
         if super().authenticate_client(request, *args, **kwargs):
             return True
-        if request.client is None:
+        if not getattr(request, "cds_client_found", False):
             make_password("cds-unknown-client")
         return False
+
+    def _load_application(self, client_id: str, request: Any) -> Any:
+        application = super()._load_application(client_id, request)
+        if application is not None:
+            request.cds_client_found = True
+        return application
 
     def _requested_grant(self, request: Any) -> Grant:
         """The active grant of this client that the token request names (cached on request)."""

@@ -438,7 +438,7 @@ class AccountsRule(SerializedRule):
                     data[field] = getattr(by_cutoff[cutoff][row.account_id], field)
             shown = row.parent_id in shown_parents
             data["cds_account_parent"] = row.parent.cds_account_id if shown else None
-            data["cds_synced"] = ad.format_datetime(min(row.account.cds_synced, self.row_cutoff))
+            data["cds_synced"] = ad.format_datetime(min(row.cds_synced, self.row_cutoff))
             return _ordered(data, frozenset(fields))
 
         return present

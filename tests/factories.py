@@ -48,6 +48,7 @@ class AccountVersionFactory(factory.django.DjangoModelFactory):
     account = factory.SubFactory(AccountFactory)
     cds_created = T0
     cds_modified = T0
+    cds_synced = T0
     customer_number = factory.Sequence(lambda n: f"CUST-{n:04d}")
     account_number = factory.Sequence(lambda n: f"1000-{n:04d}")
     account_name = factory.Faker("name")

@@ -251,9 +251,24 @@ def test_q_matches_values_alike_on_every_database(contacts, api, token_for, term
 
 
 def test_cds_synced_is_capped_at_the_cutoff(db, api, token_for) -> None:
-    account = AccountFactory(cds_account_id="acc-s", cds_synced=datetime(2026, 1, 1, tzinfo=UTC))
-    AccountVersionFactory(account=account, cds_modified=JAN)
+    account = AccountFactory(cds_account_id="acc-s")
+    AccountVersionFactory(
+        account=account, cds_modified=JAN, cds_synced=datetime(2026, 1, 1, tzinfo=UTC)
+    )
     frozen = token_for(["acc-s"], grant(sync_date_end="2025-03-01T00:00:00Z"))
     assert api.rows("accounts", frozen, "accounts")[0]["cds_synced"] == "2025-03-01T00:00:00Z"
     current = token_for(["acc-s"], grant())
     assert api.rows("accounts", current, "accounts")[0]["cds_synced"] == "2026-01-01T00:00:00Z"
+
+
+def test_cds_synced_is_the_served_versions_own(db, api, token_for) -> None:
+    """A later version's sync says nothing about the version served at the cutoff."""
+    account = AccountFactory(cds_account_id="acc-v", cds_synced=datetime(2025, 12, 1, tzinfo=UTC))
+    AccountVersionFactory(
+        account=account, cds_modified=JAN, cds_synced=datetime(2025, 1, 2, tzinfo=UTC)
+    )
+    AccountVersionFactory(
+        account=account, cds_modified=JUN, cds_synced=datetime(2025, 12, 1, tzinfo=UTC)
+    )
+    frozen = token_for(["acc-v"], grant(sync_date_end="2025-03-01T00:00:00Z"))
+    assert api.rows("accounts", frozen, "accounts")[0]["cds_synced"] == "2025-01-02T00:00:00Z"

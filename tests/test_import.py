@@ -582,3 +582,16 @@ def test_decimal_numbers_in_the_document_are_never_floats() -> None:
     assert doc.bill_statements == []
     parsed = exactjson.loads('{"amount_due": 0.1}')
     assert parsed["amount_due"] == Decimal("0.1")
+
+
+@pytest.mark.django_db
+def test_a_cost_given_as_a_numeric_string_is_a_number_and_other_text_stays_text() -> None:
+    doc = minimal_document()
+    doc["bill_sections"][0]["cost_details"] = [
+        {"id": "cd-1", "name": "Total", "types": ["overall_total"], "cost": "33.30"},
+        {"id": "cd-2", "name": "Note", "types": ["other"], "cost": "included"},
+    ]
+    load(doc)
+    costs = [d["cost"] for d in BillSection.objects.get().cost_details]
+    assert costs == [Decimal("33.30"), "included"]
+    assert isinstance(costs[0], Decimal)

@@ -1,5 +1,6 @@
 """Tokens are bound to one grant; a grant that stops being active stops its tokens at once."""
 
+import base64
 import json
 from datetime import timedelta
 
@@ -232,6 +233,15 @@ def test_an_unknown_client_costs_a_secret_check_like_a_wrong_secret(
     for who in (application, ApplicationFactory.build(client_id="no-such-client")):
         checked.clear()
         response = request_token(api.client, who, grant.pk, client_secret="wrong")
+        assert response.status_code == 401
+        assert len(checked) == 1
+        checked.clear()
+        basic = base64.b64encode(f"{who.client_id}:wrong".encode()).decode()
+        response = api.client.post(
+            "/oauth/token",
+            {"grant_type": "client_credentials", "authorization_details": "[]"},
+            HTTP_AUTHORIZATION=f"Basic {basic}",
+        )
         assert response.status_code == 401
         assert len(checked) == 1
 

@@ -276,3 +276,22 @@ def test_value_sets_off_the_local_grid_count_in_the_period_they_start_in(
         assert sum(v["eu"] for v in served if v) == total, aggregation
         if aggregation == "hourly_aggregates":
             assert all(v is not None for v in served)
+
+
+def test_hidden_meters_are_one_series_in_the_utilitys_timezone(db, api, token_for):
+    """Hidden meters at service points in other zones: their days are not the client's clue."""
+    segments = []
+    for n, meter in enumerate(("md-x", "md-y")):
+        seg = segment(
+            f"us-{meter}", T0, [[{"eu": Decimal(n + 1)}]] * 24, interval=3600, meter=meter
+        )
+        seg["cds_account_id"] = "acc-u"
+        seg["related_accounts"] = ["acc-u"]
+        segments.append(seg)
+    load_usage(segments[:1], accounts=("acc-u", "acc-x"), meters=("md-u", "md-x"), timezone="UTC")
+    load_usage(segments[1:], accounts=("acc-y",), meters=("md-y",), timezone="Pacific/Chatham")
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    rows = api.rows("usage-segments", token, "usage_segments")
+    assert [r["segment_start"] for r in rows] == [utc(T0)]  # Los Angeles midnight
+    assert rows[0]["values"] == [[{"eu": Decimal(24 * 3)}]]
+    assert rows[0]["related_meterdevices"] == []

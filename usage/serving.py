@@ -348,7 +348,8 @@ class _Member:
 @dataclass
 class _Group:
     """The segments one aggregate series is built from: one account, one meter as the grant
-    shows it (hidden meters are not told apart), one timezone, one set of formats."""
+    shows it, one timezone, one set of formats. Data from meters the grant hides is one series
+    in ``CDS_TIMEZONE``: neither the meters nor their service points' zones are told apart."""
 
     order: int
     account: str
@@ -501,9 +502,13 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
         if not served:
             continue
         meter = row["meter__cds_meterdevice_id"] or ""
-        meter = meter if meter in visible_meters else ""
-        known = rule.series.get((row["account_id"], row["meter_id"]))
-        zone = (known.timezone if known else "") or settings.CDS_TIMEZONE
+        zone = ""
+        if not meter or meter in visible_meters:
+            known = rule.series.get((row["account_id"], row["meter_id"]))
+            zone = known.timezone if known else ""
+        else:
+            meter = ""  # a hidden meter, and its service point's timezone, are never told
+        zone = zone or settings.CDS_TIMEZONE
         formats_text = presenter.text("formats", row["formats_json"])
         key = (row["account__cds_account_id"], meter, zone, formats_text)
         group = found.get(key)

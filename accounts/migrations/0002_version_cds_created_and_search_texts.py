@@ -1,4 +1,5 @@
-"""Each account version keeps its own cds_created; q gets folded search texts per version."""
+"""Each account version keeps its own cds_created and cds_synced; q gets folded search texts
+per version."""
 
 import django.db.models.deletion
 from django.db import migrations, models
@@ -11,7 +12,15 @@ def move_rows(apps, schema_editor):
     AccountVersion = apps.get_model("accounts", "AccountVersion")
     AccountSearchText = apps.get_model("accounts", "AccountSearchText")
     for account in Account.objects.iterator():
-        AccountVersion.objects.filter(account=account).update(cds_created=account.cds_created)
+        versions = list(AccountVersion.objects.filter(account=account).order_by("cds_modified"))
+        for version, successor in zip(versions, [*versions[1:], None], strict=True):
+            # A version was confirmed no later than the version that replaced it.
+            synced = account.cds_synced
+            if successor is not None:
+                synced = min(synced, successor.cds_modified)
+            version.cds_created = account.cds_created
+            version.cds_synced = synced
+        AccountVersion.objects.bulk_update(versions, ["cds_created", "cds_synced"])
     batch = []
     for version in AccountVersion.objects.select_related("account").iterator():
         for name, text in texts(version.account.cds_account_id, version).items():
@@ -31,6 +40,11 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name="accountversion",
             name="cds_created",
+            field=models.DateTimeField(null=True),
+        ),
+        migrations.AddField(
+            model_name="accountversion",
+            name="cds_synced",
             field=models.DateTimeField(null=True),
         ),
         migrations.CreateModel(

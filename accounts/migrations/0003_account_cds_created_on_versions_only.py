@@ -12,6 +12,11 @@ class Migration(migrations.Migration):
             name="cds_created",
             field=models.DateTimeField(),
         ),
+        migrations.AlterField(
+            model_name="accountversion",
+            name="cds_synced",
+            field=models.DateTimeField(help_text="The source's last confirmation of this version."),
+        ),
         migrations.RemoveField(
             model_name="account",
             name="cds_created",

@@ -376,6 +376,7 @@ class Loader:
                 "account_id": pks[a.cds_account_id],
                 "cds_created": a.cds_created,
                 "cds_modified": a.cds_modified,
+                "cds_synced": a.cds_synced,
                 "parent_id": self.pks["account"].get(a.cds_account_parent),
                 "customer_number": a.customer_number,
                 "account_number": a.account_number,

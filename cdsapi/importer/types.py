@@ -79,9 +79,13 @@ def datetime_string(value: Any) -> str:
 
 
 def to_decimal_or_string(value: Any) -> Decimal | str:
-    """For fields the spec types "decimal or string": a string stays a string."""
+    """For fields the spec types "decimal or string": a number, or a numeric string (kept
+    exact, served as a number, like every decimal); any other text stays text."""
     if isinstance(value, str):
-        return value
+        try:
+            return to_decimal(value)
+        except ValueError:
+            return to_string(value)
     return to_decimal(value)
 
 
