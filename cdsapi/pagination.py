@@ -16,6 +16,7 @@ from django.db.models import QuerySet
 from cdsapi.exceptions import InvalidRequest
 
 PAGING_PARAMS = ("limit", "offset")
+RESUME_PARAMS = ("cursor",)  # positions a next link; never carried into another link
 
 
 @dataclass(frozen=True)
@@ -40,11 +41,20 @@ class Slice:
             limit=_integer(params, "limit", size, 1, size),
         )
 
-    def page(self, items: list[Any], has_next: bool, params: dict[str, str], request: Any) -> Page:
-        """A page of ``items`` (this slice's), with links to its neighbours."""
+    def page(
+        self,
+        items: list[Any],
+        has_next: bool,
+        params: dict[str, str],
+        request: Any,
+        resume: dict[str, str] | None = None,
+    ) -> Page:
+        """A page of ``items`` (this slice's), with links to its neighbours; ``resume`` adds
+        parameters to the ``next`` link that let the server pick up where this page ends."""
+        base = {k: v for k, v in params.items() if k not in RESUME_PARAMS}
 
-        def link(new_offset: int) -> str:
-            query = {**params, "offset": str(new_offset)}
+        def link(new_offset: int, extra: dict[str, str]) -> str:
+            query = {**base, "offset": str(new_offset), **extra}
             if new_offset == 0:
                 del query["offset"]
             encoded = urlencode(query)
@@ -52,8 +62,8 @@ class Slice:
 
         return Page(
             rows=items,
-            next=link(self.offset + self.limit) if has_next else None,
-            previous=link(max(0, self.offset - self.limit)) if self.offset > 0 else None,
+            next=link(self.offset + self.limit, resume or {}) if has_next else None,
+            previous=link(max(0, self.offset - self.limit), {}) if self.offset > 0 else None,
         )
 
 

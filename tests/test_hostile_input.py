@@ -345,3 +345,20 @@ def test_an_outage_is_a_503_with_retry_after(everything, api, caplog) -> None:
         assert ready.status_code == 503
         assert ready.json() == {"status": "unavailable"}
     assert api.get("accounts", token).status_code == 200  # it recovers by itself
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["cds_client", "create", "--name", "evil\x00"],
+        ["cds_client", "create", "--name", "ok", "--client-id", "id\x00"],
+        ["cds_import", "file\x00.json"],
+        ["cds_grant", "list", "--client-id", "c\x00"],
+    ],
+)
+def test_every_command_refuses_nul_bytes_in_one_line(db, argv) -> None:
+    before = snapshot()
+    with pytest.raises(CommandError, match="control characters") as error:
+        call_command(*argv)
+    assert "\n" not in str(error.value)
+    assert snapshot() == before

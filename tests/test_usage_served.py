@@ -148,7 +148,7 @@ def test_aggregate_ids_do_not_depend_on_hidden_meter_ids(db, api, token_for, hid
     load_usage([seg], accounts=("acc-u", "acc-v"), meters=("md-u", hidden_meter))
     token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
     [row] = api.rows("usage-segments", token, "usage_segments")
-    assert row["cds_usagesegment_id"] == "agg-63f09f913bb9a0c79a1ce09a"
+    assert row["cds_usagesegment_id"] == "agg-63f09f913bb9a0c79a1ce09a-20250601T070000Z"
 
 
 def test_an_account_filter_matches_the_served_related_accounts(db, api, token_for):
@@ -295,3 +295,102 @@ def test_hidden_meters_are_one_series_in_the_utilitys_timezone(db, api, token_fo
     assert [r["segment_start"] for r in rows] == [utc(T0)]  # Los Angeles midnight
     assert rows[0]["values"] == [[{"eu": Decimal(24 * 3)}]]
     assert rows[0]["related_meterdevices"] == []
+
+
+@pytest.fixture
+def far_dated(db):
+    """Two days of hourly data, and one segment mistakenly dated six centuries later."""
+    segments = [
+        segment(f"us-{n}", T0 + timedelta(days=n), [[{"eu": Decimal(1)}]] * 24, interval=3600)
+        for n in range(2)
+    ]
+    segments.append(
+        segment("us-2626", T0.replace(year=2626), [[{"eu": Decimal(5)}]] * 24, interval=3600)
+    )
+    load_usage(segments)
+
+
+@pytest.fixture
+def periods_built(monkeypatch):
+    """Counts the calendar periods built (each one asks for the start of the next)."""
+    from usage.aggregation import Calendar
+
+    built = []
+    real = Calendar.next
+
+    def counting(self, start):
+        built.append(start)
+        return real(self, start)
+
+    monkeypatch.setattr(Calendar, "next", counting)
+    return built
+
+
+def test_a_page_of_aggregates_builds_only_its_own_periods(far_dated, api, token_for, periods_built):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    first = api.get("usage-segments", token, limit=1)
+    assert len(first.data_["usage_segments"]) == 1
+    assert len(periods_built) <= 3
+    walked = [first.data_["usage_segments"][0]]
+    url = first.data_["next"]
+    for _ in range(60):  # past the 48 hours of data, into the gap, each page as cheap
+        periods_built.clear()
+        page = exactjson.loads(api.client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}").content)
+        assert len(periods_built) <= 3
+        walked += page["usage_segments"]
+        url = page["next"]
+    assert [r["values"][0][0]["eu"] for r in walked[:48]] == [1] * 48
+    assert walked[48]["values"] == [[None]]
+    by_offset = api.rows("usage-segments", token, "usage_segments", offset=55, limit=3)
+    assert by_offset == walked[55:58]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"after": "2626-06-01T10:00:00Z"},
+        {"before": "2025-06-01T09:00:00Z"},
+        {"after": "2600-01-01T00:00:00Z", "before": "2700-01-01T00:00:00Z", "limit": 2},
+    ],
+)
+def test_filters_on_time_build_only_the_periods_they_reach(
+    far_dated, api, token_for, periods_built, params
+):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    rows = api.rows(
+        "usage-segments", token, "usage_segments", limit=params.pop("limit", 3), **params
+    )
+    assert rows
+    assert len(periods_built) <= 6
+
+
+def test_an_aggregate_id_is_found_without_walking_the_series(
+    far_dated, api, token_for, periods_built
+):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    last = api.rows("usage-segments", token, "usage_segments", after="2626-06-02T06:00:00Z")[-1]
+    periods_built.clear()
+    again = api.rows(
+        "usage-segments", token, "usage_segments", cds_usagesegment_ids=last["cds_usagesegment_id"]
+    )
+    assert again == [last]
+    assert len(periods_built) <= 2
+
+
+@pytest.mark.parametrize(
+    "cursor", ["x", "e30", "W10", "WyJhIiwgIm5vdCBhIGRhdGUiLCAxXQ", "a" * 2000]
+)
+def test_a_cursor_the_server_did_not_give_out_is_refused(far_dated, api, token_for, cursor):
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    response = api.get("usage-segments", token, cursor=cursor)
+    assert response.status_code == 400
+    assert response.data_["error_description"].startswith("cursor:")
+    intervals = token_for(["acc-u"], usage())
+    assert api.get("usage-segments", intervals, cursor=cursor).status_code == 400
+
+
+def test_an_aggregated_view_refuses_offsets_it_would_have_to_walk_to(far_dated, api, token_for):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    response = api.get("usage-segments", token, offset=10**12)
+    assert response.status_code == 400
+    assert "cursor" in response.data_["error_description"]

@@ -11,12 +11,19 @@ Speed: stored value text is spliced into responses; aggregates use per-segment t
 decode only the segments a period or window bound cuts, and only for the page served.
 """
 
+import base64
+import binascii
 import hashlib
+import heapq
+import json
+import re
 from bisect import bisect_left
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
+from itertools import islice
 from typing import Any
 
 from django.conf import settings
@@ -27,6 +34,7 @@ from simplejson import RawJSON
 
 from cdsapi import enums, exactjson
 from cdsapi.authorization_details import format_datetime
+from cdsapi.exceptions import InvalidRequest
 from cdsapi.pagination import Page, Slice
 from usage.aggregation import (
     Accumulator,
@@ -37,10 +45,12 @@ from usage.aggregation import (
     reducer,
     step,
 )
-from usage.filters import ACCOUNT, ITEM, ROW
+from usage.filters import ACCOUNT, ITEM, ROW, After, Before, RelatedIds, SegmentIds
 from usage.models import RELATED_ARRAYS, UsageSegment
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+# Without a cursor, reaching an offset means building every period before it.
+MAX_AGGREGATE_OFFSET = 100_000
 _MICROSECOND = timedelta(microseconds=1)
 _INTERVAL_COLUMNS = (
     "pk",
@@ -223,6 +233,8 @@ def interval_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, reque
     rows that cross a window bound are trimmed in memory (a row may serve a piece in each of
     two windows, or nothing at all) and merged into that order by their served keys.
     """
+    if "cursor" in params:
+        raise InvalidRequest("cursor: only aggregated views take one (in their next links)")
     window = Slice.of(params)
     base = rule.rows()
     for flt, value in filters:
@@ -360,6 +372,7 @@ class _Group:
     formats: list[dict[str, Any]]
     kept_formats: list[dict[str, Any]]
     kept: list[int]
+    presenter: "_Presenter"
     windows: dict[int, list[_Member]] = field(default_factory=dict)
 
     @cached_property
@@ -395,11 +408,51 @@ class _Group:
         return list({m.row["pk"]: m.row for ms in self.windows.values() for m in ms}.values())
 
     def ident(self, aggregation: str, lo: datetime, hi: datetime) -> str:
+        """A hash of what the aggregate shows, then its start (so an id filter finds the one
+        period it names without walking the series)."""
         key = (
             f"{self.account}|{self.meter}|{self.calendar.tz.key}|{self.formats_text}|"
             f"{aggregation}|{lo.isoformat()}|{hi.isoformat()}"
         )
-        return "agg-" + hashlib.sha256(key.encode()).hexdigest()[:24]
+        return f"agg-{hashlib.sha256(key.encode()).hexdigest()[:24]}-{_compact(lo)}"
+
+    @cached_property
+    def related_all(self) -> dict[str, list[str]]:
+        """The references of every row the series serves (those of a period without data)."""
+        return _union_of(self.rows, self.presenter)
+
+
+def _compact(moment: datetime) -> str:
+    utc = moment.astimezone(UTC)
+    fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
+    return f"{utc:%Y%m%dT%H%M%S}{fraction}Z"
+
+
+_AGGREGATE_ID = re.compile(r"^agg-[0-9a-f]{24}-(\d{8}T\d{6}(?:\.\d{6})?)Z$")
+
+
+def _start_of(ident: str) -> datetime | None:
+    """The period start an aggregate id names, or None if it is not an aggregate id."""
+    match = _AGGREGATE_ID.match(ident)
+    if match is None:
+        return None
+    text = match.group(1)
+    layout = "%Y%m%dT%H%M%S.%f" if "." in text else "%Y%m%dT%H%M%S"
+    try:
+        return datetime.strptime(text, layout).replace(tzinfo=UTC)
+    except ValueError:
+        return None
+
+
+def _union_of(rows: list[dict[str, Any]], presenter: "_Presenter") -> dict[str, list[str]]:
+    texts = dict.fromkeys(row["related_json"] for row in rows)
+    result = {}
+    for name in RELATED_ARRAYS:
+        seen: dict[str, None] = {}
+        for text in texts:
+            seen.update(dict.fromkeys(presenter.related(text)[name]))
+        result[name] = list(seen)
+    return result
 
 
 @dataclass
@@ -422,6 +475,11 @@ class _Aggregate:
     def members(self) -> list[tuple[dict, range]]:
         return self.group.members(self.n, self.start, self.period_end)
 
+    @property
+    def key(self) -> tuple[str, datetime, int]:
+        """Served order: account, period, series."""
+        return (self.group.account, self.start, self.group.order)
+
     @cached_property
     def sources(self) -> list[dict[str, Any]]:
         """The rows its metadata and references come from: its members, or for a period
@@ -429,14 +487,9 @@ class _Aggregate:
         return [row for row, _ in self.members] or self.group.rows
 
     def related(self) -> dict[str, list[str]]:
-        texts = dict.fromkeys(row["related_json"] for row in self.sources)
-        result = {}
-        for name in RELATED_ARRAYS:
-            seen: dict[str, None] = {}
-            for text in texts:
-                seen.update(dict.fromkeys(self.presenter.related(text)[name]))
-            result[name] = list(seen)
-        return result
+        if not self.members:
+            return self.group.related_all
+        return _union_of(self.sources, self.presenter)
 
     def formats(self) -> list[dict[str, Any]]:
         return self.group.kept_formats
@@ -468,21 +521,133 @@ def aggregate_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, requ
         ).order_by("segment_start", "pk")
     )
     presenter = _Presenter(rule.policy, {row["related_json"] for row in light})
-    groups = _groups(rule, light, presenter)
-    aggregates = [
-        _Aggregate(group, n, lo, hi, period_end, rule.aggregation, presenter)
-        for group in groups
-        for n in group.windows
-        for lo, hi, period_end in _periods(group, n, rule.windows[n])
+    tests = [(flt, value) for flt, value in filters if flt.level != ACCOUNT]
+    reach = _Reach.of(tests, Cursor.parse(params.get("cursor")))
+    groups = [
+        group
+        for group in _groups(rule, light, presenter)
+        if all(_may_match(group, flt, value) for flt, value in tests)
     ]
-    aggregates.sort(key=lambda a: (a.group.account, a.start, a.group.order))
-    for flt, value in filters:
-        if flt.level != ACCOUNT:
-            aggregates = [a for a in aggregates if flt.admits(a, value, rule)]
+    # Each series yields its periods lazily, in time order, from where the query starts;
+    # merged, they are the served order. Only the periods up to the page's end are built.
+    merged = heapq.merge(*(_series(group, rule, reach) for group in groups), key=_key)
+    admitted = (
+        a
+        for a in merged
+        if reach.after_cursor(a) and all(flt.admits(a, value, rule) for flt, value in tests)
+    )
     window = Slice.of(params)
-    page = aggregates[window.offset : window.offset + window.limit]
-    has_next = len(aggregates) > window.offset + window.limit
-    return window.page(_build(page, presenter), has_next, params, request)
+    if reach.cursor is None and window.offset > MAX_AGGREGATE_OFFSET:
+        raise InvalidRequest(
+            f"offset: at most {MAX_AGGREGATE_OFFSET} on an aggregated view; "
+            "follow the next links (their cursor resumes anywhere at the cost of one page)"
+        )
+    skip = 0 if reach.cursor else window.offset
+    found = list(islice(admitted, skip, skip + window.limit + 1))
+    page, has_next = found[: window.limit], len(found) > window.limit
+    resume = {"cursor": Cursor.of(page[-1]).text} if has_next else {}
+    return window.page(_build(page, presenter), has_next, params, request, resume)
+
+
+def _key(aggregate: "_Aggregate") -> tuple[str, datetime, int]:
+    return aggregate.key
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """Where a page of aggregates ends (``next`` links carry it): the key of its last item.
+    It only says where to resume; what is served there is decided as for any request."""
+
+    account: str
+    start: datetime
+    order: int
+
+    @property
+    def key(self) -> tuple[str, datetime, int]:
+        return (self.account, self.start, self.order)
+
+    @property
+    def text(self) -> str:
+        raw = json.dumps([self.account, self.start.isoformat(), self.order])
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def of(cls, aggregate: "_Aggregate") -> "Cursor":
+        return cls(*aggregate.key)
+
+    @classmethod
+    def parse(cls, text: str | None) -> "Cursor | None":
+        if text is None:
+            return None
+        try:
+            if len(text) > 1024:
+                raise ValueError
+            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+            account, start, order = json.loads(raw)
+            moment = datetime.fromisoformat(start)
+            if not (isinstance(account, str) and isinstance(order, int) and moment.tzinfo):
+                raise ValueError
+        except (ValueError, TypeError, binascii.Error, RecursionError):
+            raise InvalidRequest("cursor: not one this server gave out in a next link") from None
+        return cls(account, moment.astimezone(UTC), order)
+
+
+@dataclass(frozen=True)
+class _Reach:
+    """How far a query reaches in time: periods ending at or after ``after``, starting at or
+    before ``before``, only the starts named by aggregate ids, from the cursor on."""
+
+    after: datetime | None
+    before: datetime | None
+    starts: tuple[datetime, ...] | None
+    cursor: Cursor | None
+
+    @classmethod
+    def of(cls, tests: list[tuple[Any, Any]], cursor: Cursor | None) -> "_Reach":
+        after = before = starts = None
+        for flt, value in tests:
+            if isinstance(flt, After):
+                after = value
+            elif isinstance(flt, Before):
+                before = value
+            elif isinstance(flt, SegmentIds):
+                starts = tuple(sorted({t for t in map(_start_of, value) if t is not None}))
+        return cls(after, before, starts, cursor)
+
+    def begin(self, group: "_Group") -> datetime | None:
+        """The instant a series' periods are needed from (None: its first data)."""
+        found = []
+        if self.after is not None:
+            found.append(self.after - _MICROSECOND)  # the period containing it ends after it
+        if self.cursor is not None and self.cursor.account == group.account:
+            found.append(self.cursor.start)
+        return max(found, default=None)
+
+    def skips(self, group: "_Group") -> bool:
+        return self.cursor is not None and group.account < self.cursor.account
+
+    def after_cursor(self, aggregate: "_Aggregate") -> bool:
+        return self.cursor is None or aggregate.key > self.cursor.key
+
+
+def _may_match(group: "_Group", flt: Any, value: Any) -> bool:
+    """False when no period of the series can pass a reference filter: a period's
+    references are a part of those of the whole series."""
+    if not isinstance(flt, RelatedIds):
+        return True
+    return not flt._shown(group.related_all, group.kept_formats).isdisjoint(value)
+
+
+def _series(group: "_Group", rule: Any, reach: _Reach) -> Iterator["_Aggregate"]:
+    """A series' aggregates in time order, built one by one as the merge asks for them."""
+    if reach.skips(group):
+        return
+    begin = reach.begin(group)
+    for n in sorted(group.windows):
+        for lo, hi, period_end in _periods(group, n, rule.windows[n], begin, reach.starts):
+            if reach.before is not None and lo > reach.before:
+                return
+            yield _Aggregate(group, n, lo, hi, period_end, rule.aggregation, group.presenter)
 
 
 def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> list[_Group]:
@@ -525,6 +690,7 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
                 formats,
                 kept_formats,
                 kept,
+                presenter,
             )
         for n, member in served:
             group.windows.setdefault(n, []).append(member)
@@ -535,17 +701,32 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
     return [group for group in ordered if group.kept]
 
 
-def _periods(group: _Group, n: int, window: Window) -> list[tuple[datetime, datetime, datetime]]:
+def _periods(
+    group: _Group,
+    n: int,
+    window: Window,
+    begin: datetime | None = None,
+    starts: tuple[datetime, ...] | None = None,
+) -> Iterator[tuple[datetime, datetime, datetime]]:
     """The periods from the first served value set of window ``n`` to its last (a period
-    inside that span without data is served too, as null): each clipped to the window, and
-    the end of the whole period, since value sets belong to the period they start in."""
+    inside that span without data is served too, as null), from ``begin`` on, or only those
+    starting at ``starts``: each clipped to the window, with the end of the whole period,
+    since value sets belong to the period they start in."""
     members = group.windows[n]
     first = min(m.first for m in members)
     last = max(m.last for m in members)
-    return [
-        (max(lo, window.start or lo), min(hi, window.end or hi), hi)
-        for lo, hi in group.calendar.periods(first, last + _MICROSECOND)
-    ]
+    calendar = group.calendar
+    if starts is not None:
+        for moment in starts:
+            if not first - timedelta(days=32) <= moment <= last:
+                continue
+            lo, hi = calendar.floor(moment), None
+            hi = calendar.next(lo)
+            if hi > first and lo <= last and max(lo, window.start or lo) == moment:
+                yield moment, min(hi, window.end or hi), hi
+        return
+    for lo, hi in calendar.periods(max(first, begin or first), last + _MICROSECOND):
+        yield max(lo, window.start or lo), min(hi, window.end or hi), hi
 
 
 def _build(aggregates: list[_Aggregate], presenter: _Presenter) -> list[dict[str, Any]]:

@@ -19,7 +19,7 @@ class UsageSegmentsView(CdsListView):
         RelatedIds("cds_meterdevice_ids", "related_meterdevices"),
         AccountNumbers("account_numbers", "account_number"),
     )
-    extra_params = ("aggregation_type",)
+    extra_params = ("aggregation_type", "cursor")
 
     def get_rule(self, policy: Policy, params: dict[str, str]) -> Rule:
         requested = params.get("aggregation_type")
