@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property, reduce
-from operator import or_
 from typing import Any
 
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
@@ -24,6 +23,7 @@ from bills.models import BillSection, BillStatement
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
 from cdsapi import authorization_details as ad
 from cdsapi import enums
+from cdsapi.conditions import any_of
 from cdsapi.exceptions import InsufficientScope
 from cdsapi.models import Grant
 from cdsapi.pagination import Page, paginate
@@ -135,17 +135,6 @@ class UsageEntry:
 
 def _union(sets: Iterable[frozenset[str]]) -> frozenset[str]:
     return reduce(frozenset.union, sets, frozenset())
-
-
-def _any(qs: Iterable[Q]) -> Q:
-    """Rows any of the conditions admit. An empty ``Q`` admits everything; Django's ``|``
-    would instead drop it (``Q(x) | Q()`` is ``Q(x)``), so it is handled here."""
-    qs = list(qs)
-    if not qs:
-        return Q(pk__in=[])
-    if any(not q for q in qs):
-        return Q()
-    return reduce(or_, qs)
 
 
 @dataclass(frozen=True)
@@ -451,7 +440,7 @@ class StatementsRule(SerializedRule):
     policy: Policy
 
     def rows(self) -> QuerySet[BillStatement]:
-        windows = _any(e.q("statement_date") for e in self.policy.bills)
+        windows = any_of(e.q("statement_date") for e in self.policy.bills)
         return (
             BillStatement.objects.filter(account_id__in=self.policy.account_pks)
             .filter(windows)
@@ -509,10 +498,10 @@ class SectionsRule(SerializedRule):
     def _visible(self) -> QuerySet[BillSection]:
         """A section is windowed by its statement's date, and only with a statement of its
         own account; one without a statement by its own period."""
-        by_statement = Q(statement__account_id=F("account_id")) & _any(
+        by_statement = Q(statement__account_id=F("account_id")) & any_of(
             e.q("statement__statement_date") for e in self.entries
         )
-        by_period = Q(statement__isnull=True) & _any(
+        by_period = Q(statement__isnull=True) & any_of(
             e.within("start_date", "end_date") for e in self.entries
         )
         return BillSection.objects.filter(account_id__in=self.policy.account_pks).filter(
@@ -600,7 +589,7 @@ class UsageRule(Rule):
                 q &= Q(segment_start__lt=window.end)
             conditions.append(q)
         return UsageSegment.objects.filter(account_id__in=self.policy.account_pks).filter(
-            _any(conditions)
+            any_of(conditions)
         )
 
     def listing(

@@ -34,6 +34,7 @@ from simplejson import RawJSON
 
 from cdsapi import enums, exactjson
 from cdsapi.authorization_details import format_datetime
+from cdsapi.conditions import any_of
 from cdsapi.exceptions import InvalidRequest
 from cdsapi.pagination import Page, Slice
 from usage.aggregation import (
@@ -83,15 +84,6 @@ def _order_key(account: str, start: datetime, modified: datetime, ident: str) ->
 def _count(row: dict[str, Any]) -> int:
     """How many value sets a stored segment holds (the import checks end = start + n x dt)."""
     return (row["segment_end"] - row["segment_start"]) // step(row["interval"])
-
-
-def _any(conditions: list[Q]) -> Q:
-    if any(not q for q in conditions):
-        return Q()
-    found = Q(pk__in=[])
-    for q in conditions:
-        found |= q
-    return found
 
 
 def _contained(window: Window) -> Q:
@@ -249,7 +241,7 @@ def interval_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, reque
     ]
     pieces.sort(key=lambda p: p.key)
 
-    whole = base.filter(_any([_contained(w) for w in rule.windows]))
+    whole = base.filter(any_of([_contained(w) for w in rule.windows]))
     for flt, value in item_filters:
         whole = flt.apply(whole, value, rule)
     order = (
@@ -296,7 +288,7 @@ def _pieces(rule: Any, rows: QuerySet) -> list[_Interval]:
     if not bounds:
         return []
     longest = rule.longest
-    crossing = _any(
+    crossing = any_of(
         [Q(segment_start__lt=b, segment_end__gt=b, segment_start__gte=b - longest) for b in bounds]
     )
     found = []
@@ -720,7 +712,7 @@ def _periods(
         for moment in starts:
             if not first - timedelta(days=32) <= moment <= last:
                 continue
-            lo, hi = calendar.floor(moment), None
+            lo = calendar.floor(moment)
             hi = calendar.next(lo)
             if hi > first and lo <= last and max(lo, window.start or lo) == moment:
                 yield moment, min(hi, window.end or hi), hi
