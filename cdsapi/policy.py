@@ -103,12 +103,8 @@ class BillsEntry:
     flavor: str
 
     def q(self, path: str) -> Q:
-        q = Q()
-        if self.start is not None:
-            q &= Q(**{f"{path}__gte": self.start})
-        if self.end is not None:
-            q &= Q(**{f"{path}__lte": self.end})
-        return q
+        """Rows whose date at ``path`` lies inside the window."""
+        return self.within(path, path)
 
     def within(self, start_path: str, end_path: str) -> Q:
         """Rows whose own period ``[start, end]`` lies inside the window."""
