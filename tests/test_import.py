@@ -319,7 +319,25 @@ def with_null_array(kind: str) -> dict[str, Any]:
     return doc
 
 
+NULL_ARRAYS = [
+    ("service_contracts", "service_programs"),
+    ("service_points", "premises"),
+    ("meter_devices", "meter_apps"),
+    ("bill_statements", "new_charges"),
+    ("bill_statements", "account_programs"),
+    ("bill_sections", "line_items"),
+]
+
 BAD_DOCUMENTS = [
+    *(
+        pytest.param(
+            broken([kind, 0, name], None),
+            f"{kind}[0].{name}",
+            "expected an array, got null",
+            id=f"null-{name}",
+        )
+        for kind, name in NULL_ARRAYS
+    ),
     pytest.param(
         with_null_array("charge"),
         "bill_statements[0].new_charges[0].related_billsections",

@@ -118,7 +118,7 @@ class ServiceContractDoc(CdsMetadata):
     service_types: list[one_of(enums.SERVICE_TYPES)]
     rateplan_code: Str | None = None
     rateplan_name: Str | None = None
-    service_programs: list[ServiceProgram] | None = None
+    service_programs: ListOrAbsent[ServiceProgram] = None
 
 
 class Premise(Strict):
@@ -136,7 +136,7 @@ class ServicePointDoc(CdsMetadata):
     longitude: CdsDecimal | None = None
     current_servicecontracts: list[Id] = Field(default_factory=list)
     previous_servicecontracts: list[Id] = Field(default_factory=list)
-    premises: list[Premise] | None = None
+    premises: ListOrAbsent[Premise] = None
     timezone: Str | None = None
 
     @field_validator("timezone")
@@ -166,7 +166,7 @@ class MeterDeviceDoc(CdsMetadata):
     meter_types: list[one_of(enums.METER_TYPES)]
     current_servicepoints: list[Id] = Field(default_factory=list)
     previous_servicepoints: list[Id] = Field(default_factory=list)
-    meter_apps: list[MeterApp] | None = None
+    meter_apps: ListOrAbsent[MeterApp] = None
 
 
 class NewCharge(Strict):
@@ -190,13 +190,13 @@ class BillStatementDoc(CdsMetadata):
     previous_balance_paid: CdsDecimal | None = None
     previous_balance_unpaid: CdsDecimal | None = None
     new_charges_amount: CdsDecimal | None = None
-    new_charges: list[NewCharge] | None = None
+    new_charges: ListOrAbsent[NewCharge] = None
     new_balance_amount: CdsDecimal | None = None
     amount_due: CdsDecimal
     amount_due_date: CdsDate
     shutoff_prevention_minimum_due: CdsDecimal | None = None
     shutoff_prevention_date: CdsDate | None = None
-    account_programs: list[AccountProgram] | None = None
+    account_programs: ListOrAbsent[AccountProgram] = None
 
 
 class UsageDetail(Strict):
@@ -258,7 +258,7 @@ class BillSectionDoc(CdsMetadata):
     related_billsections: list[Id] = Field(default_factory=list)
     usage_details: list[UsageDetail]
     cost_details: list[CostDetail]
-    line_items: list[LineItem] | None = None
+    line_items: ListOrAbsent[LineItem] = None
 
     @model_validator(mode="after")
     def dates_in_order(self) -> "BillSectionDoc":
