@@ -40,6 +40,10 @@ class CdsOAuth2Validator(OAuth2Validator):
             make_password("cds-unknown-client")
         return False
 
+    def validate_user(self, *args: Any, **kwargs: Any) -> bool:
+        """No resource-owner password grant here: no password is ever checked."""
+        return False
+
     def _load_application(self, client_id: str, request: Any) -> Any:
         application = super()._load_application(client_id, request)
         if application is not None:

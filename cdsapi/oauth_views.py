@@ -84,17 +84,37 @@ class GuardedEndpoint:
                     "invalid_request",
                     f"{name[:40]!r}: control characters (such as NUL) are not allowed",
                 )
-        if _has_control(_basic_credentials(request)):
+        basic = _basic_credentials(request)
+        if _has_control(basic):
             return oauth_error(
                 400,
                 "invalid_request",
                 "Authorization: control characters (such as NUL) are not allowed",
             )
-        if "scope" in request.POST and not request.POST["scope"].strip():
-            # An empty scope is an absent one (the grant's scopes), not invalid_scope.
+        if basic and ("client_secret" in request.POST or "client_id" in request.POST):
+            # RFC 6749 §2.3: one way of authenticating the client per request.
+            return oauth_error(
+                400,
+                "invalid_request",
+                "authenticate the client either with HTTP Basic or with client_id and "
+                "client_secret in the body, not both",
+            )
+        refused = self.refuse_grant_type(request)
+        if refused is not None:
+            return refused
+        if "scope" in request.POST:
+            # An empty scope is an absent one (the grant's scopes), not invalid_scope; a
+            # scope named twice counts once.
             params = request.POST.copy()
-            del params["scope"]
+            scopes = list(dict.fromkeys(params["scope"].split()))
+            if scopes:
+                params["scope"] = " ".join(scopes)
+            else:
+                del params["scope"]
             request.POST = params
+        return None
+
+    def refuse_grant_type(self, request: HttpRequest) -> JsonResponse | None:
         return None
 
 
@@ -105,7 +125,19 @@ def _exempt(view: type) -> type:
 
 @_exempt
 class TokenView(GuardedEndpoint, views.TokenView):
-    pass
+    # Refused before any credential is looked at: a grant type this server does not offer
+    # must not become a way to test a user's password.
+    grant_types = ("client_credentials",)
+
+    def refuse_grant_type(self, request: HttpRequest) -> JsonResponse | None:
+        grant_type = request.POST.get("grant_type")
+        if grant_type not in self.grant_types:
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                f"grant_type: this server offers {', '.join(self.grant_types)}",
+            )
+        return None
 
 
 @_exempt

@@ -362,3 +362,56 @@ def test_every_command_refuses_nul_bytes_in_one_line(db, argv) -> None:
         call_command(*argv)
     assert "\n" not in str(error.value)
     assert snapshot() == before
+
+
+@pytest.mark.parametrize("password", ["pw", "wrong"])
+def test_a_grant_type_the_server_does_not_offer_never_checks_a_password(
+    everything, api, password
+) -> None:
+    from django.contrib.auth import get_user_model
+
+    get_user_model().objects.create_user("admin1", password="pw")
+    application = everything[0]
+    response = api.client.post(
+        "/oauth/token",
+        {
+            "grant_type": "password",
+            "username": "admin1",
+            "password": password,
+            "client_id": application.client_id,
+            "client_secret": SECRET,
+        },
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "unsupported_grant_type"
+
+
+def test_the_client_authenticates_one_way_only(everything, api) -> None:
+    application, grant, _ = everything
+    other = ApplicationFactory()
+    credentials = base64.b64encode(f"{application.client_id}:{SECRET}".encode()).decode()
+    response = token_request(
+        api.client,
+        other,
+        grant.pk,
+        headers={"HTTP_AUTHORIZATION": f"Basic {credentials}"},
+    )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
+
+
+def test_a_scope_named_twice_counts_once(everything, api) -> None:
+    application, grant, _ = everything
+    response = token_request(api.client, application, grant.pk, scope="cds_usage cds_usage")
+    assert response.json()["scope"] == "cds_usage"
+
+
+@pytest.mark.parametrize(
+    "start", ["9999-12-31T23:59:59+00:00", "0001-01-01T00:00:00+14:00", "2025-01-01T00:00:00"]
+)
+def test_a_forged_cursor_out_of_range_is_refused(everything, api, token_for, start) -> None:
+    token = token_for(["acc-h"], [{"type": "cds_usage", "aggregation_type": "daily_aggregates"}])
+    cursor = base64.urlsafe_b64encode(json.dumps(["acc-h", start, 0]).encode()).decode()
+    response = api.get("usage-segments", token, cursor=cursor)
+    assert response.status_code == 400
+    assert response.data_["error_description"].startswith("cursor:")

@@ -36,6 +36,7 @@ from cdsapi import enums, exactjson
 from cdsapi.authorization_details import format_datetime
 from cdsapi.conditions import any_of
 from cdsapi.exceptions import InvalidRequest
+from cdsapi.importer.types import EARLIEST, LATEST
 from cdsapi.pagination import Page, Slice
 from usage.aggregation import (
     Accumulator,
@@ -579,9 +580,12 @@ class Cursor:
             moment = datetime.fromisoformat(start)
             if not (isinstance(account, str) and isinstance(order, int) and moment.tzinfo):
                 raise ValueError
-        except (ValueError, TypeError, binascii.Error, RecursionError):
+            moment = moment.astimezone(UTC)
+            if not EARLIEST <= moment < LATEST:
+                raise ValueError
+        except (ValueError, TypeError, OverflowError, binascii.Error, RecursionError):
             raise InvalidRequest("cursor: not one this server gave out in a next link") from None
-        return cls(account, moment.astimezone(UTC), order)
+        return cls(account, moment, order)
 
 
 @dataclass(frozen=True)
