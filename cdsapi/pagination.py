@@ -48,9 +48,11 @@ class Slice:
         params: dict[str, str],
         request: Any,
         resume: dict[str, str] | None = None,
+        back: dict[str, str] | None = None,
     ) -> Page:
-        """A page of ``items`` (this slice's), with links to its neighbours; ``resume`` adds
-        parameters to the ``next`` link that let the server pick up where this page ends."""
+        """A page of ``items`` (this slice's), with links to its neighbours; ``resume`` and
+        ``back`` add parameters to the ``next`` and ``previous`` links that let the server
+        pick up where those pages start (``back`` empty: the previous page is the first)."""
         base = {k: v for k, v in params.items() if k not in RESUME_PARAMS}
 
         def link(new_offset: int, extra: dict[str, str]) -> str:
@@ -63,7 +65,13 @@ class Slice:
         return Page(
             rows=items,
             next=link(self.offset + self.limit, resume or {}) if has_next else None,
-            previous=link(max(0, self.offset - self.limit), {}) if self.offset > 0 else None,
+            previous=(
+                None
+                if self.offset == 0
+                else link(0, {})
+                if back == {}
+                else link(max(0, self.offset - self.limit), back or {})
+            ),
         )
 
 

@@ -4,6 +4,7 @@ the walk itself serves exactly the stored value sets inside the grant's windows.
 
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -171,6 +172,9 @@ class UsageQueryProperties(TestCase):
         assert pages[0]["usage_segments"] == expected[offset : offset + limit]
         walked = [i for page in pages for i in page["usage_segments"]]
         assert walked == expected[offset:]
+        for earlier, later in pairwise(pages):
+            back = api.client.get(later["previous"], HTTP_AUTHORIZATION=f"Bearer {token}")
+            assert exactjson.loads(back.content)["usage_segments"] == earlier["usage_segments"]
         for page in pages:
             assert len(page["usage_segments"]) <= limit
             assert page["usage_segments"] or page["next"] is None

@@ -2,6 +2,7 @@
 
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from itertools import pairwise
 
 import pytest
 
@@ -336,7 +337,7 @@ def test_a_page_of_aggregates_builds_only_its_own_periods(far_dated, api, token_
     for _ in range(60):  # past the 48 hours of data, into the gap, each page as cheap
         periods_built.clear()
         page = exactjson.loads(api.client.get(url, HTTP_AUTHORIZATION=f"Bearer {token}").content)
-        assert len(periods_built) <= 3
+        assert len(periods_built) <= 6  # this page, and one back for its previous link
         walked += page["usage_segments"]
         url = page["next"]
     assert [r["values"][0][0]["eu"] for r in walked[:48]] == [1] * 48
@@ -394,3 +395,16 @@ def test_an_aggregated_view_refuses_offsets_it_would_have_to_walk_to(far_dated, 
     response = api.get("usage-segments", token, offset=10**12)
     assert response.status_code == 400
     assert "cursor" in response.data_["error_description"]
+
+
+def test_previous_links_work_past_the_offset_limit(far_dated, api, token_for):
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    auth = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    pages = [api.get("usage-segments", token, offset=99_999, limit=2).data_]
+    for _ in range(3):
+        pages.append(exactjson.loads(api.client.get(pages[-1]["next"], **auth).content))
+    assert "offset=100007" in pages[-1]["next"]
+    for earlier, later in pairwise(pages):
+        back = api.client.get(later["previous"], **auth)
+        assert back.status_code == 200, back.content
+        assert exactjson.loads(back.content)["usage_segments"] == earlier["usage_segments"]

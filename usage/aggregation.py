@@ -5,7 +5,7 @@ covers ``[segment_start + i*interval, segment_start + (i+1)*interval)``; a value
 inside a window only if all of it is, and it belongs to the calendar period its start is in.
 """
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from decimal import Decimal
@@ -116,6 +116,15 @@ class Calendar:
             month = local.date().replace(day=1)
             day = (month + timedelta(days=32)).replace(day=1)
         return datetime.combine(day, time(0), tzinfo=self.tz).astimezone(UTC)
+
+    def periods_back(
+        self, moment: datetime, first: datetime
+    ) -> Iterator[tuple[datetime, datetime]]:
+        """The periods from the one holding ``moment`` back to the one holding ``first``."""
+        period, lowest = self.floor(moment), self.floor(first)
+        while period >= lowest:
+            yield period, self.next(period)
+            period = self.floor(period - timedelta(microseconds=1))
 
     def periods(self, start: datetime, end: datetime) -> Iterable[tuple[datetime, datetime]]:
         """The periods overlapping ``[start, end)``, unclipped."""

@@ -539,7 +539,26 @@ def aggregate_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, requ
     found = list(islice(admitted, skip, skip + window.limit + 1))
     page, has_next = found[: window.limit], len(found) > window.limit
     resume = {"cursor": Cursor.of(page[-1]).text} if has_next else {}
-    return window.page(_build(page, presenter), has_next, params, request, resume)
+    back = None
+    if reach.cursor is not None:
+        # Far into a walk the previous page's offset may be past what offsets reach, so its
+        # link carries a cursor too: found by walking back one page from this one.
+        anchor = page[0].key if page else reach.cursor.key
+        earlier = (
+            a
+            for a in heapq.merge(
+                *(_series_back(group, rule, reach, anchor) for group in groups),
+                key=_key,
+                reverse=True,
+            )
+            if (a.key < anchor or (not page and a.key == anchor))
+            and all(flt.admits(a, value, rule) for flt, value in tests)
+        )
+        before = list(islice(earlier, window.limit + 1))
+        back = (
+            {"cursor": Cursor.of(before[window.limit]).text} if len(before) > window.limit else {}
+        )
+    return window.page(_build(page, presenter), has_next, params, request, resume, back)
 
 
 def _key(aggregate: "_Aggregate") -> tuple[str, datetime, int]:
@@ -634,6 +653,23 @@ def _may_match(group: "_Group", flt: Any, value: Any) -> bool:
     return not flt._shown(group.related_all, group.kept_formats).isdisjoint(value)
 
 
+def _series_back(
+    group: "_Group", rule: Any, reach: _Reach, anchor: tuple[str, datetime, int]
+) -> Iterator["_Aggregate"]:
+    """A series' aggregates backwards in time, from ``anchor`` (a served key) down."""
+    if group.account > anchor[0]:
+        return
+    upto = anchor[1] if group.account == anchor[0] else None
+    if reach.before is not None:
+        upto = min(upto or reach.before, reach.before)
+    starts = None if reach.starts is None else tuple(reversed(reach.starts))
+    for n in sorted(group.windows, reverse=True):
+        for lo, hi, period_end in _periods_back(group, n, rule.windows[n], upto, starts):
+            if reach.after is not None and hi < reach.after:
+                return
+            yield _Aggregate(group, n, lo, hi, period_end, rule.aggregation, group.presenter)
+
+
 def _series(group: "_Group", rule: Any, reach: _Reach) -> Iterator["_Aggregate"]:
     """A series' aggregates in time order, built one by one as the merge asks for them."""
     if reach.skips(group):
@@ -722,6 +758,25 @@ def _periods(
                 yield moment, min(hi, window.end or hi), hi
         return
     for lo, hi in calendar.periods(max(first, begin or first), last + _MICROSECOND):
+        yield max(lo, window.start or lo), min(hi, window.end or hi), hi
+
+
+def _periods_back(
+    group: _Group,
+    n: int,
+    window: Window,
+    upto: datetime | None = None,
+    starts: tuple[datetime, ...] | None = None,
+) -> Iterator[tuple[datetime, datetime, datetime]]:
+    """``_periods`` in reverse: from the period holding ``upto`` (or the last data) back to
+    the first data, or only those starting at ``starts`` (given latest first)."""
+    if starts is not None:
+        yield from _periods(group, n, window, None, starts)
+        return
+    members = group.windows[n]
+    first = min(m.first for m in members)
+    last = max(m.last for m in members)
+    for lo, hi in group.calendar.periods_back(min(last, upto or last), first):
         yield max(lo, window.start or lo), min(hi, window.end or hi), hi
 
 
