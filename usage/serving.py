@@ -542,23 +542,35 @@ def aggregate_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, requ
     back = None
     if reach.cursor is not None:
         # Far into a walk the previous page's offset may be past what offsets reach, so its
-        # link carries a cursor too: found by walking back one page from this one.
+        # link carries a cursor too.
         anchor = page[0].key if page else reach.cursor.key
-        earlier = (
-            a
-            for a in heapq.merge(
-                *(_series_back(group, rule, reach, anchor) for group in groups),
-                key=_key,
-                reverse=True,
-            )
-            if (a.key < anchor or (not page and a.key == anchor))
-            and all(flt.admits(a, value, rule) for flt, value in tests)
-        )
-        before = list(islice(earlier, window.limit + 1))
-        back = (
-            {"cursor": Cursor.of(before[window.limit]).text} if len(before) > window.limit else {}
-        )
+        back = _back(groups, rule, reach, tests, anchor, inclusive=not page, limit=window.limit)
     return window.page(_build(page, presenter), has_next, params, request, resume, back)
+
+
+def _back(
+    groups: list["_Group"],
+    rule: Any,
+    reach: "_Reach",
+    tests: list[tuple[Any, Any]],
+    anchor: tuple[str, datetime, int],
+    inclusive: bool,
+    limit: int,
+) -> dict[str, str]:
+    """The ``previous`` link's parameters: a cursor just before the page that ends before
+    ``anchor`` (found by walking back one page), or none if that page is the first."""
+    earlier = (
+        a
+        for a in heapq.merge(
+            *(_series_back(group, rule, reach, anchor) for group in groups),
+            key=_key,
+            reverse=True,
+        )
+        if (a.key < anchor or (inclusive and a.key == anchor))
+        and all(flt.admits(a, value, rule) for flt, value in tests)
+    )
+    before = list(islice(earlier, limit + 1))
+    return {"cursor": Cursor.of(before[limit]).text} if len(before) > limit else {}
 
 
 def _key(aggregate: "_Aggregate") -> tuple[str, datetime, int]:
