@@ -2,8 +2,9 @@
 
 DOT's views take the last of a repeated parameter, pass NUL bytes on to the database, turn an
 empty ``scope`` into ``invalid_scope``, and answer other methods or a database outage with
-empty HTML. These subclasses check the request first and answer every refusal in JSON; the
-OAuth logic itself stays DOT's (and our validator's).
+empty HTML, and would check a user's password for a grant type this server does not offer.
+These subclasses check the request first and answer every refusal in JSON; the OAuth logic
+itself stays DOT's (and our validator's).
 """
 
 import base64
