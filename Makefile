@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 # The demo document is generated, not committed (about 9 MB); it is rebuilt when the generator changes.
-$(DEMO_FILE): cdsapi/demodata.py | install
+$(DEMO_FILE): cdsapi/demo/data.py | install
 	mkdir -p $(dir $(DEMO_FILE))
 	$(PY) manage.py cds_demo_data --out $(DEMO_FILE)
 

@@ -42,6 +42,20 @@ class Account(models.Model):
         return self.versions.order_by("-cds_modified").first()
 
 
+# The optional fields of an account, which a grant shows or hides one by one.
+ACCOUNT_FIELDS = (
+    "customer_number",
+    "account_number",
+    "account_entity",
+    "account_name",
+    "account_address",
+    "account_types",
+    "account_status",
+    "account_contacts",
+    "account_programs",
+)
+
+
 class AccountVersionQuerySet(models.QuerySet):
     def as_of(self, instant: datetime | None) -> "AccountVersionQuerySet":
         """For each account, the last version modified at or before ``instant`` (None = latest).

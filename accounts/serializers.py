@@ -5,9 +5,14 @@ These render every field; what a client may see is cut down by the grant's polic
 
 from rest_framework import serializers
 
-from accounts.models import AccountVersion, MeterDevice, ServiceContract, ServicePoint
-from cdsapi.authorization_details import ACCOUNT_FIELDS
-from cdsapi.serializers import CdsModelSerializer
+from accounts.models import (
+    ACCOUNT_FIELDS,
+    AccountVersion,
+    MeterDevice,
+    ServiceContract,
+    ServicePoint,
+)
+from cdsapi.api.serializers import CdsModelSerializer
 
 
 class AccountSerializer(CdsModelSerializer):

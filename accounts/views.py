@@ -1,6 +1,6 @@
 from accounts.serializers import AccountSerializer
-from cdsapi.filters import AccountFieldList, IdList, Search
-from cdsapi.views import CdsListView
+from cdsapi.api.filters import AccountFieldList, IdList, Search
+from cdsapi.api.views import CdsListView
 
 
 class AccountsView(CdsListView):

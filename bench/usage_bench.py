@@ -176,7 +176,8 @@ def main() -> None:
     from django.test.utils import CaptureQueriesContext
 
     from accounts.models import Account
-    from cdsapi import exactjson, grants
+    from cdsapi import exactjson
+    from cdsapi.grants import lifecycle
     from cdsapi.importer.loader import load_document, parse_document
     from cdsapi.models import Application
 
@@ -194,8 +195,8 @@ def main() -> None:
     )
 
     def token(account: str, **entry: str) -> str:
-        grant = grants.create_grant(client_app, [account], [{"type": "cds_usage", **entry}])
-        return grants.issue_token(grant)[0]
+        grant = lifecycle.create_grant(client_app, [account], [{"type": "cds_usage", **entry}])
+        return lifecycle.issue_token(grant)[0]
 
     http = Client()
 

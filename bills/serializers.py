@@ -6,7 +6,7 @@
 from rest_framework import serializers
 
 from bills.models import BillSection, BillStatement
-from cdsapi.serializers import AccountNumberSlot, CdsModelSerializer
+from cdsapi.api.serializers import AccountNumberSlot, CdsModelSerializer
 
 
 class BillStatementSerializer(CdsModelSerializer):

@@ -1,6 +1,6 @@
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
-from cdsapi.filters import AccountFieldList, DateBound, IdList
-from cdsapi.views import CdsListView
+from cdsapi.api.filters import AccountFieldList, DateBound, IdList
+from cdsapi.api.views import CdsListView
 
 
 class BillStatementsView(CdsListView):

@@ -8,8 +8,8 @@ from django.contrib import admin, messages
 from django.db.models import QuerySet
 from django.http import HttpRequest
 
-from cdsapi import grants
-from cdsapi.authorization_details import InvalidAuthorizationDetails
+from cdsapi.grants import lifecycle
+from cdsapi.grants.details import InvalidAuthorizationDetails
 from cdsapi.models import Grant
 
 
@@ -43,7 +43,7 @@ class ImportedDataInline(admin.TabularInline):
 
 
 class GrantForm(forms.ModelForm):
-    """Validates through ``grants.validate_grant``, like the CLI and the OAuth endpoints."""
+    """Validates through ``lifecycle.validate_grant``, like the CLI and the OAuth endpoints."""
 
     authorization_details = forms.CharField(
         widget=forms.Textarea(attrs={"rows": 10, "cols": 80}),
@@ -78,7 +78,7 @@ class GrantForm(forms.ModelForm):
         if self.errors:
             return cleaned
         try:
-            spec = grants.validate_grant(
+            spec = lifecycle.validate_grant(
                 [a.cds_account_id for a in cleaned.get("accounts", [])],
                 cleaned["authorization_details"],
                 scope=cleaned.get("scope") or None,
@@ -90,7 +90,7 @@ class GrantForm(forms.ModelForm):
             )
         except InvalidAuthorizationDetails as exc:
             self.add_error("authorization_details", f"invalid_authorization_details: {exc}")
-        except grants.GrantError as exc:
+        except lifecycle.GrantError as exc:
             field = str(exc).split(":", 1)[0]
             self.add_error(field if field in self.fields else None, str(exc))
         else:
@@ -118,5 +118,5 @@ class GrantAdmin(admin.ModelAdmin):
     @admin.action(description="Revoke the selected grants (their tokens stop at once)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Grant]) -> None:
         for grant in queryset:
-            grants.revoke_grant(grant)
+            lifecycle.revoke_grant(grant)
         self.message_user(request, f"Revoked {queryset.count()} grant(s).", messages.SUCCESS)

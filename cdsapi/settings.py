@@ -143,7 +143,7 @@ CDS_DEFAULT_ACCOUNT_FIELDS = env_list("CDS_DEFAULT_ACCOUNT_FIELDS", [])
 CDS_DEFAULT_AGGREGATION_TYPE = os.environ.get("CDS_DEFAULT_AGGREGATION_TYPE", "intervals")
 
 OAUTH2_PROVIDER = {
-    "OAUTH2_VALIDATOR_CLASS": "cdsapi.oauth.CdsOAuth2Validator",
+    "OAUTH2_VALIDATOR_CLASS": "cdsapi.grants.oauth.CdsOAuth2Validator",
     "SCOPES": {
         "cds_current_accounts_details": "Accounts: the selected accounts and granted fields",
         "cds_bill_statements": "Bill statements and bill sections of the selected accounts",
@@ -157,11 +157,11 @@ OAUTH2_PROVIDER = {
 }
 
 REST_FRAMEWORK = {
-    "DEFAULT_RENDERER_CLASSES": ["cdsapi.renderers.ExactJSONRenderer"],
+    "DEFAULT_RENDERER_CLASSES": ["cdsapi.api.renderers.ExactJSONRenderer"],
     "DEFAULT_PARSER_CLASSES": [],
-    "DEFAULT_AUTHENTICATION_CLASSES": ["cdsapi.authentication.BearerTokenAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["cdsapi.authentication.HasGrantToken"],
-    "EXCEPTION_HANDLER": "cdsapi.exceptions.api_exception_handler",
+    "DEFAULT_AUTHENTICATION_CLASSES": ["cdsapi.api.authentication.BearerTokenAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["cdsapi.api.authentication.HasGrantToken"],
+    "EXCEPTION_HANDLER": "cdsapi.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
 }
 

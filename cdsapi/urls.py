@@ -3,7 +3,8 @@ from django.urls import path
 
 from accounts.views import AccountsView
 from bills.views import BillSectionsView, BillStatementsView
-from cdsapi import health, oauth_views
+from cdsapi import health
+from cdsapi.grants import oauth_views
 from usage.views import UsageSegmentsView
 
 API = "cds-customerdata-api/v1/"
@@ -20,6 +21,6 @@ urlpatterns = [
     path(f"{API}usage-segments", UsageSegmentsView.as_view(), name="cds-usage-segments"),
 ]
 
-handler400 = "cdsapi.exceptions.bad_request"
-handler404 = "cdsapi.exceptions.not_found"
-handler500 = "cdsapi.exceptions.server_error"
+handler400 = "cdsapi.api.exceptions.bad_request"
+handler404 = "cdsapi.api.exceptions.not_found"
+handler500 = "cdsapi.api.exceptions.server_error"

@@ -5,7 +5,8 @@ from typing import Any
 import pytest
 from django.test import Client
 
-from cdsapi import exactjson, grants
+from cdsapi import exactjson
+from cdsapi.grants import lifecycle
 from cdsapi.models import Grant
 from tests.factories import ApplicationFactory
 
@@ -24,7 +25,7 @@ def make_grant(db: Any) -> Callable[..., Grant]:
 
     def make(accounts: list[str], details: list[dict], **kwargs: Any) -> Grant:
         client = kwargs.pop("client", None) or ApplicationFactory()
-        return grants.create_grant(client, accounts, details, **kwargs)
+        return lifecycle.create_grant(client, accounts, details, **kwargs)
 
     return make
 
@@ -34,7 +35,7 @@ def token_for(make_grant: Callable[..., Grant]) -> Callable[..., str]:
     """An access token bound to a new grant over ``accounts`` with ``details``."""
 
     def make(accounts: list[str], details: list[dict], **kwargs: Any) -> str:
-        return grants.issue_token(make_grant(accounts, details, **kwargs))[0]
+        return lifecycle.issue_token(make_grant(accounts, details, **kwargs))[0]
 
     return make
 

@@ -121,10 +121,10 @@ def test_grant_and_client_lists_render(admin_client, make_grant, shared_account,
 def test_a_revoked_grant_cannot_be_saved_as_active_in_the_admin(
     admin_client, shared_account, make_grant
 ) -> None:
-    from cdsapi import grants
+    from cdsapi.grants import lifecycle
 
     grant = make_grant(["acc-a"], [{"type": "cds_usage"}])
-    grants.revoke_grant(grant)
+    lifecycle.revoke_grant(grant)
     page = admin_client.post(
         reverse("admin:cdsapi_grant_change", args=[grant.pk]),
         grant_form(grant.client_id, shared_account.pk, '[{"type": "cds_usage"}]'),

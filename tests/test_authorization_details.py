@@ -5,7 +5,7 @@ from datetime import UTC, datetime
 import pytest
 from django.test import override_settings
 
-from cdsapi.authorization_details import InvalidAuthorizationDetails, resolve
+from cdsapi.grants.details import InvalidAuthorizationDetails, resolve
 
 # 2026-03-15 10:30 in Los Angeles (PDT, UTC-7).
 NOW = datetime(2026, 3, 15, 17, 30, 45, tzinfo=UTC)

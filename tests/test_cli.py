@@ -129,10 +129,10 @@ def test_cds_grant_create_rejects_bad_input_and_creates_nothing(account, args, m
 
 
 def test_cds_grant_revoke_and_list(account, make_grant, api) -> None:
-    from cdsapi import grants
+    from cdsapi.grants import lifecycle
 
     grant = make_grant(["acc-a"], [{"type": "cds_current_accounts_details"}])
-    token, _ = grants.issue_token(grant)
+    token, _ = lifecycle.issue_token(grant)
     assert run("cds_grant", "revoke", grant.pk)["status"] == "revoked"
     assert api.get("accounts", token).status_code == 401
     [listed] = run("cds_grant", "list")

@@ -10,7 +10,7 @@ import pytest
 from django.core.management import call_command
 
 from cdsapi import exactjson
-from cdsapi.demodata import build_demo
+from cdsapi.demo.data import build_demo
 from cdsapi.importer.loader import parse_document
 from cdsapi.management.commands.cds_demo_data import DEMO_END
 

@@ -8,7 +8,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from cdsapi import exactjson, grants
+from cdsapi import exactjson
+from cdsapi.grants import lifecycle
 from tests.conftest import Api
 from tests.factories import (
     AccountFactory,
@@ -153,7 +154,9 @@ class GrantPropertyTests(TestCase):
             }
             for e in bill_entries
         ]
-        token, _ = grants.issue_token(grants.create_grant(ApplicationFactory(), selected, details))
+        token, _ = lifecycle.issue_token(
+            lifecycle.create_grant(ApplicationFactory(), selected, details)
+        )
         api = Api()
         self.check_accounts(api, token, world, selected, account_entries)
         self.check_statements(api, token, world, selected, account_entries, bill_entries)

@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from accounts.views import AccountsView
 from bills.views import BillSectionsView, BillStatementsView
-from cdsapi import grants
+from cdsapi.grants import lifecycle
 from cdsapi.models import AccessToken, Grant
 from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
 from usage.views import UsageSegmentsView
@@ -51,8 +51,8 @@ def everything(db):
     account = AccountFactory(cds_account_id="acc-h")
     AccountVersionFactory(account=account)
     application = ApplicationFactory()
-    grant = grants.create_grant(application, ["acc-h"], EVERYTHING)
-    return application, grant, grants.issue_token(grant)[0]
+    grant = lifecycle.create_grant(application, ["acc-h"], EVERYTHING)
+    return application, grant, lifecycle.issue_token(grant)[0]
 
 
 def snapshot() -> dict[str, int]:
@@ -205,7 +205,7 @@ def test_a_narrower_token_echoes_only_the_entries_it_carries(everything, api) ->
 def test_a_token_never_outlives_its_grant(db, api) -> None:
     AccountVersionFactory(account__cds_account_id="acc-e")
     application = ApplicationFactory()
-    grant = grants.create_grant(
+    grant = lifecycle.create_grant(
         application, ["acc-e"], EVERYTHING, expires=timezone.now() + timedelta(seconds=45)
     )
     body = token_request(api.client, application, grant.pk).json()

@@ -9,7 +9,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
-from cdsapi import grants
+from cdsapi.grants import lifecycle
 from cdsapi.models import AccessToken, Grant
 from tests.factories import (
     AccountFactory,
@@ -98,15 +98,15 @@ def test_a_client_cannot_get_a_token_for_another_clients_grant(account, make_gra
 def test_a_revoked_grant_gets_no_new_token(account, make_grant, api) -> None:
     application = ApplicationFactory()
     grant = make_grant(["acc-a"], DETAILS, client=application)
-    grants.revoke_grant(grant)
+    lifecycle.revoke_grant(grant)
     assert request_token(api.client, application, grant.pk).status_code == 400
 
 
 def test_a_revoked_grants_token_gets_401_on_the_next_call(account, make_grant, api) -> None:
     grant = make_grant(["acc-a"], DETAILS)
-    token, _ = grants.issue_token(grant)
+    token, _ = lifecycle.issue_token(grant)
     assert api.get("accounts", token).status_code == 200
-    grants.revoke_grant(grant)
+    lifecycle.revoke_grant(grant)
     response = api.get("accounts", token)
     assert response.status_code == 401
     assert response.data_ == {
@@ -119,14 +119,14 @@ def test_a_revoked_grants_token_gets_401_on_the_next_call(account, make_grant, a
 @pytest.mark.parametrize("status", [Grant.Status.SUSPENDED, Grant.Status.EXPIRED])
 def test_a_suspended_or_expired_grant_stops_its_tokens(account, make_grant, api, status) -> None:
     grant = make_grant(["acc-a"], DETAILS)
-    token, _ = grants.issue_token(grant)
+    token, _ = lifecycle.issue_token(grant)
     Grant.objects.filter(pk=grant.pk).update(status=status)
     assert api.get("accounts", token).status_code == 401
 
 
 def test_a_grant_past_its_expiry_stops_its_tokens(account, make_grant, api) -> None:
     grant = make_grant(["acc-a"], DETAILS, expires=timezone.now() + timedelta(hours=1))
-    token, _ = grants.issue_token(grant)
+    token, _ = lifecycle.issue_token(grant)
     Grant.objects.filter(pk=grant.pk).update(expires=timezone.now() - timedelta(seconds=1))
     response = api.get("accounts", token)
     assert response.status_code == 401
@@ -153,13 +153,13 @@ def test_missing_or_unknown_tokens_get_401_with_www_authenticate(
 
 
 def test_an_expired_token_gets_401(account, make_grant, api) -> None:
-    token, _ = grants.issue_token(make_grant(["acc-a"], DETAILS))
+    token, _ = lifecycle.issue_token(make_grant(["acc-a"], DETAILS))
     AccessToken.objects.update(expires=timezone.now() - timedelta(seconds=1))
     assert api.get("accounts", token).status_code == 401
 
 
 def test_tokens_are_stored_only_as_checksums(account, make_grant) -> None:
-    token, _ = grants.issue_token(make_grant(["acc-a"], DETAILS))
+    token, _ = lifecycle.issue_token(make_grant(["acc-a"], DETAILS))
     stored = AccessToken.objects.get()
     assert token not in (stored.token, stored.token_checksum)
 
@@ -227,7 +227,7 @@ def test_an_unknown_client_costs_a_secret_check_like_a_wrong_secret(
         "oauth2_provider.oauth2_validators.check_password",
         lambda *a, **k: checked.append("check"),
     )
-    monkeypatch.setattr("cdsapi.oauth.make_password", lambda *a, **k: checked.append("hash"))
+    monkeypatch.setattr("cdsapi.grants.oauth.make_password", lambda *a, **k: checked.append("hash"))
     application = ApplicationFactory()
     grant = make_grant(["acc-a"], DETAILS, client=application)
     for who in (application, ApplicationFactory.build(client_id="no-such-client")):
@@ -263,8 +263,8 @@ def test_a_revoked_grant_cannot_be_made_active_again(account, make_grant, api) -
     from django.core.exceptions import ValidationError
 
     grant = make_grant(["acc-a"], DETAILS)
-    token, _ = grants.issue_token(grant)
-    grants.revoke_grant(grant)
+    token, _ = lifecycle.issue_token(grant)
+    lifecycle.revoke_grant(grant)
     grant.status = Grant.Status.ACTIVE
     with pytest.raises(ValidationError):
         grant.save()

@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from cdsapi import grants
+from cdsapi.grants import lifecycle
 from tests.conftest import Api
 from tests.factories import ApplicationFactory
 from tests.usage_data import daily_segments, load_usage, local_midnight, utc
@@ -58,8 +58,8 @@ class UsageAggregateProperties(TestCase):
             entry["segment_start"] = utc(lo)
         if hi is not None:
             entry["segment_end"] = utc(hi)
-        grant = grants.create_grant(ApplicationFactory(), ["acc-u"], [entry])
-        token, _ = grants.issue_token(grant)
+        grant = lifecycle.create_grant(ApplicationFactory(), ["acc-u"], [entry])
+        token, _ = lifecycle.issue_token(grant)
         api = Api()
         page = api.get("usage-segments", token).data_
         rows = page["usage_segments"]

@@ -10,7 +10,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
-from cdsapi import exactjson, grants
+from cdsapi import exactjson
+from cdsapi.grants import lifecycle
 from tests.conftest import Api
 from tests.factories import ApplicationFactory
 from tests.usage_data import load_usage, segment, utc
@@ -95,7 +96,9 @@ class UsageQueryProperties(TestCase):
             if hi is not None:
                 entry["segment_end"] = utc(hi)
             details.append(entry)
-        token, _ = grants.issue_token(grants.create_grant(ApplicationFactory(), ["acc-u"], details))
+        token, _ = lifecycle.issue_token(
+            lifecycle.create_grant(ApplicationFactory(), ["acc-u"], details)
+        )
         finest = min(LEVELS.index(e["aggregation_type"]) for e in details)
         level = max(finest, min(3, finest + coarser))
         windows = merged(

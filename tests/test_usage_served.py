@@ -85,12 +85,12 @@ def one_day_window(db, token_for):
 
 
 def test_a_fractional_second_bound_is_kept_and_never_widened(db, api, make_grant):
-    from cdsapi import grants
+    from cdsapi.grants import lifecycle
 
     load_usage(daily_segments(date(2025, 6, 1), 1))
     grant = make_grant(["acc-u"], usage(segment_start="2025-06-01T09:15:00.999Z"))
     assert grant.authorization_details[0]["segment_start"] == "2025-06-01T09:15:00.999Z"
-    token, _ = grants.issue_token(grant)
+    token, _ = lifecycle.issue_token(grant)
     [row] = api.rows("usage-segments", token, "usage_segments")
     assert row["segment_start"] == "2025-06-01T09:30:00Z"
 

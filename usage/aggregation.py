@@ -15,6 +15,8 @@ from zoneinfo import ZoneInfo
 
 from cdsapi import enums
 
+# Finest first: a grant of one type allows it and every type after it.
+AGGREGATION_TYPES = ("intervals", "hourly_aggregates", "daily_aggregates", "monthly_aggregates")
 SUMMED = {"eu", "wu", "gu", "fu", "c"}
 
 

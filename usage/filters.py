@@ -19,7 +19,7 @@ from typing import Any, ClassVar, Protocol
 from django.db.models import Q, QuerySet
 
 from cdsapi import exactjson
-from cdsapi.filters import AccountFieldList, DateTimeBound, Filter, IdList, parse_list
+from cdsapi.api.filters import AccountFieldList, DateTimeBound, Filter, IdList, parse_list
 
 ACCOUNT, ROW, ITEM = "account", "row", "item"
 

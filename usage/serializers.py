@@ -4,7 +4,7 @@ from typing import Any
 
 from rest_framework import serializers
 
-from cdsapi.serializers import CdsModelSerializer
+from cdsapi.api.serializers import CdsModelSerializer
 from usage.models import RELATED_ARRAYS, UsageSegment
 
 

@@ -33,11 +33,10 @@ from django.db.models.functions import Cast, Collate
 from simplejson import RawJSON
 
 from cdsapi import enums, exactjson
-from cdsapi.authorization_details import format_datetime
-from cdsapi.conditions import any_of
-from cdsapi.exceptions import InvalidRequest
-from cdsapi.importer.types import EARLIEST, LATEST
-from cdsapi.pagination import Page, Slice
+from cdsapi.api.exceptions import InvalidRequest
+from cdsapi.api.pagination import Page, Slice
+from cdsapi.grants.conditions import any_of
+from cdsapi.times import EARLIEST, LATEST, format_datetime
 from usage.aggregation import (
     Accumulator,
     Calendar,

@@ -1,7 +1,7 @@
-from cdsapi.authorization_details import AGGREGATION_TYPES
-from cdsapi.exceptions import InvalidRequest
-from cdsapi.policy import Policy, Rule
-from cdsapi.views import CdsListView
+from cdsapi.api.exceptions import InvalidRequest
+from cdsapi.api.views import CdsListView
+from cdsapi.grants.policy import Policy, Rule
+from usage.aggregation import AGGREGATION_TYPES
 from usage.filters import AccountNumbers, After, Before, RelatedIds, SegmentIds
 
 

@@ -5,21 +5,14 @@ numeric strings; floats never appear. Dates nested inside JSON-stored objects st
 since they are served back verbatim.
 """
 
-import re
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainValidator, StringConstraints
 
 from cdsapi.exactjson import canonical
-
-# Instants every part of the system (databases, serializers, calendar arithmetic) round-trips.
-EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
-LATEST = datetime(9000, 1, 1, tzinfo=UTC)
-
-_DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
-_DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
+from cdsapi.times import EARLIEST, LATEST, to_date, to_datetime
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -37,28 +30,6 @@ def to_decimal(value: Any) -> Decimal:
     if not result.is_finite():
         raise ValueError(f"expected a finite number, got {value!r}")
     return canonical(result)
-
-
-def to_date(value: Any) -> date:
-    if not isinstance(value, str) or not _DATE_RE.match(value):
-        raise ValueError(f"expected a date YYYY-MM-DD, got {value!r}")
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise ValueError(f"not a calendar date: {value!r}") from None
-
-
-def to_datetime(value: Any) -> datetime:
-    if not isinstance(value, str) or not _DATETIME_RE.match(value):
-        raise ValueError(
-            f"expected an RFC 3339 datetime with timezone (2024-01-01T00:00:00Z), got {value!r}"
-        )
-    try:
-        return datetime.fromisoformat(value).astimezone(UTC)
-    except ValueError:
-        raise ValueError(f"not a valid datetime: {value!r}") from None
-    except OverflowError:
-        raise ValueError(f"out of range once converted to UTC: {value!r}") from None
 
 
 def stored_datetime(value: Any) -> datetime:

@@ -7,7 +7,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandParser
 
 from cdsapi import exactjson
-from cdsapi.demodata import build_demo
+from cdsapi.demo.data import build_demo
 
 # Fixed so that the document is the same on every machine and every day.
 DEMO_END = date(2026, 11, 1)

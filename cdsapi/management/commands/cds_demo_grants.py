@@ -10,7 +10,7 @@ from typing import Any
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Account
-from cdsapi import grants
+from cdsapi.grants import lifecycle
 from cdsapi.models import Application
 
 CLIENT_ID = "demo-recipient"
@@ -82,8 +82,8 @@ class Command(BaseCommand):
         client.cds_grants.all().delete()
         base = options["base_url"].rstrip("/") + "/cds-customerdata-api/v1/"
         for title, accounts, details, endpoint in DEMO_GRANTS:
-            grant = grants.create_grant(client, accounts, details)
-            token, _ = grants.issue_token(grant)
+            grant = lifecycle.create_grant(client, accounts, details)
+            token, _ = lifecycle.issue_token(grant)
             self.stdout.write(f"# {title}")
             self.stdout.write(f"#   grant {grant.pk}: {json.dumps(grant.authorization_details)}")
             url = shlex.quote(base + endpoint)

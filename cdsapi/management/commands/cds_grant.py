@@ -8,8 +8,8 @@ from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from cdsapi import grants
-from cdsapi.authorization_details import InvalidAuthorizationDetails
+from cdsapi.grants import lifecycle
+from cdsapi.grants.details import InvalidAuthorizationDetails
 from cdsapi.management.options import refuse_control_characters
 from cdsapi.models import Application, Grant
 
@@ -50,20 +50,20 @@ class Command(BaseCommand):
         if client is None:
             raise CommandError(f"no client with client_id {options['client_id']!r}")
         try:
-            grant = grants.create_grant(
+            grant = lifecycle.create_grant(
                 client,
                 [a.strip() for a in options["accounts"].split(",") if a.strip()],
                 options["authorization_details"],
                 scope=options["scope"],
-                expires=grants.parse_expires(options["expires"]),
+                expires=lifecycle.parse_expires(options["expires"]),
             )
         except InvalidAuthorizationDetails as exc:
             raise CommandError(f"invalid_authorization_details: {exc}") from None
-        except grants.GrantError as exc:
+        except lifecycle.GrantError as exc:
             raise CommandError(str(exc)) from None
-        output = grants.describe(grant)
+        output = lifecycle.describe(grant)
         if options["issue_token"]:
-            output["access_token"], output["expires_in"] = grants.issue_token(grant)
+            output["access_token"], output["expires_in"] = lifecycle.issue_token(grant)
             output["token_type"] = "Bearer"
         self.stdout.write(json.dumps(output, indent=2))
 
@@ -71,11 +71,11 @@ class Command(BaseCommand):
         grant = Grant.objects.filter(pk=options["grant_id"]).first()
         if grant is None:
             raise CommandError(f"no grant {options['grant_id']!r}")
-        grants.revoke_grant(grant)
-        self.stdout.write(json.dumps(grants.describe(grant), indent=2))
+        lifecycle.revoke_grant(grant)
+        self.stdout.write(json.dumps(lifecycle.describe(grant), indent=2))
 
     def _list(self, options: dict[str, Any]) -> None:
         found = Grant.objects.select_related("client", "customer").prefetch_related("accounts")
         if options["client_id"]:
             found = found.filter(client__client_id=options["client_id"])
-        self.stdout.write(json.dumps([grants.describe(g) for g in found], indent=2))
+        self.stdout.write(json.dumps([lifecycle.describe(g) for g in found], indent=2))

@@ -13,9 +13,9 @@ from oauth2_provider.settings import oauth2_settings
 from oauthlib.common import generate_token
 
 from accounts.models import Account
-from cdsapi import authorization_details as ad
-from cdsapi.importer.types import to_datetime
+from cdsapi.grants import details as ad
 from cdsapi.models import AccessToken, Application, Grant
+from cdsapi.times import LATEST, format_datetime, to_datetime
 
 
 class GrantError(ValueError):
@@ -88,7 +88,7 @@ def validate_grant(
         try:
             ad.in_range(expires.astimezone(UTC), "expires")
         except (OverflowError, ad.InvalidAuthorizationDetails):
-            raise GrantError(f"expires: out of range (before {ad.LATEST.year}, in UTC)") from None
+            raise GrantError(f"expires: out of range (before {LATEST.year}, in UTC)") from None
     return GrantSpec(" ".join(scopes), resolved, accounts)
 
 
@@ -155,6 +155,6 @@ def describe(grant: Grant) -> dict[str, Any]:
         "scope": grant.scope,
         "authorization_details": grant.authorization_details,
         "status": grant.status,
-        "created": ad.format_datetime(grant.created),
-        "expires": ad.format_datetime(grant.expires) if grant.expires else None,
+        "created": format_datetime(grant.created),
+        "expires": format_datetime(grant.expires) if grant.expires else None,
     }

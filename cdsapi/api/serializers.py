@@ -7,8 +7,8 @@ from typing import Any
 from django.db import models
 from rest_framework import serializers
 
-from cdsapi.authorization_details import format_datetime
 from cdsapi.fields import ExactDecimalField, ExactJSONField
+from cdsapi.times import format_datetime
 
 
 class ExactDecimal(serializers.Field):

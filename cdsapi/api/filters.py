@@ -12,8 +12,8 @@ from typing import Any
 
 from django.db.models import QuerySet
 
-from cdsapi.exceptions import InvalidRequest
-from cdsapi.importer.types import to_date, to_datetime
+from cdsapi.api.exceptions import InvalidRequest
+from cdsapi.times import to_date, to_datetime
 
 MAX_LIST_VALUES = 500
 MAX_VALUE_LENGTH = 255

@@ -19,8 +19,10 @@ from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
+from accounts.models import ACCOUNT_FIELDS
 from cdsapi.importer.errors import json_path
-from cdsapi.importer.types import EARLIEST, LATEST, to_date, to_datetime
+from cdsapi.times import EARLIEST, LATEST, exact_instant, format_datetime, to_date
+from usage.aggregation import AGGREGATION_TYPES
 
 ACCOUNTS = "cds_current_accounts_details"
 BILLS = "cds_bill_statements"
@@ -28,25 +30,11 @@ USAGE = "cds_usage"
 DETAIL_TYPES = (ACCOUNTS, BILLS, USAGE)
 GRANT_ADMIN = "cds_grant_admin"
 
-ACCOUNT_FIELDS = (
-    "customer_number",
-    "account_number",
-    "account_entity",
-    "account_name",
-    "account_address",
-    "account_types",
-    "account_status",
-    "account_contacts",
-    "account_programs",
-)
 FLAVORS = ("full", "usage_only", "amount_due_only")
-# Finest first: a grant of one type allows it and every type after it.
-AGGREGATION_TYPES = ("intervals", "hourly_aggregates", "daily_aggregates", "monthly_aggregates")
 INFINITE = "infinite"
 MAX_TEXT = 255
 MAX_DETAILS_LENGTH = 65536
 
-_FRACTION = re.compile(r"T[\d:]+\.(\d+)")
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
@@ -259,7 +247,7 @@ def _resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> 
     parts = parse_duration(value)
     if parts is None:
         try:
-            return format_datetime(_instant(value, sign))
+            return format_datetime(exact_instant(value, sign))
         except ValueError as exc:
             raise InvalidAuthorizationDetails(
                 path, f"{exc}; or a duration such as P1Y or PT12H, or 'infinite'"
@@ -273,24 +261,6 @@ def _resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> 
     )
     # Calendar parts move the local wall clock; clock parts are elapsed time.
     return format_datetime(wall.replace(tzinfo=local_now.tzinfo).astimezone(UTC) + sign * shift)
-
-
-def format_datetime(moment: datetime) -> str:
-    """RFC 3339 in UTC, with the fraction of a second when there is one (never rounded)."""
-    utc = moment.astimezone(UTC).replace(tzinfo=None)
-    fraction = f".{utc.microsecond:06d}".rstrip("0") if utc.microsecond else ""
-    return f"{utc.isoformat(timespec='seconds')}{fraction}Z"
-
-
-def _instant(value: str, sign: int) -> datetime:
-    """An absolute datetime bound, exact to the microsecond. Finer digits are cut, which
-    would move a start (``sign`` -1) earlier: a start is rounded up instead, so a bound is
-    never widened."""
-    moment = to_datetime(value)
-    fraction = _FRACTION.search(value)
-    if sign < 0 and fraction and fraction.group(1)[6:].strip("0"):
-        moment += timedelta(microseconds=1)
-    return moment
 
 
 def parse_bound(value: str) -> datetime | date | None:

@@ -17,7 +17,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
-from cdsapi import authorization_details as ad
+from cdsapi.grants import details as ad
 from cdsapi.models import AccessToken, Grant
 
 

@@ -20,7 +20,7 @@ from django.utils.decorators import method_decorator
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views
 
-from cdsapi.exceptions import RETRY_AFTER_SECONDS
+from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
 
 logger = logging.getLogger("cdsapi.oauth")
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode
 from django.conf import settings
 from django.db.models import QuerySet
 
-from cdsapi.exceptions import InvalidRequest
+from cdsapi.api.exceptions import InvalidRequest
 
 PAGING_PARAMS = ("limit", "offset")
 RESUME_PARAMS = ("cursor",)  # positions a next link; never carried into another link

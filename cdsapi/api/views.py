@@ -13,11 +13,11 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from cdsapi.authentication import BearerTokenAuthentication, HasGrantToken
-from cdsapi.exceptions import InvalidRequest
-from cdsapi.filters import Filter
-from cdsapi.pagination import PAGING_PARAMS
-from cdsapi.policy import Policy, Rule
+from cdsapi.api.authentication import BearerTokenAuthentication, HasGrantToken
+from cdsapi.api.exceptions import InvalidRequest
+from cdsapi.api.filters import Filter
+from cdsapi.api.pagination import PAGING_PARAMS
+from cdsapi.grants.policy import Policy, Rule
 
 
 class CdsListView(APIView):

@@ -16,19 +16,20 @@ from typing import Any
 from django.db.models import F, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
-from accounts.models import AccountSearchText, AccountVersion
+from accounts.models import ACCOUNT_FIELDS, AccountSearchText, AccountVersion
 from accounts.queries import service_ids
 from accounts.search import SEARCHABLE, fold
 from bills.models import BillSection, BillStatement
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
-from cdsapi import authorization_details as ad
 from cdsapi import enums
-from cdsapi.conditions import any_of
-from cdsapi.exceptions import InsufficientScope
+from cdsapi.api.exceptions import InsufficientScope
+from cdsapi.api.pagination import Page, paginate
+from cdsapi.grants import details as ad
+from cdsapi.grants.conditions import any_of
 from cdsapi.models import Grant
-from cdsapi.pagination import Page, paginate
+from cdsapi.times import format_datetime
 from usage import serving
-from usage.aggregation import Window, merge_windows
+from usage.aggregation import AGGREGATION_TYPES, Window, merge_windows
 from usage.models import UsageSegment, UsageSeries
 
 Presenter = Callable[[Any, dict[str, Any]], dict[str, Any]]
@@ -276,7 +277,7 @@ class Policy:
         the windows of the entries that allow it. Finer than granted is insufficient_scope."""
         if not self.usage:
             raise InsufficientScope(f"the token's grant has no {ad.USAGE} entry")
-        levels = ad.AGGREGATION_TYPES
+        levels = AGGREGATION_TYPES
         finest = min(levels.index(e.aggregation_type) for e in self.usage)
         level = finest if requested is None else levels.index(requested)
         if level < finest:
@@ -394,7 +395,7 @@ class AccountsRule(SerializedRule):
         pks = [row.account_id for row in rows]
         granted = {
             field: cutoff
-            for field in ad.ACCOUNT_FIELDS
+            for field in ACCOUNT_FIELDS
             if (cutoff := policy.field_cutoff(field)) is not None
         }
         by_cutoff: dict[datetime, dict[int, AccountVersion]] = {}
@@ -423,7 +424,7 @@ class AccountsRule(SerializedRule):
                     data[field] = getattr(by_cutoff[cutoff][row.account_id], field)
             shown = row.parent_id in shown_parents
             data["cds_account_parent"] = row.parent.cds_account_id if shown else None
-            data["cds_synced"] = ad.format_datetime(min(row.cds_synced, self.row_cutoff))
+            data["cds_synced"] = format_datetime(min(row.cds_synced, self.row_cutoff))
             return _ordered(data, frozenset(fields))
 
         return present

@@ -1,0 +1,1 @@
+"""The demo utility's data set (``make demo``)."""
