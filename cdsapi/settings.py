@@ -140,6 +140,8 @@ OAUTH2_PROVIDER_GRANT_MODEL = "cdsapi.AuthorizationCode"
 # Account fields a cds_current_accounts_details entry without "fields" grants (empty: all of
 # them), and the finest usage granularity a cds_usage entry gets by default.
 CDS_DEFAULT_ACCOUNT_FIELDS = env_list("CDS_DEFAULT_ACCOUNT_FIELDS", [])
+# The scopes this server offers (cdsapi.grants.scopes): a dotted path to ScopeDescriptions.
+CDS_SCOPES = os.environ.get("CDS_SCOPES", "cdsapi.grants.scopes.SCOPES")
 CDS_DEFAULT_AGGREGATION_TYPE = os.environ.get("CDS_DEFAULT_AGGREGATION_TYPE", "intervals")
 
 OAUTH2_PROVIDER = {

@@ -1,6 +1,7 @@
 """The admin shows the imported data and its account history, and refuses edits."""
 
 import pytest
+from django.contrib.admin.utils import quote
 from django.contrib.auth import get_user_model
 from django.urls import reverse
 
@@ -126,7 +127,7 @@ def test_a_revoked_grant_cannot_be_saved_as_active_in_the_admin(
     grant = make_grant(["acc-a"], [{"type": "cds_usage"}])
     lifecycle.revoke_grant(grant)
     page = admin_client.post(
-        reverse("admin:cdsapi_grant_change", args=[grant.pk]),
+        reverse("admin:cdsapi_grant_change", args=[quote(grant.pk)]),
         grant_form(grant.client_id, shared_account.pk, '[{"type": "cds_usage"}]'),
     )
     assert page.status_code == 200

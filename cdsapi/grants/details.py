@@ -15,23 +15,21 @@ from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.core.exceptions import ImproperlyConfigured
 from django.utils import timezone
 from pydantic import BaseModel, BeforeValidator, ConfigDict, TypeAdapter, ValidationError
 
-from accounts.models import ACCOUNT_FIELDS
+from cdsapi.grants.scopes import (
+    INFINITE,
+    Field,
+    ScopeDescription,
+    registry,
+    scope_of_type,
+)
 from cdsapi.importer.errors import json_path
 from cdsapi.times import EARLIEST, LATEST, exact_instant, format_datetime, to_date
-from usage.aggregation import AGGREGATION_TYPES
 
-ACCOUNTS = "cds_current_accounts_details"
-BILLS = "cds_bill_statements"
-USAGE = "cds_usage"
-DETAIL_TYPES = (ACCOUNTS, BILLS, USAGE)
 GRANT_ADMIN = "cds_grant_admin"
 
-FLAVORS = ("full", "usage_only", "amount_due_only")
-INFINITE = "infinite"
 MAX_TEXT = 255
 MAX_DETAILS_LENGTH = 65536
 
@@ -39,6 +37,8 @@ _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
     r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
 )
+# The upstream drafts write a zero duration "P0S" (seconds without the "T"); S is unambiguous.
+_BARE_SECONDS = re.compile(r"^P(?P<seconds>\d+)S$")
 
 
 class InvalidAuthorizationDetails(ValueError):
@@ -69,37 +69,12 @@ class _Entry(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
-class AccountsEntry(_Entry):
-    type: Literal["cds_current_accounts_details"]
-    sync_date_end: Text = INFINITE
-    fields: list[Literal[ACCOUNT_FIELDS]] | None = None
-
-
-class BillsEntry(_Entry):
-    type: Literal["cds_bill_statements"]
-    statement_date_start: Text = INFINITE
-    statement_date_end: Text = INFINITE
-    flavor: Literal[FLAVORS] = "full"
-
-
-class UsageEntry(_Entry):
-    type: Literal["cds_usage"]
-    segment_start: Text = INFINITE
-    segment_end: Text = INFINITE
-    aggregation_type: Literal[AGGREGATION_TYPES] | None = None
-
-
 class GrantAdminEntry(_Entry):
     type: Literal["cds_grant_admin"]
     grant_id: Text
 
 
-_MODELS: dict[str, type[_Entry]] = {
-    ACCOUNTS: AccountsEntry,
-    BILLS: BillsEntry,
-    USAGE: UsageEntry,
-    GRANT_ADMIN: GrantAdminEntry,
-}
+_MODELS: dict[str, type[_Entry]] = {GRANT_ADMIN: GrantAdminEntry}
 _ENTRY_LIST = TypeAdapter(list[dict[str, Any]])
 
 
@@ -154,18 +129,9 @@ def _validate_entry(entry: dict[str, Any], n: int, allowed: Iterable[str]) -> _E
         raise InvalidAuthorizationDetails(where, message) from None
 
 
-def default_account_fields() -> list[str]:
-    """The ``CDS_DEFAULT_ACCOUNT_FIELDS`` setting (empty means every account field)."""
-    fields = list(settings.CDS_DEFAULT_ACCOUNT_FIELDS) or list(ACCOUNT_FIELDS)
-    unknown = sorted(set(fields) - set(ACCOUNT_FIELDS))
-    if unknown:
-        raise ImproperlyConfigured(f"CDS_DEFAULT_ACCOUNT_FIELDS: unknown fields {unknown}")
-    return fields
-
-
 def parse_duration(text: str) -> dict[str, int] | None:
     """The parts of an ISO 8601 duration (``P1Y2M``, ``PT12H``), or None if ``text`` is not one."""
-    match = _DURATION.match(text)
+    match = _DURATION.match(text) or _BARE_SECONDS.match(text)
     if not match:
         return None
     return {k: int(v) for k, v in match.groupdict().items() if v}
@@ -253,7 +219,7 @@ def _resolve_datetime(value: str, path: str, local_now: datetime, sign: int) -> 
                 path, f"{exc}; or a duration such as P1Y or PT12H, or 'infinite'"
             ) from None
     day = _shift_date(local_now.date(), parts, sign)
-    wall = datetime.combine(day, local_now.timetz().replace(microsecond=0))
+    wall = datetime.combine(day, local_now.timetz())  # exactly now: rounding would widen
     shift = timedelta(
         hours=parts.get("hours", 0),
         minutes=parts.get("minutes", 0),
@@ -289,11 +255,14 @@ def resolve(
 ) -> list[dict[str, Any]]:
     """Validate grant ``details`` for ``scopes`` and return them absolute, defaults filled in.
 
-    Raises ``InvalidAuthorizationDetails`` naming the entry and field that are wrong.
+    Each entry's type names a scope of the registry (``scopes.registry``), whose fields say
+    what the entry may carry. Raises ``InvalidAuthorizationDetails`` naming the entry and
+    field that are wrong.
     """
     scopes = list(scopes)
+    known = registry()
     for scope in scopes:
-        if scope not in DETAIL_TYPES:
+        if scope not in known:
             raise InvalidAuthorizationDetails("scope", f"unknown scope {scope!r}")
     entries = parse(details)
     if not entries:
@@ -301,63 +270,104 @@ def resolve(
     local_now = (now or timezone.now()).astimezone(ZoneInfo(settings.CDS_TIMEZONE))
     resolved = []
     for n, raw in enumerate(entries):
-        entry = _validate_entry(raw, n, DETAIL_TYPES)
         path = f"authorization_details[{n}]"
-        if entry.type not in scopes:
+        kind = raw.get("type")
+        scope = scope_of_type(kind) if isinstance(kind, str) else None
+        if scope is None:
+            choices = ", ".join(
+                repr(t) for s in known.values() for t in s.authorization_details_types_supported
+            )
             raise InvalidAuthorizationDetails(
-                f"{path}.type",
-                f"{entry.type} needs the scope {entry.type!r}, which was not asked for",
+                f"{path}.type", f"expected one of {choices}, got {kind!r}"
             )
-        if isinstance(entry, AccountsEntry):
-            fields = entry.fields
-            if fields is None:
-                fields = default_account_fields()
-            elif len(set(fields)) != len(fields):
-                raise InvalidAuthorizationDetails(f"{path}.fields", "lists a field twice")
-            resolved.append(
-                {
-                    "type": ACCOUNTS,
-                    "sync_date_end": resolve_datetime(
-                        entry.sync_date_end, f"{path}.sync_date_end", local_now, +1
-                    ),
-                    "fields": fields,
-                }
+        if scope.id not in scopes:
+            raise InvalidAuthorizationDetails(
+                f"{path}.type", f"{kind} needs the scope {scope.id!r}, which was not asked for"
             )
-        elif isinstance(entry, BillsEntry):
-            start = resolve_date(
-                entry.statement_date_start, f"{path}.statement_date_start", local_now, -1
-            )
-            end = resolve_date(
-                entry.statement_date_end, f"{path}.statement_date_end", local_now, +1
-            )
-            _check_order(start, end, path, strict=False)
-            resolved.append(
-                {
-                    "type": BILLS,
-                    "statement_date_start": start,
-                    "statement_date_end": end,
-                    "flavor": entry.flavor,
-                }
-            )
-        else:
-            start = resolve_datetime(entry.segment_start, f"{path}.segment_start", local_now, -1)
-            end = resolve_datetime(entry.segment_end, f"{path}.segment_end", local_now, +1)
-            _check_order(start, end, path, strict=True)
-            resolved.append(
-                {
-                    "type": USAGE,
-                    "segment_start": start,
-                    "segment_end": end,
-                    "aggregation_type": entry.aggregation_type
-                    or settings.CDS_DEFAULT_AGGREGATION_TYPE,
-                }
-            )
+        resolved.append(_resolve_entry(raw, kind, scope, path, local_now))
     for scope in scopes:
-        if not any(e["type"] == scope for e in resolved):
+        types = known[scope].authorization_details_types_supported
+        if not any(entry["type"] in types for entry in resolved):
             raise InvalidAuthorizationDetails(
                 "authorization_details", f"the scope {scope!r} has no entry of that type"
             )
     return resolved
+
+
+def _resolve_entry(
+    raw: dict[str, Any], kind: str, scope: ScopeDescription, path: str, local_now: datetime
+) -> dict[str, Any]:
+    """One entry checked field by field against its scope; defaults filled in."""
+    fields = scope.fields_for(kind)
+    for key in raw:
+        if key != "type" and key not in fields:
+            raise InvalidAuthorizationDetails(f"{path}.{key}", f"unknown field for {kind}")
+    entry: dict[str, Any] = {"type": kind}
+    for field in fields.values():
+        where = f"{path}.{field.id}"
+        if field.id in raw:
+            value = raw[field.id]
+        elif field.is_required:
+            raise InvalidAuthorizationDetails(where, "is required")
+        else:
+            value = field.default_value()
+        entry[field.id] = _FORMATS[field.format](value, field, where, local_now)
+    for start, end, strict in scope.windows:
+        _check_order(entry[start], entry[end], path, strict)
+    return entry
+
+
+def _choice(value: Any, field: Field, where: str, local_now: datetime) -> str:
+    ids = [c.id for c in field.choices]
+    if value not in ids:
+        expected = " or ".join([", ".join(repr(i) for i in ids[:-1]), repr(ids[-1])])
+        raise InvalidAuthorizationDetails(where, f"expected {expected}, got {value!r}")
+    return value
+
+
+def _choice_list(value: Any, field: Field, where: str, local_now: datetime) -> list[str]:
+    if not isinstance(value, list):
+        raise InvalidAuthorizationDetails(where, f"expected a list, got {type(value).__name__}")
+    for n, item in enumerate(value):
+        _choice(item, field, f"{where}[{n}]", local_now)
+    if len(set(value)) != len(value):
+        raise InvalidAuthorizationDetails(where, "lists a choice twice")
+    return list(value)
+
+
+def _relative(resolver: Callable[..., str]) -> Callable[..., str]:
+    def check(value: Any, field: Field, where: str, local_now: datetime) -> str:
+        try:
+            text = _text(value)
+        except ValueError as exc:
+            raise InvalidAuthorizationDetails(where, str(exc)) from None
+        return resolver(text, where, local_now, -1 if field.looks == "back" else +1)
+
+    return check
+
+
+def _string(value: Any, field: Field, where: str, local_now: datetime) -> str:
+    try:
+        return _text(value)
+    except ValueError as exc:
+        raise InvalidAuthorizationDetails(where, str(exc)) from None
+
+
+def _boolean(value: Any, field: Field, where: str, local_now: datetime) -> bool:
+    if not isinstance(value, bool):
+        raise InvalidAuthorizationDetails(where, f"expected true or false, got {value!r}")
+    return value
+
+
+# How each field format of WG1-02 §3.9 is checked and made absolute.
+_FORMATS: dict[str, Callable[[Any, Field, str, datetime], Any]] = {
+    "relative_or_absolute_date": _relative(lambda *a: resolve_date(*a)),
+    "relative_or_absolute_datetime": _relative(lambda *a: resolve_datetime(*a)),
+    "choice": _choice,
+    "choice_list": _choice_list,
+    "string": _string,
+    "boolean": _boolean,
+}
 
 
 def grant_ids_requested(details: str | list[Any] | None) -> list[str]:
@@ -369,6 +379,10 @@ def grant_ids_requested(details: str | list[Any] | None) -> list[str]:
 
 
 def default_scope(details: list[dict[str, Any]]) -> list[str]:
-    """The scopes a list of entries needs, in the order the types are defined."""
+    """The scopes a list of entries needs, in the order the registry lists them."""
     kinds = {entry.get("type") for entry in details if isinstance(entry, dict)}
-    return [t for t in DETAIL_TYPES if t in kinds]
+    return [
+        scope.id
+        for scope in registry().values()
+        if kinds & set(scope.authorization_details_types_supported)
+    ]

@@ -14,6 +14,7 @@ from oauthlib.common import generate_token
 
 from accounts.models import Account
 from cdsapi.grants import details as ad
+from cdsapi.grants.scopes import INFINITE
 from cdsapi.models import AccessToken, Application, Grant
 from cdsapi.times import LATEST, format_datetime, to_datetime
 
@@ -24,7 +25,7 @@ class GrantError(ValueError):
 
 def parse_expires(value: str | None, now: datetime | None = None) -> datetime | None:
     """``--expires``: an RFC 3339 datetime, a duration from now (``P90D``), or ``never``."""
-    if value in (None, "", "never", ad.INFINITE):
+    if value in (None, "", "never", INFINITE):
         return None
     if ad.parse_duration(value) is not None:
         local_now = (now or timezone.now()).astimezone(ZoneInfo(settings.CDS_TIMEZONE))

@@ -26,6 +26,7 @@ from cdsapi.api.exceptions import InsufficientScope
 from cdsapi.api.pagination import Page, paginate
 from cdsapi.grants import details as ad
 from cdsapi.grants.conditions import any_of
+from cdsapi.grants.scopes import ACCOUNTS, BILLS, USAGE
 from cdsapi.models import Grant
 from cdsapi.times import format_datetime
 from usage import serving
@@ -157,12 +158,12 @@ class Policy:
         for entry in grant.authorization_details:
             if entry["type"] not in scopes:
                 continue
-            if entry["type"] == ad.ACCOUNTS:
+            if entry["type"] == ACCOUNTS:
                 end = ad.parse_bound(entry["sync_date_end"])
                 accounts.append(
                     AccountsEntry(min(now, end) if end else now, frozenset(entry["fields"]))
                 )
-            elif entry["type"] == ad.BILLS:
+            elif entry["type"] == BILLS:
                 bills.append(
                     BillsEntry(
                         ad.parse_bound(entry["statement_date_start"]),
@@ -170,7 +171,7 @@ class Policy:
                         entry["flavor"],
                     )
                 )
-            elif entry["type"] == ad.USAGE:
+            elif entry["type"] == USAGE:
                 usage.append(
                     UsageEntry(
                         ad.parse_bound(entry["segment_start"]),
@@ -264,19 +265,19 @@ class Policy:
 
     def accounts_rule(self) -> "AccountsRule":
         if not self.accounts:
-            raise InsufficientScope(f"the token's grant has no {ad.ACCOUNTS} entry")
+            raise InsufficientScope(f"the token's grant has no {ACCOUNTS} entry")
         return AccountsRule(self)
 
     def statements_rule(self) -> "StatementsRule":
         if not self.bills:
-            raise InsufficientScope(f"the token's grant has no {ad.BILLS} entry")
+            raise InsufficientScope(f"the token's grant has no {BILLS} entry")
         return StatementsRule(self)
 
     def usage_rule(self, requested: str | None = None) -> "UsageRule":
         """Usage at the requested granularity (default: the finest the grant allows), over
         the windows of the entries that allow it. Finer than granted is insufficient_scope."""
         if not self.usage:
-            raise InsufficientScope(f"the token's grant has no {ad.USAGE} entry")
+            raise InsufficientScope(f"the token's grant has no {USAGE} entry")
         levels = AGGREGATION_TYPES
         finest = min(levels.index(e.aggregation_type) for e in self.usage)
         level = finest if requested is None else levels.index(requested)
@@ -292,11 +293,11 @@ class Policy:
 
     def sections_rule(self) -> "SectionsRule":
         if not self.bills:
-            raise InsufficientScope(f"the token's grant has no {ad.BILLS} entry")
+            raise InsufficientScope(f"the token's grant has no {BILLS} entry")
         entries = tuple(e for e in self.bills if e.flavor in SECTION_FIELDS)
         if not entries:
             raise InsufficientScope(
-                f"bill sections need a {ad.BILLS} entry whose flavor is not amount_due_only"
+                f"bill sections need a {BILLS} entry whose flavor is not amount_due_only"
             )
         return SectionsRule(self, entries)
 
