@@ -1,5 +1,5 @@
-"""What ``q`` matches on an account: the values of its fields, folded the same way on every
-database.
+"""What ``q`` matches on an account: the values of its fields (inside contacts and programs,
+a contact's value and a program's number), folded the same way on every database.
 
 SQLite folds case for ASCII only and PostgreSQL by its locale, and a JSON field's stored
 text holds keys and punctuation too. So each searchable field's *values* are folded here,
@@ -8,7 +8,6 @@ same way and matches it as a plain substring.
 """
 
 import unicodedata
-from collections.abc import Iterable
 from typing import Any
 
 SEARCHABLE = (
@@ -28,17 +27,21 @@ def fold(text: str) -> str:
     return unicodedata.normalize("NFKC", text).casefold()
 
 
-def _scalars(value: Any) -> Iterable[str]:
-    if isinstance(value, dict):
-        for item in value.values():
-            yield from _scalars(item)
-    elif isinstance(value, list):
-        for item in value:
-            yield from _scalars(item)
-    elif isinstance(value, str):
-        yield value
-    elif value is not None and not isinstance(value, bool):
-        yield str(value)
+# Inside contacts and programs, q matches what identifies them (CDS-WG3-01 §10.1.10): a
+# contact's value (an address or a number) and a program's number; never keys or types.
+_INSIDE = {"account_contacts": "value", "account_programs": "program_number"}
+
+
+def _values(name: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if name in _INSIDE:
+        key = _INSIDE[name]
+        items = value if isinstance(value, list) else []
+        return [
+            item[key] for item in items if isinstance(item, dict) and isinstance(item.get(key), str)
+        ]
+    return [value] if isinstance(value, str) else []
 
 
 def texts(account_id: str, version: Any) -> dict[str, str]:
@@ -46,7 +49,7 @@ def texts(account_id: str, version: Any) -> dict[str, str]:
     folded text ``q`` is matched against; fields without a value are left out."""
     found = {"cds_account_id": fold(account_id)}
     for name in SEARCHABLE[1:]:
-        values = list(_scalars(getattr(version, name)))
+        values = _values(name, getattr(version, name))
         if values:
             found[name] = _SEPARATOR.join(fold(v) for v in values)
     return found

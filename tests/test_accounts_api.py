@@ -232,7 +232,9 @@ def test_q_does_not_match_the_json_around_values(contacts, api, token_for, term)
     [
         ("zoe@example", ["acc-ct"]),
         ("ZOE@EXAMPLE.COM", ["acc-ct"]),
-        ("email", ["acc-ct"]),
+        ("email", []),
+        ("ct-1", []),
+        ("example.com", ["acc-ct"]),
         ("ärger", ["acc-ct"]),
         ("ÄRGER", ["acc-ct"]),
         ("zoë", ["acc-ct"]),
@@ -272,3 +274,19 @@ def test_cds_synced_is_the_served_versions_own(db, api, token_for) -> None:
     )
     frozen = token_for(["acc-v"], grant(sync_date_end="2025-03-01T00:00:00Z"))
     assert api.rows("accounts", frozen, "accounts")[0]["cds_synced"] == "2025-01-02T00:00:00Z"
+
+
+def test_q_matches_a_programs_number_but_not_its_other_values(db, api, token_for) -> None:
+    account = AccountFactory(cds_account_id="acc-pg")
+    AccountVersionFactory(
+        account=account,
+        account_programs=[
+            {"id": "p-1", "program_number": "PRG-77", "types": ["rebate"], "name": "Solar Rebate"}
+        ],
+    )
+    token = token_for(["acc-pg"], grant())
+    assert [r["cds_account_id"] for r in api.rows("accounts", token, "accounts", q="prg-77")] == [
+        "acc-pg"
+    ]
+    assert api.rows("accounts", token, "accounts", q="Solar Rebate") == []
+    assert api.rows("accounts", token, "accounts", q="rebate") == []
