@@ -11,6 +11,7 @@ class AccountsView(CdsListView):
     serializer_class = AccountSerializer
     filters = (
         IdList("cds_account_ids", "account__cds_account_id"),
+        AccountFieldList("customer_numbers", "customer_number"),
         AccountFieldList("account_numbers", "account_number"),
         AccountFieldList("account_statuses", "account_status"),
         Search(),

@@ -1,5 +1,5 @@
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
-from cdsapi.api.filters import AccountFieldList, DateBound, IdList
+from cdsapi.api.filters import AccountFieldList, ArrayIds, DateBound, IdList, ObjectFieldList
 from cdsapi.api.views import CdsListView
 
 
@@ -29,4 +29,8 @@ class BillSectionsView(CdsListView):
         IdList("cds_billstatement_ids", "statement__cds_billstatement_id"),
         DateBound("before", "start_date__lte"),
         DateBound("after", "end_date__gte"),
+        IdList("cds_account_ids", "account__cds_account_id"),
+        AccountFieldList("account_numbers", "account_number"),
+        ArrayIds("cds_servicecontract_ids", "related_servicecontracts"),
+        ObjectFieldList("contract_numbers", "service contract", "contract_number"),
     )

@@ -19,7 +19,14 @@ from typing import Any, ClassVar, Protocol
 from django.db.models import Q, QuerySet
 
 from cdsapi import exactjson
-from cdsapi.api.filters import AccountFieldList, DateTimeBound, Filter, IdList, parse_list
+from cdsapi.api.filters import (
+    AccountFieldList,
+    DateTimeBound,
+    Filter,
+    IdList,
+    ObjectFieldList,
+    parse_list,
+)
 
 ACCOUNT, ROW, ITEM = "account", "row", "item"
 
@@ -106,7 +113,7 @@ class RelatedIds(UsageFilter):
         """Rows whose stored arrays hold a wanted id the grant shows. Segments share few
         distinct reference texts, so the match is worked out per text, then applied in SQL."""
         policy = rule.policy
-        wanted = set(value) & policy.visible_ids[self.array]
+        wanted = policy.shown(self.array, value)
         if not wanted:
             return rows.none()
         texts = rows.order_by().values_list("related_json", "formats_json").distinct()
@@ -128,5 +135,12 @@ class RelatedIds(UsageFilter):
 @dataclass(frozen=True)
 class AccountNumbers(AccountFieldList, UsageFilter):
     """``account_numbers``: the number an item shows is its account's, as the grant shows it."""
+
+    level: ClassVar[str] = ACCOUNT
+
+
+@dataclass(frozen=True)
+class HiddenFieldList(ObjectFieldList, UsageFilter):
+    """``contract_numbers``, ``meter_numbers``...: 403 unless the grant shows that field."""
 
     level: ClassVar[str] = ACCOUNT

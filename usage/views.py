@@ -2,7 +2,14 @@ from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.views import CdsListView
 from cdsapi.grants.policy import Policy, Rule
 from usage.aggregation import AGGREGATION_TYPES
-from usage.filters import AccountNumbers, After, Before, RelatedIds, SegmentIds
+from usage.filters import (
+    AccountNumbers,
+    After,
+    Before,
+    HiddenFieldList,
+    RelatedIds,
+    SegmentIds,
+)
 
 
 class UsageSegmentsView(CdsListView):
@@ -16,8 +23,14 @@ class UsageSegmentsView(CdsListView):
         Before("before", "segment_start__lte"),
         After("after", "segment_end__gte"),
         RelatedIds("cds_account_ids", "related_accounts"),
-        RelatedIds("cds_meterdevice_ids", "related_meterdevices"),
         AccountNumbers("account_numbers", "account_number"),
+        RelatedIds("cds_servicecontract_ids", "related_servicecontracts"),
+        HiddenFieldList("contract_numbers", "service contract", "contract_number"),
+        RelatedIds("cds_servicepoint_ids", "related_servicepoints"),
+        HiddenFieldList("servicepoint_numbers", "service point", "servicepoint_number"),
+        RelatedIds("cds_meterdevice_ids", "related_meterdevices"),
+        HiddenFieldList("meter_numbers", "meter device", "meter_number"),
+        RelatedIds("cds_billsection_ids", "related_billsections"),
     )
     extra_params = ("aggregation_type", "cursor")
 

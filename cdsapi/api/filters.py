@@ -120,3 +120,42 @@ class DateTimeBound(Filter):
 
     def apply(self, rows: QuerySet, value: datetime, rule: Any) -> QuerySet:
         return rows.filter(**{self.lookup: value})
+
+
+@dataclass(frozen=True)
+class ArrayIds(Filter):
+    """``param=a b``: rows whose reference array ``field``, as served (cut to the ids the grant
+    shows), names one of the ids. The few rows of a grant are matched in memory, and the
+    match is applied in SQL by primary key."""
+
+    param: str
+    field: str
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        wanted = rule.policy.shown(self.field, value)
+        if not wanted:
+            return rows.none()
+        matching = [
+            pk for pk, ids in rows.values_list("pk", self.field) if not wanted.isdisjoint(ids or ())
+        ]
+        return rows.filter(pk__in=matching)
+
+
+@dataclass(frozen=True)
+class ObjectFieldList(Filter):
+    """``param=a b`` on a field of a related object (a contract's number, a meter's number):
+    answered only if the grant shows that field, else 403 (no oracle on hidden values)."""
+
+    param: str
+    kind: str
+    field: str
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        rule.policy.require_object_field(self.kind, self.field)
+        return rows.none()

@@ -261,6 +261,21 @@ class Policy:
         visible = self.visible_ids[name]
         return [i for i in ids if i in visible]
 
+    def shown(self, name: str, ids: Iterable[str]) -> frozenset[str]:
+        """Which of these ids a ``name`` reference array may show (bill sections: those the
+        grant shows; the others: the selected accounts' objects)."""
+        ids = frozenset(ids)
+        if name == "related_billsections":
+            return self.visible_sections(ids) or frozenset()
+        return ids & self.visible_ids[name]
+
+    def require_object_field(self, kind: str, field: str) -> None:
+        """A filter on a field of contracts, service points or meters: the seed vocabulary
+        never shows those objects' fields, so such a filter is refused, not answered."""
+        raise InsufficientScope(
+            f"the grant does not show the {kind}s' {field}, so it cannot be filtered on"
+        )
+
     # -- the resources ----------------------------------------------------------------------
 
     def accounts_rule(self) -> "AccountsRule":
