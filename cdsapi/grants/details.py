@@ -1,9 +1,10 @@
 """RFC 9396 ``authorization_details`` for CDS grants: the one validator for every entry point.
 
 The CLI, the admin and the OAuth endpoints all call ``resolve``. It checks each entry against
-SPEC §2.1 to §2.4 and returns the entries with every default filled in and every relative
-value (``P1Y``, ``P0D``) turned into an absolute date or datetime, computed once, now, in
-``CDS_TIMEZONE``. Grants store that result, so a window never slides.
+the fields its scope describes in the registry (``scopes``), by their formats (SPEC §2.4), and
+returns the entries with every default filled in and every relative value (``P1Y``, ``P0D``)
+turned into an absolute date or datetime, computed once, now, in ``CDS_TIMEZONE``. Grants
+store that result, so a window never slides.
 """
 
 import json
@@ -361,8 +362,8 @@ def _boolean(value: Any, field: Field, where: str, local_now: datetime) -> bool:
 
 # How each field format of WG1-02 §3.9 is checked and made absolute.
 _FORMATS: dict[str, Callable[[Any, Field, str, datetime], Any]] = {
-    "relative_or_absolute_date": _relative(lambda *a: resolve_date(*a)),
-    "relative_or_absolute_datetime": _relative(lambda *a: resolve_datetime(*a)),
+    "relative_or_absolute_date": _relative(resolve_date),
+    "relative_or_absolute_datetime": _relative(resolve_datetime),
     "choice": _choice,
     "choice_list": _choice_list,
     "string": _string,
