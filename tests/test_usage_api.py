@@ -382,3 +382,13 @@ def test_segments_name_only_the_bill_sections_and_meters_the_grant_shows(db, api
             "usage-segments", usage_only, "usage_segments", aggregation_type=aggregation
         )
         assert row["related_billsections"] == []
+
+
+def test_a_service_points_new_timezone_reaches_its_aggregates_without_new_usage(db, api, token_for):
+    load_usage(daily_segments(date(2025, 6, 1), 2))
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    assert api.rows("usage-segments", token, "usage_segments")[0]["segment_start"] == utc(T0)
+    load_usage([], timezone="America/New_York")  # the point changes, no new segments
+    assert UsageSeries.objects.get().timezone == "America/New_York"
+    rows = api.rows("usage-segments", token, "usage_segments")
+    assert rows[0]["segment_start"] == "2025-06-01T04:00:00Z"

@@ -408,3 +408,37 @@ def test_previous_links_work_past_the_offset_limit(far_dated, api, token_for):
         back = api.client.get(later["previous"], **auth)
         assert back.status_code == 200, back.content
         assert exactjson.loads(back.content)["usage_segments"] == earlier["usage_segments"]
+
+
+def test_series_are_told_apart_only_by_the_meters_they_name(db, api, token_for):
+    """A segment recorded by another customer's meter but naming the account's own meter
+    joins that meter's series: the hidden recording meter leaves no trace."""
+    own = segment("us-own", T0, [[{"eu": Decimal(1)}]] * 4, interval=3600, meter="md-u")
+    foreign = segment(
+        "us-foreign",
+        T0 + timedelta(hours=4),
+        [[{"eu": Decimal(2)}]] * 4,
+        interval=3600,
+        meter="md-v",
+    )
+    foreign["cds_account_id"] = "acc-u"
+    foreign["related_accounts"] = ["acc-u"]
+    foreign["related_meterdevices"] = ["md-u", "md-v"]
+    load_usage([own, foreign], accounts=("acc-u", "acc-v"), meters=("md-u", "md-v"))
+    token = token_for(["acc-u"], usage(aggregation_type="daily_aggregates"))
+    [row] = api.rows("usage-segments", token, "usage_segments")
+    assert row["values"] == [[{"eu": Decimal(12)}]]
+    assert row["related_meterdevices"] == ["md-u"]
+
+
+def test_a_cursor_is_accepted_only_as_the_server_gave_it(far_dated, api, token_for):
+    from urllib.parse import parse_qs, urlsplit
+
+    token = token_for(["acc-u"], usage(aggregation_type="hourly_aggregates"))
+    first = api.get("usage-segments", token, limit=2).data_
+    cursor = parse_qs(urlsplit(first["next"]).query)["cursor"][0]
+    assert api.get("usage-segments", token, limit=2, cursor=cursor).status_code == 200
+    payload, _, signature = cursor.rpartition(":")
+    edited = f"{payload}:{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}"
+    response = api.get("usage-segments", token, limit=2, cursor=edited)
+    assert response.status_code == 400

@@ -11,11 +11,8 @@ Speed: stored value text is spliced into responses; aggregates use per-segment t
 decode only the segments a period or window bound cuts, and only for the page served.
 """
 
-import base64
-import binascii
 import hashlib
 import heapq
-import json
 import re
 from bisect import bisect_left
 from collections.abc import Iterator
@@ -27,6 +24,7 @@ from itertools import islice
 from typing import Any
 
 from django.conf import settings
+from django.core import signing
 from django.db import connection
 from django.db.models import CharField, F, Q, QuerySet
 from django.db.models.functions import Cast, Collate
@@ -36,7 +34,7 @@ from cdsapi import enums, exactjson
 from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.pagination import Page, Slice
 from cdsapi.grants.conditions import any_of
-from cdsapi.times import EARLIEST, LATEST, format_datetime
+from cdsapi.times import format_datetime
 from usage.aggregation import (
     Accumulator,
     Calendar,
@@ -351,9 +349,9 @@ class _Member:
 
 @dataclass
 class _Group:
-    """The segments one aggregate series is built from: one account, one meter as the grant
-    shows it, one timezone, one set of formats. Data from meters the grant hides is one series
-    in ``CDS_TIMEZONE``: neither the meters nor their service points' zones are told apart."""
+    """The segments one aggregate series is built from: one account, the meters the segments
+    name as the grant shows them, their timezone, one set of formats. Nothing hidden tells
+    series apart: not the meter that recorded the data, nor a hidden service point's zone."""
 
     order: int
     account: str
@@ -591,8 +589,8 @@ class Cursor:
 
     @property
     def text(self) -> str:
-        raw = json.dumps([self.account, self.start.isoformat(), self.order])
-        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+        """Signed with the server's key: a cursor is accepted only as the server gave it."""
+        return signing.dumps([self.account, self.start.isoformat(), self.order], salt=_SALT)
 
     @classmethod
     def of(cls, aggregate: "_Aggregate") -> "Cursor":
@@ -605,17 +603,16 @@ class Cursor:
         try:
             if len(text) > 1024:
                 raise ValueError
-            raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-            account, start, order = json.loads(raw)
+            account, start, order = signing.loads(text, salt=_SALT)
             moment = datetime.fromisoformat(start)
-            if not (isinstance(account, str) and isinstance(order, int) and moment.tzinfo):
+            if not (isinstance(account, str) and type(order) is int and moment.tzinfo):
                 raise ValueError
-            moment = moment.astimezone(UTC)
-            if not EARLIEST <= moment < LATEST:
-                raise ValueError
-        except (ValueError, TypeError, OverflowError, binascii.Error, RecursionError):
+        except (ValueError, TypeError, signing.BadSignature):
             raise InvalidRequest("cursor: not one this server gave out in a next link") from None
-        return cls(account, moment, order)
+        return cls(account, moment.astimezone(UTC), order)
+
+
+_SALT = "cdsapi.usage.cursor"
 
 
 @dataclass(frozen=True)
@@ -693,9 +690,18 @@ def _series(group: "_Group", rule: Any, reach: _Reach) -> Iterator["_Aggregate"]
             yield _Aggregate(group, n, lo, hi, period_end, rule.aggregation, group.presenter)
 
 
+def _zone(rule: Any, account_pk: int, meters: list[str]) -> str:
+    """The calendar of a series: the timezone of the first meter it names that has one, else
+    of the account's meterless data, else ``CDS_TIMEZONE``."""
+    zones = rule.zones
+    for meter in meters:
+        if zones.get((account_pk, meter)):
+            return zones[(account_pk, meter)]
+    return zones.get((account_pk, None)) or settings.CDS_TIMEZONE
+
+
 def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> list[_Group]:
     """The series the served rows fall into; rows that serve nothing join none."""
-    visible_meters = rule.policy.visible_ids["related_meterdevices"]
     found: dict[tuple, _Group] = {}
     for row in rows:
         start, end = row["segment_start"], row["segment_end"]
@@ -709,14 +715,11 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
                 served.append((n, _Member(row, kept, first, last)))
         if not served:
             continue
-        meter = row["meter__cds_meterdevice_id"] or ""
-        zone = ""
-        if not meter or meter in visible_meters:
-            known = rule.series.get((row["account_id"], row["meter_id"]))
-            zone = known.timezone if known else ""
-        else:
-            meter = ""  # a hidden meter, and its service point's timezone, are never told
-        zone = zone or settings.CDS_TIMEZONE
+        # A series is told apart only by what the response shows: the meters it names (never
+        # the internal link to the meter that recorded it) and those meters' timezone.
+        meters = sorted(presenter.related(row["related_json"])["related_meterdevices"])
+        meter = " ".join(meters)
+        zone = _zone(rule, row["account_id"], meters)
         formats_text = presenter.text("formats", row["formats_json"])
         key = (row["account__cds_account_id"], meter, zone, formats_text)
         group = found.get(key)

@@ -581,7 +581,15 @@ class UsageRule(Rule):
     @cached_property
     def series(self) -> dict[tuple[int, int | None], Any]:
         found = UsageSeries.objects.filter(account_id__in=self.policy.account_pks)
-        return {(s.account_id, s.meter_id): s for s in found}
+        return {(s.account_id, s.meter_id): s for s in found.select_related("meter")}
+
+    @cached_property
+    def zones(self) -> dict[tuple[int, str | None], str]:
+        """The timezone of each account's series, by the meter's id (None: no meter)."""
+        return {
+            (account_pk, s.meter.cds_meterdevice_id if s.meter else None): s.timezone
+            for (account_pk, _), s in self.series.items()
+        }
 
     @property
     def longest(self) -> timedelta:

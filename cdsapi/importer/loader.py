@@ -188,6 +188,7 @@ class Loader:
             self._statements()
             self._sections()
             self._segments(segment_values)
+            self._series_zones()
             self._customers()
         return self.result
 
@@ -613,14 +614,7 @@ class Loader:
             .annotate(first=Min("segment_start"), last=Max("segment_end"))
             .order_by()
         }
-        zones = dict(
-            ServicePoint.current_meterdevices.through.objects.filter(
-                meterdevice_id__in={m for _, m in longest if m is not None}
-            )
-            .exclude(servicepoint__timezone="")
-            .order_by("servicepoint_id")
-            .values_list("meterdevice_id", "servicepoint__timezone")
-        )
+        zones = _meter_zones({m for _, m in longest if m is not None})
         for (account_pk, meter_pk), seconds in longest.items():
             span = spans[(account_pk, meter_pk)]
             series = UsageSeries.objects.filter(account_id=account_pk, meter_id=meter_pk).first()
@@ -634,6 +628,25 @@ class Loader:
                 UsageSeries.objects.create(account_id=account_pk, meter_id=meter_pk, **values)
             elif any(getattr(series, k) != v for k, v in values.items()):
                 UsageSeries.objects.filter(pk=series.pk).update(**values)
+
+    def _series_zones(self) -> None:
+        """A service point's timezone, or which points a meter is at, may change without new
+        usage: the series of every meter the document touched take their zone again."""
+        points = {self.pks["point"][p.cds_servicepoint_id] for p in self.doc.service_points}
+        meters = {self.pks["meter"][m.cds_meterdevice_id] for m in self.doc.meter_devices}
+        if points:
+            meters |= set(
+                ServicePoint.current_meterdevices.through.objects.filter(
+                    servicepoint_id__in=points
+                ).values_list("meterdevice_id", flat=True)
+            )
+        if not meters:
+            return
+        zones = _meter_zones(meters)
+        for series in UsageSeries.objects.filter(meter_id__in=meters):
+            zone = zones.get(series.meter_id, "")
+            if series.timezone != zone:
+                UsageSeries.objects.filter(pk=series.pk).update(timezone=zone)
 
     def _customers(self) -> None:
         user_model = get_user_model()
@@ -695,6 +708,16 @@ class _PkMap(dict):
         if ident is None:
             return default
         return self[ident]
+
+
+def _meter_zones(meter_pks: set[int]) -> dict[int, str]:
+    """The timezone of a service point each meter is at now (of several, the last by id)."""
+    return dict(
+        ServicePoint.current_meterdevices.through.objects.filter(meterdevice_id__in=meter_pks)
+        .exclude(servicepoint__timezone="")
+        .order_by("servicepoint_id")
+        .values_list("meterdevice_id", "servicepoint__timezone")
+    )
 
 
 def object_count(doc: ImportDocument) -> int:
