@@ -218,7 +218,9 @@ def contacts(db):
         account_programs=[],
     )
     plain = AccountFactory(cds_account_id="acc-plain")
-    AccountVersionFactory(account=plain, account_name="Plain", account_contacts=[])
+    AccountVersionFactory(
+        account=plain, account_name="Plain", account_address="1 Elm St", account_contacts=[]
+    )
 
 
 @pytest.mark.parametrize("term", ['"value":', "value", "types", '{"id"', "[", "]", '"', ":", "id"])

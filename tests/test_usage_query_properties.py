@@ -58,7 +58,7 @@ def walk(api, token, params):
 
 
 class UsageQueryProperties(TestCase):
-    @settings(max_examples=30, deadline=None, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
     @given(
         stored=st.lists(segment_st, min_size=1, max_size=8),
         entries=st.lists(entry_st, min_size=1, max_size=3),
@@ -133,9 +133,9 @@ class UsageQueryProperties(TestCase):
                 [[value]] = item["values"]
                 assert value == ({"eu": sum(map(Decimal, expected))} if expected else None)
         if level == 0:
-            assert sorted(served, key=lambda s: (s[0], str(s[2]))) == sorted(
+            assert sorted(served, key=lambda s: (s[0], s[1], str(s[2]))) == sorted(
                 ((b, e, None if v is None else {"eu": Decimal(v)}) for b, e, v in inside),
-                key=lambda s: (s[0], str(s[2])),
+                key=lambda s: (s[0], s[1], str(s[2])),
             )
         else:
             total = sum(v[0][0]["eu"] for i in everything if (v := i["values"])[0][0])

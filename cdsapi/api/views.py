@@ -54,7 +54,7 @@ class CdsListView(APIView):
         for name, values in request.query_params.lists():
             if name not in known:
                 raise InvalidRequest(
-                    f"unknown query parameter {name!r}; this endpoint takes "
+                    f"unknown query parameter {name[:40]!r}; this endpoint takes "
                     + ", ".join(sorted(known))
                 )
             if len(values) > 1:
