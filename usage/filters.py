@@ -11,6 +11,7 @@ any served item holds (its ``level``), and how it tests a served item (``admits`
   are served whole; pieces and aggregates are tested one by one.
 """
 
+from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
@@ -46,9 +47,17 @@ class Served(Protocol):
 class UsageFilter(Filter):
     level: ClassVar[str]
 
+    @abstractmethod
+    def admits(self, item: Served, value: Any, rule: Any) -> bool: ...
+
+
+class AccountLevel(UsageFilter):
+    """A filter on the item's account: it narrows the stored rows every item comes from, so
+    an item that reaches it has passed."""
+
+    level: ClassVar[str] = ACCOUNT
+
     def admits(self, item: Served, value: Any, rule: Any) -> bool:
-        """An account-level filter has already narrowed the stored rows every item comes
-        from; the others test the item itself."""
         return True
 
 
@@ -135,14 +144,10 @@ class RelatedIds(UsageFilter):
 
 
 @dataclass(frozen=True)
-class AccountNumbers(AccountFieldList, UsageFilter):
+class AccountNumbers(AccountFieldList, AccountLevel):
     """``account_numbers``: the number an item shows is its account's, as the grant shows it."""
-
-    level: ClassVar[str] = ACCOUNT
 
 
 @dataclass(frozen=True)
-class HiddenFieldList(ObjectFieldList, UsageFilter):
+class HiddenFieldList(ObjectFieldList, AccountLevel):
     """``contract_numbers``, ``meter_numbers``...: 403 unless the grant shows that field."""
-
-    level: ClassVar[str] = ACCOUNT
