@@ -5,6 +5,8 @@ import logging
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
 
+from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
+
 logger = logging.getLogger("cdsapi.health")
 
 
@@ -25,7 +27,7 @@ def readyz(request: HttpRequest) -> JsonResponse:
             "readyz: database unavailable: %s", (str(exc).strip().splitlines() or [""])[0]
         )
         response = JsonResponse({"status": "unavailable"}, status=503)
-        response["Retry-After"] = "5"
+        response["Retry-After"] = str(RETRY_AFTER_SECONDS)
         response._has_been_logged = True  # type: ignore[attr-defined]
         return response
     return JsonResponse({"status": "ok"})

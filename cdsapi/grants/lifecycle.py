@@ -122,17 +122,26 @@ def revoke_grant(grant: Grant) -> None:
     grant.save(update_fields=["status", "modified"])
 
 
+def token_lifetime(grant: Grant, now: datetime | None = None) -> int:
+    """Seconds a new token of ``grant`` lives: the configured lifetime, never past the
+    grant's own expiry."""
+    lifetime = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
+    if grant.expires is not None:
+        left = (grant.expires - (now or timezone.now())).total_seconds()
+        lifetime = min(lifetime, int(left))
+    return max(1, lifetime)
+
+
 def issue_token(grant: Grant, now: datetime | None = None) -> tuple[str, int]:
     """Issue an access token bound to ``grant`` (as the token endpoint would).
 
     Returns the token and its lifetime in seconds. Only the token's checksum is stored.
     """
+    now = now or timezone.now()
     if not grant.is_active(now):
         raise GrantError(f"grant {grant.id} is {grant.status}, not active")
-    lifetime = oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS
-    expires = (now or timezone.now()) + timedelta(seconds=lifetime)
-    if grant.expires is not None:
-        expires = min(expires, grant.expires)
+    lifetime = token_lifetime(grant, now)
+    expires = now + timedelta(seconds=lifetime)
     raw = generate_token()
     token = AccessToken(
         application=grant.client,
@@ -143,7 +152,7 @@ def issue_token(grant: Grant, now: datetime | None = None) -> tuple[str, int]:
     )
     set_token_value(token, raw)
     token.save()
-    return raw, int((expires - (now or timezone.now())).total_seconds())
+    return raw, lifetime
 
 
 def describe(grant: Grant) -> dict[str, Any]:

@@ -12,12 +12,11 @@ from collections import OrderedDict
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
-from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
-from oauth2_provider.settings import oauth2_settings
 from oauthlib.oauth2.rfc6749 import errors
 
 from cdsapi.grants import details as ad
+from cdsapi.grants import lifecycle
 from cdsapi.models import AccessToken, Grant
 
 
@@ -111,10 +110,7 @@ class CdsOAuth2Validator(OAuth2Validator):
         """The token lives no longer than its grant, and the response echoes the grant's
         entries the token carries (those whose scope it holds) and the grant's id."""
         grant = request.cds_grant
-        if grant.expires is not None:
-            left = int((grant.expires - timezone.now()).total_seconds())
-            lifetime = token.get("expires_in", oauth2_settings.ACCESS_TOKEN_EXPIRE_SECONDS)
-            token["expires_in"] = max(1, min(lifetime, left))
+        token["expires_in"] = lifecycle.token_lifetime(grant)
         super().save_bearer_token(token, request, *args, **kwargs)
         scopes = set(token["scope"].split())
         token["authorization_details"] = [

@@ -118,7 +118,7 @@ class BillsEntry:
         return q
 
     def admits(self, day: date) -> bool:
-        return (self.start is None or day >= self.start) and (self.end is None or day <= self.end)
+        return self.admits_period(day, day)
 
     def admits_period(self, start: date, end: date) -> bool:
         return (self.start is None or start >= self.start) and (self.end is None or end <= self.end)
