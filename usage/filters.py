@@ -39,6 +39,11 @@ class Served(Protocol):
     start: datetime
     end: datetime
 
+
+class ServedAggregate(Served, Protocol):
+    """An aggregate also shows the union of its segments' references (row-level filters
+    test those; on intervals they narrow the stored rows instead, see above)."""
+
     def related(self) -> dict[str, list[str]]: ...
 
     def formats(self) -> list[dict[str, Any]]: ...
@@ -114,7 +119,8 @@ class RelatedIds(UsageFilter):
     def parse(self, raw: str) -> list[str]:
         return parse_list(self.param, raw)
 
-    def _shown(self, related: dict[str, list[str]], formats: list[dict[str, Any]]) -> set[str]:
+    def named(self, related: dict[str, list[str]], formats: list[dict[str, Any]]) -> set[str]:
+        """The ids an item with these served arrays and formats names for this filter."""
         shown = set(related.get(self.array) or ())
         if self.array == "related_meterdevices":
             shown |= _format_meters(formats)
@@ -139,8 +145,8 @@ class RelatedIds(UsageFilter):
                 formats.add(formats_text)
         return rows.filter(Q(related_json__in=related) | Q(formats_json__in=formats))
 
-    def admits(self, item: Served, value: list[str], rule: Any) -> bool:
-        return not self._shown(item.related(), item.formats()).isdisjoint(value)
+    def admits(self, item: ServedAggregate, value: list[str], rule: Any) -> bool:
+        return not self.named(item.related(), item.formats()).isdisjoint(value)
 
 
 @dataclass(frozen=True)

@@ -177,7 +177,6 @@ class _Interval:
 
     row: dict[str, Any]
     kept: range | None = None
-    policy: Any = None
 
     @cached_property
     def bounds(self) -> tuple[datetime, datetime]:
@@ -208,12 +207,6 @@ class _Interval:
         return _order_key(
             row["account__cds_account_id"], self.start, row["cds_modified"], self.ident
         )
-
-    def related(self) -> dict[str, list[str]]:
-        return _Presenter(self.policy, {self.row["related_json"]}).related(self.row["related_json"])
-
-    def formats(self) -> list[dict[str, Any]]:
-        return _Presenter(self.policy, set()).formats(self.row["formats_json"])
 
 
 def interval_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, request: Any) -> Page:
@@ -253,7 +246,7 @@ def interval_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, reque
     skip = max(0, window.offset - len(pieces))
     wanted = len(pieces) + window.limit + 1
     fetched = [
-        _Interval(row, policy=rule.policy)
+        _Interval(row)
         for row in whole.order_by(*order).values(*_INTERVAL_COLUMNS)[skip : skip + wanted]
     ]
     if not pieces:
@@ -297,7 +290,7 @@ def _pieces(rule: Any, rows: QuerySet) -> list[_Interval]:
                 continue
             kept = inside(start, row["interval"], _count(row), w)
             if kept:
-                found.append(_Interval(row, kept, rule.policy))
+                found.append(_Interval(row, kept))
     return found
 
 
@@ -658,7 +651,7 @@ def _may_match(group: "_Group", flt: Any, value: Any) -> bool:
     references are a part of those of the whole series."""
     if not isinstance(flt, RelatedIds):
         return True
-    return not flt._shown(group.related_all, group.kept_formats).isdisjoint(value)
+    return not flt.named(group.related_all, group.kept_formats).isdisjoint(value)
 
 
 def _series_back(
