@@ -9,6 +9,16 @@ from typing import Any
 EARLIEST = datetime(1000, 1, 1, tzinfo=UTC)
 LATEST = datetime(9000, 1, 1, tzinfo=UTC)
 
+OUT_OF_RANGE = f"is out of range (from {EARLIEST.year} to {LATEST.year - 1})"
+
+
+def in_range(moment: datetime | date) -> bool:
+    """Whether an instant (or a day) lies between ``EARLIEST`` and ``LATEST``."""
+    if isinstance(moment, datetime):
+        return EARLIEST <= moment < LATEST
+    return EARLIEST.date() <= moment < LATEST.date()
+
+
 _DATE_RE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 _DATETIME_RE = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?(Z|[+-]\d{2}:\d{2})$")
 _FRACTION = re.compile(r"T[\d:]+\.(\d+)")

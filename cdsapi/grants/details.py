@@ -19,6 +19,7 @@ from django.conf import settings
 from django.utils import timezone
 from pydantic import TypeAdapter, ValidationError
 
+from cdsapi import times
 from cdsapi.grants.scopes import (
     INFINITE,
     Field,
@@ -26,7 +27,7 @@ from cdsapi.grants.scopes import (
     registry,
     scope_of_type,
 )
-from cdsapi.times import EARLIEST, LATEST, exact_instant, format_datetime, to_date
+from cdsapi.times import exact_instant, format_datetime, to_date
 
 GRANT_ADMIN = "cds_grant_admin"
 
@@ -112,17 +113,10 @@ def _shift_date(day: date, parts: dict[str, int], sign: int) -> date:
     return day + sign * timedelta(weeks=parts.get("weeks", 0), days=parts.get("days", 0))
 
 
-def in_range(moment: datetime | date, path: str) -> None:
-    """Refuse an instant or day outside ``EARLIEST``..``LATEST``, naming where it was."""
-    if isinstance(moment, datetime):
-        inside = EARLIEST <= moment < LATEST
-    else:
-        inside = EARLIEST.date() <= moment < LATEST.date()
-    if not inside:
-        raise InvalidAuthorizationDetails(
-            path,
-            f"{moment.isoformat()} is out of range (from {EARLIEST.year} to {LATEST.year - 1})",
-        )
+def require_in_range(moment: datetime | date, path: str) -> None:
+    """Refuse an instant or day the system cannot compute with, naming where it was."""
+    if not times.in_range(moment):
+        raise InvalidAuthorizationDetails(path, f"{moment.isoformat()} {times.OUT_OF_RANGE}")
 
 
 def resolve_date(value: str, path: str, local_now: datetime, sign: int) -> str:
@@ -150,7 +144,7 @@ def _resolve(
         raise
     except (OverflowError, ValueError):
         raise InvalidAuthorizationDetails(path, f"{value!r} is out of range") from None
-    in_range(parse(resolved), path)
+    require_in_range(parse(resolved), path)
     return resolved
 
 

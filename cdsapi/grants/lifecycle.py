@@ -16,7 +16,7 @@ from accounts.models import Account
 from cdsapi.grants import details as ad
 from cdsapi.grants.scopes import INFINITE
 from cdsapi.models import AccessToken, Application, Grant
-from cdsapi.times import LATEST, format_datetime, to_datetime
+from cdsapi.times import LATEST, format_datetime, in_range, to_datetime
 
 
 class GrantError(ValueError):
@@ -87,9 +87,11 @@ def validate_grant(
         if expires <= now:
             raise GrantError("expires: must be in the future")
         try:
-            ad.in_range(expires.astimezone(UTC), "expires")
-        except (OverflowError, ad.InvalidAuthorizationDetails):
-            raise GrantError(f"expires: out of range (before {LATEST.year}, in UTC)") from None
+            inside = in_range(expires.astimezone(UTC))
+        except OverflowError:
+            inside = False
+        if not inside:
+            raise GrantError(f"expires: out of range (before {LATEST.year}, in UTC)")
     return GrantSpec(" ".join(scopes), resolved, accounts)
 
 

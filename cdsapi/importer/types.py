@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, PlainValidator, StringConstraints
 
 from cdsapi.exactjson import canonical
-from cdsapi.times import EARLIEST, LATEST, to_date, to_datetime
+from cdsapi.times import OUT_OF_RANGE, in_range, to_date, to_datetime
 
 
 def to_decimal(value: Any) -> Decimal:
@@ -35,8 +35,8 @@ def to_decimal(value: Any) -> Decimal:
 def stored_datetime(value: Any) -> datetime:
     """A datetime to store: one the rest of the system can compute with."""
     moment = to_datetime(value)
-    if not EARLIEST <= moment < LATEST:
-        raise ValueError(f"{value!r} is out of range (from {EARLIEST.year} to {LATEST.year - 1})")
+    if not in_range(moment):
+        raise ValueError(f"{value!r} {OUT_OF_RANGE}")
     return moment
 
 
