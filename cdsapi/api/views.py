@@ -5,7 +5,6 @@ rules it serves; the base view does everything else the same way for every endpo
 authentication, the policy, parameter checks, filtering, paging and rendering.
 """
 
-import unicodedata
 from typing import Any, ClassVar
 
 from rest_framework.exceptions import MethodNotAllowed
@@ -18,6 +17,7 @@ from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.filters import Filter
 from cdsapi.api.pagination import PAGING_PARAMS
 from cdsapi.grants.policy import Policy, Rule
+from cdsapi.text import has_control_characters
 
 
 class CdsListView(APIView):
@@ -59,7 +59,7 @@ class CdsListView(APIView):
                 )
             if len(values) > 1:
                 raise InvalidRequest(f"{name}: given more than once")
-            if any(unicodedata.category(c) == "Cc" for c in values[0]):
+            if has_control_characters(values[0]):
                 raise InvalidRequest(f"{name}: control characters (such as NUL) are not allowed")
             params[name] = values[0]
         return params

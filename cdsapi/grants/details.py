@@ -9,7 +9,6 @@ store that result, so a window never slides.
 
 import json
 import re
-import unicodedata
 from collections.abc import Callable, Iterable
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
@@ -27,6 +26,7 @@ from cdsapi.grants.scopes import (
     registry,
     scope_of_type,
 )
+from cdsapi.text import has_control_characters
 from cdsapi.times import exact_instant, format_datetime, to_date
 
 GRANT_ADMIN = "cds_grant_admin"
@@ -56,7 +56,7 @@ class InvalidAuthorizationDetails(ValueError):
 def _text(value: Any) -> str:
     if not isinstance(value, str):
         raise ValueError(f"expected a string, got {type(value).__name__}")
-    if len(value) > MAX_TEXT or any(unicodedata.category(c) == "Cc" for c in value):
+    if len(value) > MAX_TEXT or has_control_characters(value):
         raise ValueError(
             f"expected at most {MAX_TEXT} characters and no control characters (such as NUL)"
         )

@@ -10,7 +10,6 @@ itself stays DOT's (and our validator's).
 import base64
 import binascii
 import logging
-import unicodedata
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
@@ -21,6 +20,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views
 
 from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
+from cdsapi.text import has_control_characters
 
 logger = logging.getLogger("cdsapi.oauth")
 
@@ -31,10 +31,6 @@ def oauth_error(status: int, error: str, description: str, **headers: str) -> Js
         response[name.replace("_", "-")] = value
     response["Cache-Control"] = "no-store"
     return response
-
-
-def _has_control(text: str) -> bool:
-    return any(unicodedata.category(c) == "Cc" for c in text)
 
 
 def _basic_credentials(request: HttpRequest) -> str:
@@ -51,6 +47,8 @@ def _basic_credentials(request: HttpRequest) -> str:
 class GuardedEndpoint:
     """Checks a POST to an OAuth endpoint before DOT sees it (RFC 6749 §3.2: no parameter
     more than once), and answers other methods and database outages in JSON."""
+
+    grant_types: tuple[str, ...] | None = None  # the grant types offered, where that applies
 
     def http_method_not_allowed(self, request: HttpRequest, *args: Any, **kwargs: Any) -> Any:
         return oauth_error(
@@ -79,14 +77,14 @@ class GuardedEndpoint:
         for name, values in request.POST.lists():
             if len(values) > 1:
                 return oauth_error(400, "invalid_request", f"{name}: given more than once")
-            if _has_control(name) or _has_control(values[0]):
+            if has_control_characters(name) or has_control_characters(values[0]):
                 return oauth_error(
                     400,
                     "invalid_request",
                     f"{name[:40]!r}: control characters (such as NUL) are not allowed",
                 )
         basic = _basic_credentials(request)
-        if _has_control(basic):
+        if has_control_characters(basic):
             return oauth_error(
                 400,
                 "invalid_request",
@@ -100,9 +98,12 @@ class GuardedEndpoint:
                 "authenticate the client either with HTTP Basic or with client_id and "
                 "client_secret in the body, not both",
             )
-        refused = self.refuse_grant_type(request)
-        if refused is not None:
-            return refused
+        if self.grant_types is not None and request.POST.get("grant_type") not in self.grant_types:
+            return oauth_error(
+                400,
+                "unsupported_grant_type",
+                f"grant_type: this server offers {', '.join(self.grant_types)}",
+            )
         if "scope" in request.POST:
             # An empty scope is an absent one (the grant's scopes), not invalid_scope; a
             # scope named twice counts once.
@@ -113,9 +114,6 @@ class GuardedEndpoint:
             else:
                 del params["scope"]
             request.POST = params
-        return None
-
-    def refuse_grant_type(self, request: HttpRequest) -> JsonResponse | None:
         return None
 
 
@@ -129,16 +127,6 @@ class TokenView(GuardedEndpoint, views.TokenView):
     # Refused before any credential is looked at: a grant type this server does not offer
     # must not become a way to test a user's password.
     grant_types = ("client_credentials",)
-
-    def refuse_grant_type(self, request: HttpRequest) -> JsonResponse | None:
-        grant_type = request.POST.get("grant_type")
-        if grant_type not in self.grant_types:
-            return oauth_error(
-                400,
-                "unsupported_grant_type",
-                f"grant_type: this server offers {', '.join(self.grant_types)}",
-            )
-        return None
 
 
 @_exempt
