@@ -141,7 +141,7 @@ OAUTH2_PROVIDER_GRANT_MODEL = "cdsapi.AuthorizationCode"
 # them), and the finest usage granularity a cds_usage entry gets by default.
 CDS_DEFAULT_ACCOUNT_FIELDS = env_list("CDS_DEFAULT_ACCOUNT_FIELDS", [])
 # The scopes this server offers (cdsapi.grants.scopes): a dotted path to ScopeDescriptions.
-CDS_SCOPES = os.environ.get("CDS_SCOPES", "cdsapi.grants.scopes.SCOPES")
+CDS_SCOPES = os.environ.get("CDS_SCOPES", "cdsapi.grants.offered.SCOPES")
 CDS_DEFAULT_AGGREGATION_TYPE = os.environ.get("CDS_DEFAULT_AGGREGATION_TYPE", "intervals")
 
 OAUTH2_PROVIDER = {

@@ -39,7 +39,10 @@ def printed_registry(capsys) -> dict:
 
 def test_cds_scopes_prints_every_scope_in_the_upstream_shape(capsys) -> None:
     printed = printed_registry(capsys)
-    assert list(printed) == ["cds_current_accounts_details", "cds_bill_statements", "cds_usage"]
+    assert list(printed)[:3] == ["cds_current_accounts_details", "cds_bill_statements", "cds_usage"]
+    assert {"cds_accounts_1", "cds_usage_1", "cds_query_accounts_1", "cds_grant_admin_1"} <= set(
+        printed
+    )
     for scope_id, scope in printed.items():
         assert set(scope) == SCOPE_KEYS
         assert scope["id"] == scope_id
@@ -47,17 +50,19 @@ def test_cds_scopes_prints_every_scope_in_the_upstream_shape(capsys) -> None:
         for field in scope["authorization_details_fields_supported"]:
             assert set(field) >= FIELD_KEYS
             assert field["for_types"] == [scope_id]
-            assert field["is_required"] is False
-            assert "default" in field
+            # Only the grant-admin request has fields a client must send (WG1-02 §3.3.2).
+            assert field["is_required"] is (scope_id == "cds_grant_admin_1")
+            assert ("default" in field) is not field["is_required"]
 
 
 def test_seed_scopes_take_a_server_prefixed_type(capsys) -> None:
     printed = printed_registry(capsys)
-    assert {s["type"] for s in printed.values()} == {
+    assert [printed[s]["type"] for s in ("cds_current_accounts_details", "cds_bill_statements")] == [
         "cdsapi_current_accounts_details",
         "cdsapi_bill_statements",
-        "cdsapi_usage",
-    }
+    ]
+    assert printed["cds_usage"]["type"] == "cdsapi_usage"
+    assert printed["cds_usage_1"]["type"] == "cds_usage"
 
 
 def test_field_defaults_and_choices_are_published(capsys, settings) -> None:

@@ -19,6 +19,7 @@ from django.utils import timezone
 from pydantic import TypeAdapter, ValidationError
 
 from cdsapi import times
+from cdsapi.grants import jwk
 from cdsapi.grants.scopes import (
     INFINITE,
     Field,
@@ -242,6 +243,7 @@ def resolve(
                 f"{path}.type", f"{kind} needs the scope {scope.id!r}, which was not asked for"
             )
         resolved.append(_resolve_entry(raw, kind, scope, path, local_now))
+    _check_together(resolved, scopes)
     for scope in scopes:
         types = known[scope].authorization_details_types_supported
         if not any(entry["type"] in types for entry in resolved):
@@ -268,10 +270,61 @@ def _resolve_entry(
             raise InvalidAuthorizationDetails(where, "is required")
         else:
             value = field.default_value()
+        if value is None and field.format.endswith("_or_null") and not field.nullable:
+            raise InvalidAuthorizationDetails(where, "must not be null for this scope")
         entry[field.id] = _FORMATS[field.format](value, field, where, local_now)
+        if field.implied and entry[field.id] is not True:
+            raise InvalidAuthorizationDetails(
+                where, f"is implied by {scope.id} and cannot be turned off"
+            )
     for start, end, strict in scope.windows:
         _check_order(entry[start], entry[end], path, strict)
-    return entry
+    return {k: v for k, v in entry.items() if k == "type" or fields[k].kept}
+
+
+def family_of(entries: list[dict[str, Any]]) -> str:
+    """The vocabulary of a grant's entries (``seed``, ``consent`` or ``direct``)."""
+    scope = scope_of_type(entries[0]["type"]) if entries else None
+    return scope.family if scope else "seed"
+
+
+def _check_together(entries: list[dict[str, Any]], scopes: list[str]) -> None:
+    """What entries of one grant must agree on: one vocabulary (seed, consent or direct:
+    their rules differ and they never share a client); for the upstream ones, one entry per
+    type, one ``jwk`` (WG3 §7.4.6), a ``merge_selection_with`` naming another requested
+    scope, and at most one entry that shows usage segments."""
+    families = {scope_of_type(e["type"]).family for e in entries}
+    if "grant_admin" in families:
+        raise InvalidAuthorizationDetails(
+            "authorization_details", "a grant-admin entry asks for a token; it is not a grant"
+        )
+    if len(families) > 1:
+        raise InvalidAuthorizationDetails(
+            "authorization_details",
+            f"mixes vocabularies ({', '.join(sorted(families))}); a grant uses one",
+        )
+    if families == {"seed"}:
+        return
+    seen: set[str] = set()
+    for n, entry in enumerate(entries):
+        path = f"authorization_details[{n}]"
+        if entry["type"] in seen:
+            raise InvalidAuthorizationDetails(f"{path}.type", f"{entry['type']} is given twice")
+        seen.add(entry["type"])
+        if entry.get("jwk") != entries[0].get("jwk"):
+            raise InvalidAuthorizationDetails(
+                f"{path}.jwk", "every entry of a request must carry the same jwk"
+            )
+        merge = entry.get("merge_selection_with")
+        own = scope_of_type(entry["type"]).id
+        if merge is not None and (merge not in scopes or merge == own):
+            raise InvalidAuthorizationDetails(
+                f"{path}.merge_selection_with", f"{merge!r} is not another scope of this request"
+            )
+    if sum(1 for e in entries if e.get("include_usage_segments")) > 1:
+        raise InvalidAuthorizationDetails(
+            "authorization_details", "only one entry of a grant may show usage segments"
+        )
 
 
 def _choice(value: Any, field: Field, where: str, local_now: datetime) -> str:
@@ -280,6 +333,46 @@ def _choice(value: Any, field: Field, where: str, local_now: datetime) -> str:
         expected = " or ".join([", ".join(repr(i) for i in ids[:-1]), repr(ids[-1])])
         raise InvalidAuthorizationDetails(where, f"expected {expected}, got {value!r}")
     return value
+
+
+def _or_null(check: Callable[..., Any]) -> Callable[..., Any]:
+    def or_null(value: Any, field: Field, where: str, local_now: datetime) -> Any:
+        return None if value is None else check(value, field, where, local_now)
+
+    return or_null
+
+
+def _no_choice(value: Any, field: Field, where: str, local_now: datetime) -> str:
+    if not field.choices:
+        raise InvalidAuthorizationDetails(where, "expected null (no choices are offered)")
+    return _choice(value, field, where, local_now)
+
+
+MAX_LIST_ITEMS = 500
+SENTINELS = ("_all", "_include_future")
+
+
+def _string_list(value: Any, field: Field, where: str, local_now: datetime) -> list[str]:
+    if not isinstance(value, list):
+        raise InvalidAuthorizationDetails(where, f"expected a list, got {type(value).__name__}")
+    if len(value) > MAX_LIST_ITEMS:
+        raise InvalidAuthorizationDetails(where, f"expected at most {MAX_LIST_ITEMS} values")
+    for n, item in enumerate(value):
+        _string(item, field, f"{where}[{n}]", local_now)
+        if item in SENTINELS and item not in field.sentinels:
+            raise InvalidAuthorizationDetails(
+                f"{where}[{n}]", f"{item!r} is not accepted for this scope's {field.id}"
+            )
+    if len(set(value)) != len(value):
+        raise InvalidAuthorizationDetails(where, "lists a value twice")
+    return list(value)
+
+
+def _jwk(value: Any, field: Field, where: str, local_now: datetime) -> dict | None:
+    try:
+        return jwk.validate(value)
+    except jwk.InvalidJwk as exc:
+        raise InvalidAuthorizationDetails(where, str(exc).removeprefix("jwk: ")) from None
 
 
 def _choice_list(value: Any, field: Field, where: str, local_now: datetime) -> list[str]:
@@ -321,9 +414,15 @@ _FORMATS: dict[str, Callable[[Any, Field, str, datetime], Any]] = {
     "relative_or_absolute_date": _relative(resolve_date),
     "relative_or_absolute_datetime": _relative(resolve_datetime),
     "choice": _choice,
+    "choice_or_null": _or_null(_no_choice),
     "choice_list": _choice_list,
+    "choice_list_or_null": _or_null(_choice_list),
     "string": _string,
+    "string_or_null": _or_null(_string),
+    "string_list": _string_list,
+    "string_list_or_null": _or_null(_string_list),
     "boolean": _boolean,
+    "jwk_or_null": _jwk,
 }
 
 

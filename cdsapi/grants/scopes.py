@@ -6,11 +6,12 @@ choices (``details.resolve`` validates by them), the text a person reads about t
 metadata document (``cds_scope_descriptions``). ``manage.py cds_scopes`` prints it.
 
 The registry is the ``CDS_SCOPES`` setting: a dotted path to a sequence of
-``ScopeDescription``, by default ``SCOPES`` below.
+``ScopeDescription``, by default ``cdsapi.grants.offered.SCOPES``: the seed vocabulary
+(``SEED_SCOPES`` below) and the upstream one (``cdsapi.grants.upstream``).
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cache
 from typing import Any
 
@@ -47,7 +48,11 @@ class Field:
 
     ``default`` may be a callable (read when a grant is made, e.g. from a setting).
     ``looks`` says which way a relative date or datetime resolves: ``back`` from now (starts)
-    or ``forward`` (ends); it is this server's, and not published.
+    or ``forward`` (ends). ``implied`` marks an ``include_*`` field the scope always turns on
+    (true, and refused if sent false); ``nullable`` whether a ``*_or_null`` format takes null
+    here (program lists do not); ``kept`` whether the value is stored in the grant and
+    echoed (consent scopes keep no preselections); ``sentinels`` the special list values a
+    preselection accepts (``_all``, ``_include_future``). These are this server's, not published.
     """
 
     id: str
@@ -61,6 +66,14 @@ class Field:
     minimum: Any = None
     maximum: Any = None
     looks: str = "forward"
+    implied: bool = False
+    kept: bool = True
+    nullable: bool = True
+    sentinels: tuple[str, ...] = ()
+
+    def __or__(self, changes: dict[str, Any]) -> "Field":
+        """This field with some attributes changed."""
+        return replace(self, **changes)
 
     def default_value(self) -> Any:
         return self.default() if callable(self.default) else self.default
@@ -87,7 +100,9 @@ class Field:
 @dataclass(frozen=True)
 class ScopeDescription:
     """A scope (WG1-02 §3.4). ``windows`` pairs a start field with its end field (and
-    whether they may be equal): a window never starts after it ends."""
+    whether they may be equal): a window never starts after it ends. ``family`` (this
+    server's) says which vocabulary compiles it: ``seed``, ``consent`` (WG3 §6.1), ``direct``
+    (WG3 §6.2) or ``grant_admin`` (WG1-02 §3.3.2)."""
 
     id: str
     type: str
@@ -104,6 +119,7 @@ class ScopeDescription:
     grant_admin_scope: str | None = None
     windows: tuple[tuple[str, str, bool], ...] = ()
     types: tuple[str, ...] = field(default=())
+    family: str = "seed"
 
     @property
     def authorization_details_types_supported(self) -> tuple[str, ...]:
@@ -180,7 +196,7 @@ BILLS = "cds_bill_statements"
 USAGE = "cds_usage"
 FLAVORS = ("full", "usage_only", "amount_due_only")
 
-SCOPES: tuple[ScopeDescription, ...] = (
+SEED_SCOPES: tuple[ScopeDescription, ...] = (
     ScopeDescription(
         id=ACCOUNTS,
         type=f"{SERVER_PREFIX}current_accounts_details",
