@@ -32,5 +32,7 @@ class BillSectionsView(CdsListView):
         IdList("cds_account_ids", "account__cds_account_id"),
         AccountFieldList("account_numbers", "account_number"),
         ArrayIds("cds_servicecontract_ids", "related_servicecontracts"),
-        ObjectFieldList("contract_numbers", "service contract", "contract_number"),
+        ObjectFieldList(
+            "contract_numbers", "related_servicecontracts", "contracts", "contract_number"
+        ),
     )

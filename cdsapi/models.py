@@ -65,6 +65,15 @@ class Grant(models.Model):
     created = models.DateTimeField(auto_now_add=True)
     modified = models.DateTimeField(auto_now=True)
     expires = models.DateTimeField(null=True, blank=True)
+    administers = models.ForeignKey(
+        "self",
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="admin_grants",
+        help_text="For a grant-admin grant (WG1-02 §3.3.2): the grant it administers and "
+        "reads through.",
+    )
 
     class Meta:
         ordering = ["-created"]
@@ -97,9 +106,51 @@ class Grant(models.Model):
         return Grant.objects.filter(pk=self.pk).values_list("status", flat=True).first()
 
     def is_active(self, now: datetime | None = None) -> bool:
-        """Whether the grant gives access now: active and not past ``expires``."""
+        """Whether the grant gives access now: active and not past ``expires`` (a grant-admin
+        grant also needs the grant it administers to be active)."""
         now = now or timezone.now()
-        return self.status == self.Status.ACTIVE and (self.expires is None or self.expires > now)
+        own = self.status == self.Status.ACTIVE and (self.expires is None or self.expires > now)
+        return own and (self.administers is None or self.administers.is_active(now))
+
+    @property
+    def data_grant(self) -> "Grant":
+        """The grant whose data this grant's tokens read: itself, or the administered one."""
+        return self.administers or self
+
+    @property
+    def scopes(self) -> list[str]:
+        return self.scope.split()
+
+
+class DirectAccess(models.Model):
+    """A client's direct access (CDS-WG3-01 §6.2): the ``cds_query_*`` scopes it may ask for
+    with ``client_credentials``, and its base set of accounts, the ceiling of every grant it
+    gets that way whatever its preselections say. Read on every request, so narrowing it
+    takes effect at once."""
+
+    client = models.OneToOneField(
+        settings.OAUTH2_PROVIDER_APPLICATION_MODEL,
+        on_delete=models.CASCADE,
+        related_name="direct_access",
+    )
+    scope = models.CharField(
+        max_length=1024, help_text="The direct-access scope ids enabled, space-separated."
+    )
+    all_accounts = models.BooleanField(
+        default=False, help_text="The base set is every account, present and future."
+    )
+    accounts = models.ManyToManyField(
+        "accounts.Account",
+        blank=True,
+        related_name="direct_access",
+        help_text="The base set (ignored when all accounts are allowed).",
+    )
+
+    class Meta:
+        verbose_name_plural = "direct access"
+
+    def __str__(self) -> str:
+        return f"direct access of {self.client}"
 
     @property
     def scopes(self) -> list[str]:

@@ -1,7 +1,12 @@
 from django.contrib import admin
 from django.urls import path
 
-from accounts.views import AccountsView
+from accounts.views import (
+    AccountsView,
+    MeterDevicesView,
+    ServiceContractsView,
+    ServicePointsView,
+)
 from bills.views import BillSectionsView, BillStatementsView
 from cdsapi import health
 from cdsapi.grants import oauth_views
@@ -16,6 +21,9 @@ urlpatterns = [
     path("oauth/token", oauth_views.TokenView.as_view(), name="oauth-token"),
     path("oauth/revoke_token", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke"),
     path(f"{API}accounts", AccountsView.as_view(), name="cds-accounts"),
+    path(f"{API}service-contracts", ServiceContractsView.as_view(), name="cds-service-contracts"),
+    path(f"{API}service-points", ServicePointsView.as_view(), name="cds-service-points"),
+    path(f"{API}meter-devices", MeterDevicesView.as_view(), name="cds-meter-devices"),
     path(f"{API}bill-statements", BillStatementsView.as_view(), name="cds-bill-statements"),
     path(f"{API}bill-sections", BillSectionsView.as_view(), name="cds-bill-sections"),
     path(f"{API}usage-segments", UsageSegmentsView.as_view(), name="cds-usage-segments"),

@@ -57,7 +57,9 @@ def test_cds_scopes_prints_every_scope_in_the_upstream_shape(capsys) -> None:
 
 def test_seed_scopes_take_a_server_prefixed_type(capsys) -> None:
     printed = printed_registry(capsys)
-    assert [printed[s]["type"] for s in ("cds_current_accounts_details", "cds_bill_statements")] == [
+    assert [
+        printed[s]["type"] for s in ("cds_current_accounts_details", "cds_bill_statements")
+    ] == [
         "cdsapi_current_accounts_details",
         "cdsapi_bill_statements",
     ]

@@ -25,7 +25,6 @@ from cdsapi.api.filters import (
     DateTimeBound,
     Filter,
     IdList,
-    ObjectFieldList,
     parse_list,
 )
 
@@ -126,11 +125,14 @@ class RelatedIds(UsageFilter):
             shown |= _format_meters(formats)
         return shown
 
+    def wanted(self, rule: Any, value: list[str]) -> frozenset[str]:
+        """The ids to look for: those asked for that the served array may show."""
+        return rule.policy.shown(self.array, value)
+
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
         """Rows whose stored arrays hold a wanted id the grant shows. Segments share few
         distinct reference texts, so the match is worked out per text, then applied in SQL."""
-        policy = rule.policy
-        wanted = policy.shown(self.array, value)
+        wanted = self.wanted(rule, value)
         if not wanted:
             return rows.none()
         texts = rows.order_by().values_list("related_json", "formats_json").distinct()
@@ -146,7 +148,7 @@ class RelatedIds(UsageFilter):
         return rows.filter(Q(related_json__in=related) | Q(formats_json__in=formats))
 
     def admits(self, item: ServedAggregate, value: list[str], rule: Any) -> bool:
-        return not self.named(item.related(), item.formats()).isdisjoint(value)
+        return not self.named(item.related(), item.formats()).isdisjoint(self.wanted(rule, value))
 
 
 @dataclass(frozen=True)
@@ -155,5 +157,15 @@ class AccountNumbers(AccountFieldList, AccountLevel):
 
 
 @dataclass(frozen=True)
-class HiddenFieldList(ObjectFieldList, AccountLevel):
-    """``contract_numbers``, ``meter_numbers``...: 403 unless the grant shows that field."""
+class NumberIds(RelatedIds):
+    """``contract_numbers``, ``meter_numbers``...: items whose served ``array`` names a visible
+    object whose ``field`` is one of the numbers; 403 unless the grant shows that field."""
+
+    param: str
+    array: str
+    kind: str
+    field: str
+
+    def wanted(self, rule: Any, value: list[str]) -> frozenset[str]:
+        ids = rule.policy.ids_with(self.kind, self.field, value)
+        return rule.policy.shown(self.array, ids)

@@ -123,10 +123,21 @@ class _Presenter:
             self.cache[key] = pruned
         return self.cache[key]
 
+    def positions(self, text: str) -> list[int] | None:
+        """Which stored formats are served (None: all; see ``Policy.format_positions``)."""
+        key = ("positions", text)
+        if key not in self.cache:
+            self.cache[key] = self.policy.format_positions(exactjson.loads(text))
+        return self.cache[key]
+
     def formats(self, text: str) -> list[dict[str, Any]]:
         key = ("formats", text)
         if key not in self.cache:
-            self.cache[key] = [self._format(f) for f in exactjson.loads(text)]
+            stored = exactjson.loads(text)
+            positions = self.positions(text)
+            if positions is not None:
+                stored = [stored[n] for n in positions]
+            self.cache[key] = [self._format(f) for f in stored]
         return self.cache[key]
 
     def _format(self, fmt: dict[str, Any]) -> dict[str, Any]:
@@ -302,8 +313,14 @@ def render_intervals(rule: Any, items: list[_Interval]) -> list[RawJSON]:
     for item in items:
         row = item.row
         values = row["values_json"]
-        if item.kept is not None:
-            values = exactjson.dumps(exactjson.loads(values)[item.kept.start : item.kept.stop])
+        positions = presenter.positions(row["formats_json"])
+        if item.kept is not None or positions is not None:
+            sets = exactjson.loads(values)
+            if item.kept is not None:
+                sets = sets[item.kept.start : item.kept.stop]
+            if positions is not None:
+                sets = [[s[n] for n in positions] for s in sets] if positions else []
+            values = exactjson.dumps(sets)
         head = exactjson.dumps(presenter.head(item.ident, row, row["account_id"]))[:-1]
         related = presenter.text("related", row["related_json"])
         formats = presenter.text("formats", row["formats_json"])

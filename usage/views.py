@@ -6,7 +6,7 @@ from usage.filters import (
     AccountNumbers,
     After,
     Before,
-    HiddenFieldList,
+    NumberIds,
     RelatedIds,
     SegmentIds,
 )
@@ -25,11 +25,11 @@ class UsageSegmentsView(CdsListView):
         RelatedIds("cds_account_ids", "related_accounts"),
         AccountNumbers("account_numbers", "account_number"),
         RelatedIds("cds_servicecontract_ids", "related_servicecontracts"),
-        HiddenFieldList("contract_numbers", "service contract", "contract_number"),
+        NumberIds("contract_numbers", "related_servicecontracts", "contracts", "contract_number"),
         RelatedIds("cds_servicepoint_ids", "related_servicepoints"),
-        HiddenFieldList("servicepoint_numbers", "service point", "servicepoint_number"),
+        NumberIds("servicepoint_numbers", "related_servicepoints", "points", "servicepoint_number"),
         RelatedIds("cds_meterdevice_ids", "related_meterdevices"),
-        HiddenFieldList("meter_numbers", "meter device", "meter_number"),
+        NumberIds("meter_numbers", "related_meterdevices", "meters", "meter_number"),
         RelatedIds("cds_billsection_ids", "related_billsections"),
     )
     extra_params = ("aggregation_type", "cursor")

@@ -134,8 +134,12 @@ class ArrayIds(Filter):
     def parse(self, raw: str) -> list[str]:
         return parse_list(self.param, raw)
 
+    def wanted(self, rule: Any, value: list[str]) -> frozenset[str]:
+        """The ids to look for: those asked for that the served array may show."""
+        return rule.policy.shown(self.field, value)
+
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
-        wanted = rule.policy.shown(self.field, value)
+        wanted = self.wanted(rule, value)
         if not wanted:
             return rows.none()
         matching = [
@@ -145,17 +149,70 @@ class ArrayIds(Filter):
 
 
 @dataclass(frozen=True)
-class ObjectFieldList(Filter):
-    """``param=a b`` on a field of a related object (a contract's number, a meter's number):
-    answered only if the grant shows that field, else 403 (no oracle on hidden values)."""
+class ObjectFieldList(ArrayIds):
+    """``param=a b`` on a field of the objects a reference array names (a contract's number,
+    a meter's number): rows whose served array names a visible object whose ``field`` is one
+    of the values. Answered only if the grant shows that field, else 403 (no oracle)."""
 
     param: str
+    field: str
     kind: str
+    object_field: str
+
+    def wanted(self, rule: Any, value: list[str]) -> frozenset[str]:
+        ids = rule.policy.ids_with(self.kind, self.object_field, value)
+        return rule.policy.shown(self.field, ids)
+
+
+@dataclass(frozen=True)
+class OwnFieldList(Filter):
+    """``param=a b`` on a field of the listed objects themselves: 403 unless the grant shows
+    that field (``rule.require_field``)."""
+
+    param: str
     field: str
 
     def parse(self, raw: str) -> list[str]:
         return parse_list(self.param, raw)
 
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
-        rule.policy.require_object_field(self.kind, self.field)
-        return rows.none()
+        rule.require_field(self.field)
+        return rows.filter(**{f"{self.field}__in": value})
+
+
+@dataclass(frozen=True)
+class AnyOfList(Filter):
+    """``param=a b`` on a list field every visible object shows (``contract_types``,
+    ``service_types``): objects holding any of the values, matched in Python so both
+    databases answer alike."""
+
+    param: str
+    field: str
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        wanted = set(value)
+        matching = [
+            pk for pk, held in rows.values_list("pk", self.field) if wanted & set(held or ())
+        ]
+        return rows.filter(pk__in=matching)
+
+
+@dataclass(frozen=True)
+class LinkIds(Filter):
+    """``current_servicecontracts=a b``...: objects whose served link array (cut to ids the
+    grant shows) names one of the ids."""
+
+    param: str
+    field: str
+    ident: str
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        wanted = rule.policy.shown(self.field, value)
+        linked = rows.model.objects.filter(**{f"{self.field}__{self.ident}__in": wanted})
+        return rows.filter(pk__in=linked.values("pk"))

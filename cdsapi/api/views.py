@@ -16,7 +16,7 @@ from cdsapi.api.authentication import BearerTokenAuthentication, HasGrantToken
 from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.filters import Filter
 from cdsapi.api.pagination import PAGING_PARAMS
-from cdsapi.grants.policy import Policy, Rule
+from cdsapi.grants.policy import Policy, Rule, compile_policy
 from cdsapi.text import has_control_characters
 
 
@@ -45,7 +45,7 @@ class CdsListView(APIView):
 
     def policy(self, request: Request) -> Policy:
         token = request.auth
-        return Policy.for_grant(token.cds_grant, token.scope.split())
+        return compile_policy(token.cds_grant, token.scope.split())
 
     def query_params(self, request: Request) -> dict[str, str]:
         """The query string as a plain dict; unknown or repeated parameters are refused."""

@@ -438,6 +438,11 @@ _GRANT_ADMIN = ScopeDescription(
 )
 
 
+def resolve_admin(raw: dict[str, Any], scope: ScopeDescription) -> dict[str, Any]:
+    """A grant-admin request's entry checked against its scope (no field is relative)."""
+    return _resolve_entry(raw, raw["type"], scope, "authorization_details[0]", timezone.now())
+
+
 def grant_ids_requested(details: str | list[Any] | None) -> list[str]:
     """The grant ids of a token request's ``cds_grant_admin`` entries (its only allowed type)."""
     entries = parse(details)

@@ -14,8 +14,9 @@ from oauthlib.common import generate_token
 
 from accounts.models import Account
 from cdsapi.grants import details as ad
-from cdsapi.grants.scopes import INFINITE
-from cdsapi.models import AccessToken, Application, Grant
+from cdsapi.grants.scopes import INFINITE, registry
+from cdsapi.grants.upstream import PRESELECTIONS
+from cdsapi.models import AccessToken, Application, DirectAccess, Grant
 from cdsapi.times import LATEST, format_datetime, in_range, to_datetime
 
 
@@ -51,6 +52,22 @@ def select_accounts(account_ids: list[str]) -> list[Account]:
     return [found[i] for i in dict.fromkeys(account_ids)]
 
 
+def earliest(*moments: datetime | None) -> datetime | None:
+    found = [m for m in moments if m is not None]
+    return min(found) if found else None
+
+
+def detail_expiry(entries: list[dict[str, Any]]) -> datetime | None:
+    """The earliest ``expires`` detail field of upstream entries (WG3 §7.3.8), if any."""
+    return earliest(
+        *(
+            datetime.fromisoformat(e["expires"])
+            for e in entries
+            if e.get("expires") not in (None, INFINITE)
+        )
+    )
+
+
 @dataclass(frozen=True)
 class GrantSpec:
     """A grant request that passed every check: what ``create_grant`` stores."""
@@ -58,6 +75,7 @@ class GrantSpec:
     scope: str
     authorization_details: list[dict[str, Any]]
     accounts: list[Account]
+    expires: datetime | None = None
 
 
 def validate_grant(
@@ -77,12 +95,18 @@ def validate_grant(
     entries = ad.parse(authorization_details)
     scopes = scope.split() if scope else ad.default_scope(entries)
     resolved = ad.resolve(entries, scopes, now=now)
+    if ad.family_of(resolved) == "direct":
+        raise GrantError(
+            "direct-access scopes are granted by the client's own token request; enable them "
+            "with `cds_client direct-access`"
+        )
     accounts = select_accounts(account_ids)
     if customer is not None:
         held = set(customer.cds_accounts.values_list("pk", flat=True))
         foreign = [a.cds_account_id for a in accounts if a.pk not in held]
         if foreign:
             raise GrantError(f"accounts: {', '.join(foreign)} not held by {customer}")
+    expires = earliest(expires, detail_expiry(resolved))
     if expires is not None:
         if expires <= now:
             raise GrantError("expires: must be in the future")
@@ -92,7 +116,7 @@ def validate_grant(
             inside = False
         if not inside:
             raise GrantError(f"expires: out of range (before {LATEST.year}, in UTC)")
-    return GrantSpec(" ".join(scopes), resolved, accounts)
+    return GrantSpec(" ".join(scopes), resolved, accounts, expires)
 
 
 def create_grant(
@@ -106,16 +130,121 @@ def create_grant(
 ) -> Grant:
     """Validate everything (``validate_grant``), then create the grant, or nothing."""
     spec = validate_grant(account_ids, authorization_details, scope, expires, customer, now)
+    if ad.family_of(spec.authorization_details) == "consent" and hasattr(client, "direct_access"):
+        raise GrantError(
+            f"client {client.client_id} has direct access; consent scopes need another client "
+            "(WG3 §6: the two never share a client)"
+        )
     with transaction.atomic():
         grant = Grant.objects.create(
             client=client,
             customer=customer,
             scope=spec.scope,
             authorization_details=spec.authorization_details,
-            expires=expires,
+            expires=spec.expires,
         )
         grant.accounts.set(spec.accounts)
     return grant
+
+
+def direct_grant(
+    client: Application,
+    scope: str | None,
+    authorization_details: str | list[Any] | None,
+    now: datetime | None = None,
+) -> Grant:
+    """A direct-access grant (WG3 §6.2) for a client's ``client_credentials`` token request,
+    checked and returned unsaved: the token endpoint saves it with the token it issues.
+
+    Every scope must be enabled for the client; entries default to the scopes' defaults when
+    the request carries none. With ``error_if_no_preselections`` an entry must preselect
+    something that matches inside the client's base set (WG3 §7.4.3)."""
+    from cdsapi.grants.upstream_policy import direct_universe
+
+    now = now or timezone.now()
+    access = DirectAccess.objects.filter(client=client).first()
+    scopes = scope.split() if scope else []
+    if access is None:
+        raise GrantError(f"client {client.client_id} has no direct access")
+    if not scopes:
+        raise GrantError("scope: name the direct-access scopes asked for")
+    disabled = [s for s in scopes if s not in access.scopes]
+    if disabled:
+        raise GrantError(f"scope: {', '.join(disabled)} not enabled for this client")
+    if authorization_details in (None, ""):
+        authorization_details = [{"type": s} for s in scopes]
+    resolved = ad.resolve(authorization_details, scopes, now=now)
+    if ad.family_of(resolved) != "direct":
+        raise ad.InvalidAuthorizationDetails(
+            "authorization_details", "expected direct-access types"
+        )
+    universe = direct_universe(client, resolved)
+    for n, entry in enumerate(resolved):
+        if not entry.get("error_if_no_preselections"):
+            continue
+        named = [p for p in PRESELECTIONS if entry.get(p) is not None]
+        kinds = {PRESELECTIONS[p].kind for p in named}
+        if not named or any(not getattr(universe, k) for k in kinds):
+            raise ad.InvalidAuthorizationDetails(
+                f"authorization_details[{n}]",
+                "error_if_no_preselections is set and the preselections match nothing this "
+                "client may see",
+            )
+    return Grant(
+        client=client,
+        scope=" ".join(scopes),
+        authorization_details=resolved,
+        expires=detail_expiry(resolved),
+    )
+
+
+def grant_admin_grant(
+    client: Application, scope: str | None, authorization_details: str | list[Any] | None
+) -> Grant:
+    """A grant-admin grant (WG1-02 §3.3.2) for a token request: one entry naming the
+    client itself and one of its active grants whose scopes name this grant-admin scope.
+    Returned unsaved; its tokens read the administered grant's data."""
+    entries = ad.parse(authorization_details)
+    if len(entries) != 1:
+        raise ad.InvalidAuthorizationDetails(
+            "authorization_details", "a grant-admin request carries exactly one entry"
+        )
+    kind = entries[0].get("type")
+    admin = registry().get(kind) if isinstance(kind, str) else None
+    if admin is None or admin.family != "grant_admin":
+        raise ad.InvalidAuthorizationDetails(
+            "authorization_details[0].type", f"{kind!r} is not a grant-admin type"
+        )
+    if scope not in (None, "", admin.id):
+        raise GrantError(f"scope: a grant-admin request asks for {admin.id!r} alone")
+    entry = ad.resolve_admin(entries[0], admin)
+    if entry["client_id"] != client.client_id:
+        raise ad.InvalidAuthorizationDetails(
+            "authorization_details[0].client_id", "is not the requesting client's client_id"
+        )
+    target = Grant.objects.filter(pk=entry["grant_id"], client=client).first()
+    known = registry()
+    if (
+        target is None
+        or not target.is_active()
+        or target.administers is not None
+        or not target.scopes
+        or any(
+            known.get(s) is None or known[s].grant_admin_scope != admin.id for s in target.scopes
+        )
+    ):
+        raise ad.InvalidAuthorizationDetails(
+            "authorization_details[0].grant_id",
+            f"{entry['grant_id']!r} is not an active grant of this client administered by "
+            f"{admin.id}",
+        )
+    return Grant(
+        client=client,
+        scope=admin.id,
+        authorization_details=[entry],
+        administers=target,
+        expires=target.expires,
+    )
 
 
 def revoke_grant(grant: Grant) -> None:

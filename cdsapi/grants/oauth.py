@@ -17,6 +17,7 @@ from oauthlib.oauth2.rfc6749 import errors
 
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
+from cdsapi.grants.scopes import registry
 from cdsapi.models import AccessToken, Grant
 
 
@@ -50,27 +51,58 @@ class CdsOAuth2Validator(OAuth2Validator):
         return application
 
     def _requested_grant(self, request: Any) -> Grant:
-        """The active grant of this client that the token request names (cached on request)."""
+        """The grant a ``client_credentials`` token request is for (cached on the request):
+        one of the client's server-created grants named by a ``cds_grant_admin`` entry; a new
+        grant-admin grant (WG1-02 §3.3.2); or a new direct-access grant (WG3 §6.2). The new
+        ones are saved with the token."""
         grant = getattr(request, "cds_grant", None)
         if grant is not None:
             return grant
+        details = request._params.get("authorization_details")
+        scope = request._params.get("scope")
         try:
-            grant_ids = ad.grant_ids_requested(request._params.get("authorization_details"))
+            family = self._family(scope, details)
+            if family == "grant_admin":
+                grant = lifecycle.grant_admin_grant(request.client, scope, details)
+            elif family == "direct":
+                grant = lifecycle.direct_grant(request.client, scope, details)
+            else:
+                grant = self._server_created_grant(request, details)
         except ad.InvalidAuthorizationDetails as exc:
             raise InvalidAuthorizationDetailsError(description=str(exc), request=request) from None
+        except lifecycle.GrantError as exc:
+            raise errors.InvalidScopeError(description=str(exc), request=request) from None
+        request.cds_grant = grant
+        return grant
+
+    @staticmethod
+    def _family(scope: str | None, details: Any) -> str:
+        """Which kind of request this is, by the scopes asked for or else the entry types."""
+        known = registry()
+        families = {known[s].family for s in (scope or "").split() if s in known}
+        if not families:
+            try:
+                entries = ad.parse(details)
+            except ad.InvalidAuthorizationDetails:
+                return "seed"
+            types = {e.get("type") for e in entries}
+            families = {s.family for s in known.values() if s.id in types}
+        if families & {"grant_admin", "direct"}:
+            return "grant_admin" if "grant_admin" in families else "direct"
+        return "seed"
+
+    def _server_created_grant(self, request: Any, details: Any) -> Grant:
+        grant_ids = ad.grant_ids_requested(details)
         if len(grant_ids) != 1:
-            raise InvalidAuthorizationDetailsError(
-                description="authorization_details: name exactly one cds_grant_admin grant_id",
-                request=request,
+            raise ad.InvalidAuthorizationDetails(
+                "authorization_details", "name exactly one cds_grant_admin grant_id"
             )
         grant = Grant.objects.filter(pk=grant_ids[0], client=request.client).first()
-        if grant is None or not grant.is_active():
-            raise InvalidAuthorizationDetailsError(
-                description=f"authorization_details[0].grant_id: {grant_ids[0]!r} is not an "
-                "active grant of this client",
-                request=request,
+        if grant is None or not grant.is_active() or grant.administers is not None:
+            raise ad.InvalidAuthorizationDetails(
+                "authorization_details[0].grant_id",
+                f"{grant_ids[0]!r} is not an active grant of this client",
             )
-        request.cds_grant = grant
         return grant
 
     def get_default_scopes(self, client_id: str, request: Any, *args: Any, **kwargs: Any) -> list:
@@ -93,6 +125,8 @@ class CdsOAuth2Validator(OAuth2Validator):
             if source_refresh_token is not None
             else self._requested_grant(request)
         )
+        if grant._state.adding:
+            grant.save()
         access_token = AccessToken(
             user=request.user,
             scope=token["scope"],

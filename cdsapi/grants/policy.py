@@ -269,12 +269,30 @@ class Policy:
             return self.visible_sections(ids) or frozenset()
         return ids & self.visible_ids[name]
 
-    def require_object_field(self, kind: str, field: str) -> None:
+    @property
+    def listed_accounts(self) -> frozenset[int]:
+        """The accounts the Accounts API lists: the selected ones."""
+        return self.account_pks
+
+    def ids_with(self, kind: str, field: str, values: Iterable[str]) -> frozenset[str]:
         """A filter on a field of contracts, service points or meters: the seed vocabulary
         never shows those objects' fields, so such a filter is refused, not answered."""
         raise InsufficientScope(
-            f"the grant does not show the {kind}s' {field}, so it cannot be filtered on"
+            f"the grant does not show {field} of {kind}, so it cannot be filtered on"
         )
+
+    def format_positions(self, formats: list[dict[str, Any]]) -> list[int] | None:
+        """Which of a segment's value formats are served (None: all of them)."""
+        return None
+
+    def contracts_rule(self) -> "Rule":
+        raise InsufficientScope("the seed vocabulary does not show service contracts")
+
+    def points_rule(self) -> "Rule":
+        raise InsufficientScope("the seed vocabulary does not show service points")
+
+    def meters_rule(self) -> "Rule":
+        raise InsufficientScope("the seed vocabulary does not show meter devices")
 
     # -- the resources ----------------------------------------------------------------------
 
@@ -324,6 +342,18 @@ class Policy:
         except InsufficientScope:
             return None
         return rule.visible(section_ids)
+
+
+def compile_policy(grant: Grant, token_scopes: Iterable[str]) -> Policy:
+    """The policy of a token: its grant's (or, for a grant-admin grant, the administered
+    grant's) entries that the token's scopes reach, compiled by their vocabulary."""
+    from cdsapi.grants.upstream_policy import UpstreamPolicy
+
+    data = grant.data_grant
+    scopes = data.scopes if data is not grant else token_scopes
+    if ad.family_of(data.authorization_details) == "seed":
+        return Policy.for_grant(data, scopes)
+    return UpstreamPolicy.for_grant(data, scopes)
 
 
 class Rule(ABC):
@@ -376,7 +406,7 @@ class AccountsRule(SerializedRule):
 
     def rows(self) -> QuerySet[AccountVersion]:
         return (
-            AccountVersion.objects.filter(account_id__in=self.policy.account_pks)
+            AccountVersion.objects.filter(account_id__in=self.policy.listed_accounts)
             .as_of(self.row_cutoff)
             .select_related("account", "parent")
             .order_by("-cds_modified", "account__cds_account_id")
@@ -388,7 +418,7 @@ class AccountsRule(SerializedRule):
         folded = fold(term)
         policy = self.policy
         matching = AccountSearchText.objects.filter(
-            version__account_id__in=policy.account_pks,
+            version__account_id__in=policy.listed_accounts,
             field="cds_account_id",
             text__contains=folded,
         )
@@ -397,7 +427,7 @@ class AccountsRule(SerializedRule):
             cutoff = policy.field_cutoff(field)
             if cutoff is None:
                 continue
-            versions = AccountVersion.objects.filter(account_id__in=policy.account_pks).as_of(
+            versions = AccountVersion.objects.filter(account_id__in=policy.listed_accounts).as_of(
                 cutoff
             )
             matching = AccountSearchText.objects.filter(
@@ -419,7 +449,7 @@ class AccountsRule(SerializedRule):
             versions = AccountVersion.objects.filter(account_id__in=pks).as_of(cutoff)
             by_cutoff[cutoff] = {v.account_id: v for v in versions}
         # A parent is named only if it is selected and existed at the cutoff.
-        parents = {row.parent_id for row in rows if row.parent_id in policy.account_pks}
+        parents = {row.parent_id for row in rows if row.parent_id in policy.listed_accounts}
         shown_parents = (
             set(
                 AccountVersion.objects.filter(
@@ -577,10 +607,13 @@ class UsageRule(Rule):
     policy: Policy
     aggregation: str
     windows: tuple[Window, ...]
+    meters: frozenset[str] | None = None  # None: every meter of the accounts
 
     @cached_property
     def series(self) -> dict[tuple[int, int | None], Any]:
         found = UsageSeries.objects.filter(account_id__in=self.policy.account_pks)
+        if self.meters is not None:
+            found = found.filter(meter__cds_meterdevice_id__in=self.meters)
         return {(s.account_id, s.meter_id): s for s in found.select_related("meter")}
 
     @cached_property
@@ -609,9 +642,10 @@ class UsageRule(Rule):
             if window.end is not None:
                 q &= Q(segment_start__lt=window.end)
             conditions.append(q)
-        return UsageSegment.objects.filter(account_id__in=self.policy.account_pks).filter(
-            any_of(conditions)
-        )
+        rows = UsageSegment.objects.filter(account_id__in=self.policy.account_pks)
+        if self.meters is not None:
+            rows = rows.filter(meter__cds_meterdevice_id__in=self.meters)
+        return rows.filter(any_of(conditions))
 
     def listing(
         self, filters: list[tuple[Any, Any]], params: dict[str, str], request: Any, serializer: Any

@@ -1,13 +1,23 @@
-"""``manage.py cds_client create --name NAME [--client-id ID]``: register a data recipient."""
+"""``manage.py cds_client``: register data recipients and set their direct access.
+
+- ``create --name NAME [--client-id ID]``: a confidential client; prints its secret once.
+- ``list``: the clients as JSON.
+- ``direct-access --client-id ID --scopes "cds_query_accounts_1 ..." (--accounts A,B |
+  --all-accounts)``: the direct-access scopes (CDS-WG3-01 §6.2) the client may ask for with
+  ``client_credentials``, and its base set of accounts; ``--scopes ""`` turns it off.
+"""
 
 import json
 import secrets
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import transaction
 
+from accounts.models import Account
+from cdsapi.grants.scopes import registry
 from cdsapi.management.options import refuse_control_characters
-from cdsapi.models import Application
+from cdsapi.models import Application, DirectAccess, Grant
 
 
 class Command(BaseCommand):
@@ -19,9 +29,22 @@ class Command(BaseCommand):
         create.add_argument("--name", required=True)
         create.add_argument("--client-id", help="Default: a random id.")
         actions.add_parser("list", help="List clients as JSON.")
+        direct = actions.add_parser(
+            "direct-access", help="Enable direct-access scopes and set the base set of accounts."
+        )
+        direct.add_argument("--client-id", required=True)
+        direct.add_argument("--scopes", required=True, help='Scope ids, space-separated; "" = off.')
+        base = direct.add_mutually_exclusive_group()
+        base.add_argument("--accounts", help="cds_account_ids, comma-separated.")
+        base.add_argument(
+            "--all-accounts", action="store_true", help="Every account, now and later."
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_control_characters(options)
+        if options["action"] == "direct-access":
+            self.direct_access(options)
+            return
         if options["action"] == "list":
             clients = [
                 {"client_id": c.client_id, "name": c.name}
@@ -43,5 +66,55 @@ class Command(BaseCommand):
         self.stdout.write(
             json.dumps(
                 {"client_id": client_id, "client_secret": secret, "name": options["name"]}, indent=2
+            )
+        )
+
+    def direct_access(self, options: dict[str, Any]) -> None:
+        client = Application.objects.filter(client_id=options["client_id"]).first()
+        if client is None:
+            raise CommandError(f"--client-id: no client {options['client_id']!r}")
+        scopes = options["scopes"].split()
+        known = registry()
+        wrong = [s for s in scopes if s not in known or known[s].family != "direct"]
+        if wrong:
+            offered = " ".join(s for s, d in known.items() if d.family == "direct")
+            raise CommandError(f"--scopes: {', '.join(wrong)} not direct-access scopes ({offered})")
+        if not scopes:
+            DirectAccess.objects.filter(client=client).delete()
+            self.stdout.write(json.dumps({"client_id": client.client_id, "direct_access": None}))
+            return
+        consent = Grant.objects.filter(client=client, administers=None).exclude(
+            authorization_details=[]
+        )
+        if any(
+            known.get(s) is not None and known[s].family == "consent"
+            for grant in consent
+            for s in grant.scopes
+        ):
+            raise CommandError(
+                f"client {client.client_id} holds consent grants; direct access needs another "
+                "client (CDS-WG3-01 §6: the two never share a client)"
+            )
+        ids = [a for a in (options["accounts"] or "").split(",") if a]
+        if not ids and not options["all_accounts"]:
+            raise CommandError("give --accounts ID,... or --all-accounts (the base set)")
+        accounts = {a.cds_account_id: a for a in Account.objects.filter(cds_account_id__in=ids)}
+        missing = [i for i in ids if i not in accounts]
+        if missing:
+            raise CommandError(f"--accounts: unknown cds_account_id {', '.join(missing)}")
+        with transaction.atomic():
+            access, _ = DirectAccess.objects.update_or_create(
+                client=client,
+                defaults={"scope": " ".join(scopes), "all_accounts": options["all_accounts"]},
+            )
+            access.accounts.set(accounts.values())
+        self.stdout.write(
+            json.dumps(
+                {
+                    "client_id": client.client_id,
+                    "scopes": scopes,
+                    "accounts": "all" if access.all_accounts else sorted(accounts),
+                },
+                indent=2,
             )
         )

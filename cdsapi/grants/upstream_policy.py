@@ -1,0 +1,712 @@
+"""The policy of an upstream-vocabulary grant (CDS-WG3-01 §6-7): which objects of each kind
+the grant's entries make visible (``include_*`` object fields) within its base set, and which
+of their OPTIONAL fields (``include_*`` field gates); REQUIRED fields are always present.
+
+The base set is the grant's recorded selection for a consent grant (its accounts, with every
+contract, service point and meter under them), and for a direct-access grant the client's
+base set narrowed by the entries' preselections (WG3 §7.1), read on every request. Objects
+are served as they were valid up to each entry's ``sync_until``; an object modified later
+(this server keeps no history of it) is not served.
+
+It answers the same questions as the seed ``Policy`` it extends, so the views, filters and
+usage serving ask both alike.
+"""
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from functools import cached_property
+from typing import Any
+
+from django.db.models import Q, QuerySet
+from django.utils import timezone
+
+from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
+from accounts.queries import service_ids
+from accounts.search import fold
+from bills.models import BillSection, BillStatement
+from cdsapi.api.exceptions import InsufficientScope
+from cdsapi.grants import details as ad
+from cdsapi.grants.conditions import any_of
+from cdsapi.grants.policy import (
+    AccountsEntry,
+    AccountsRule,
+    Policy,
+    Presenter,
+    SerializedRule,
+    UsageRule,
+    _ordered,
+    _prune_charge,
+)
+from cdsapi.grants.scopes import scope_of_type
+from cdsapi.grants.upstream import (
+    ACCOUNTS,
+    ALWAYS,
+    CONTRACTS,
+    FIELD_INCLUDES,
+    METERS,
+    OBJECT_INCLUDES,
+    POINTS,
+    PRESELECTIONS,
+    SECTIONS,
+    SEGMENTS,
+    STATEMENTS,
+    VALUE_TYPES,
+)
+from cdsapi.models import DirectAccess, Grant
+from cdsapi.times import format_datetime
+from usage.aggregation import Window, merge_windows
+
+# Which reference arrays name which kind of object.
+ARRAY_KINDS = {
+    "related_accounts": ACCOUNTS,
+    "related_servicecontracts": CONTRACTS,
+    "current_servicecontracts": CONTRACTS,
+    "previous_servicecontracts": CONTRACTS,
+    "related_servicepoints": POINTS,
+    "current_servicepoints": POINTS,
+    "previous_servicepoints": POINTS,
+    "related_meterdevices": METERS,
+    "related_aggregations": "aggregations",
+}
+MAX_PARENT_DEPTH = 8
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One upstream entry, compiled: the kinds it shows, what of them, and its bounds."""
+
+    cutoff: datetime  # min(now, sync_until)
+    includes: frozenset[str]
+    statements: tuple[date | None, date | None] | None
+    sections: tuple[date | None, date | None] | None
+    segments: Window | None
+    value_types: frozenset[str] | None  # None: segments carry no values (null)
+
+    @cached_property
+    def kinds(self) -> frozenset[str]:
+        kinds = {kind for include, kind in OBJECT_INCLUDES.items() if include in self.includes}
+        if CONTRACTS in kinds and METERS in kinds:  # WG3 §7.2.2: the points linking them
+            kinds.add(POINTS)
+        return frozenset(kinds)
+
+    def fields(self, kind: str) -> frozenset[str]:
+        found = set(ALWAYS.get(kind, ()))
+        for include in self.includes:
+            found |= FIELD_INCLUDES.get(include, {}).get(kind, frozenset())
+        return frozenset(found)
+
+    @classmethod
+    def compile(cls, entry: dict[str, Any], now: datetime) -> "Entry":
+        end = ad.parse_bound(entry["sync_until"])
+        cutoff = min(now, end) if end else now
+
+        def window(start: str, stop: str) -> tuple[Any, Any] | None:
+            if start not in entry:
+                return None
+            return ad.parse_bound(entry[start]), ad.parse_bound(entry[stop])
+
+        segments = window("segment_start", "segment_end")
+        if segments is not None:
+            # Data valid after sync_until is never shown: the window ends there at the latest.
+            stop = cutoff if segments[1] is None else min(segments[1], cutoff)
+            segments = Window(segments[0], stop)
+        types = entry.get(VALUE_TYPES)
+        return cls(
+            cutoff=cutoff,
+            includes=frozenset(
+                k for k, v in entry.items() if k.startswith("include_") and v is True
+            ),
+            statements=window("statement_date_start", "statement_date_end"),
+            sections=window("start_date", "end_date"),
+            segments=segments,
+            value_types=None if types is None else frozenset(types),
+        )
+
+    def admits_date(self, window: str, start: date, end: date) -> bool:
+        lo, hi = getattr(self, window)
+        return (lo is None or start >= lo) and (hi is None or end <= hi)
+
+    def date_q(self, window: str, start_path: str, end_path: str) -> Q:
+        lo, hi = getattr(self, window)
+        q = Q()
+        if lo is not None:
+            q &= Q(**{f"{start_path}__gte": lo})
+        if hi is not None:
+            q &= Q(**{f"{end_path}__lte": hi})
+        return q
+
+
+@dataclass(frozen=True)
+class Universe:
+    """The objects a grant's entries may show, before the kinds each entry shows: account
+    pks, and the cds ids of contracts, service points and meters; ``narrowed`` names the
+    kinds a direct grant's preselections narrowed below its accounts."""
+
+    accounts: frozenset[int]
+    contracts: frozenset[str]
+    points: frozenset[str]
+    meters: frozenset[str]
+    narrowed: frozenset[str]
+
+
+def _matches(rows: Iterable[dict[str, Any]], name: str, wanted: frozenset[str]) -> set[Any]:
+    """The pks of ``rows`` (dicts with ``pk`` and the field) that preselection ``name`` picks."""
+    pre = PRESELECTIONS[name]
+    found = set()
+    for row in rows:
+        value = row[pre.field]
+        if pre.many == "list":
+            hit = not wanted.isdisjoint(value or ())
+        elif pre.many == "programs":
+            hit = any(p.get("program_number") in wanted for p in value or () if isinstance(p, dict))
+        elif pre.many == "premises":
+            hit = any(p.get("premise_number") in wanted for p in value or () if isinstance(p, dict))
+        else:
+            hit = value in wanted
+        if hit:
+            found.add(row["pk"])
+    return found
+
+
+def _preselected(entries: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
+    """Each preselection some entry sets, intersected over the entries that set it (several
+    preselections intersect, WG3 §7.1; null means no limit)."""
+    found: dict[str, frozenset[str]] = {}
+    for entry in entries:
+        for name in PRESELECTIONS:
+            if entry.get(name) is not None:
+                values = frozenset(entry[name])
+                found[name] = found[name] & values if name in found else values
+    return found
+
+
+def direct_universe(client: Any, entries: list[dict[str, Any]]) -> Universe:
+    """The client's base set narrowed by the preselections, level by level downward."""
+    access = DirectAccess.objects.filter(client=client).first()
+    if access is None:
+        return Universe(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
+    accounts = Account.objects.all() if access.all_accounts else access.accounts.all()
+    pres = _preselected(entries)
+    pks = set(accounts.values_list("pk", flat=True))
+    for name in ("account_numbers", "account_programs"):
+        if name in pres:
+            field = PRESELECTIONS[name].field
+            rows = AccountVersion.objects.filter(account_id__in=pks).as_of(None)
+            rows = [
+                {"pk": r["account_id"], field: r[field]} for r in rows.values("account_id", field)
+            ]
+            pks &= _matches(rows, name, pres[name])
+    narrowed = set()
+
+    def narrow(queryset: QuerySet, kind: str, names: tuple[str, ...]) -> QuerySet:
+        keep = None
+        for name in names:
+            if name in pres:
+                narrowed.add(kind)
+                fields = ("pk", PRESELECTIONS[name].field)
+                picked = _matches(queryset.values(*fields), name, pres[name])
+                keep = picked if keep is None else keep & picked
+        return queryset if keep is None else queryset.filter(pk__in=keep)
+
+    contracts = narrow(
+        ServiceContract.objects.filter(account_id__in=pks),
+        CONTRACTS,
+        ("contract_numbers", "service_types", "service_programs"),
+    )
+    points = narrow(
+        ServicePoint.objects.filter(
+            Q(current_servicecontracts__in=contracts) | Q(previous_servicecontracts__in=contracts)
+        ).distinct(),
+        POINTS,
+        ("servicepoint_numbers", "servicepoint_types", "premise_numbers"),
+    )
+    meters = narrow(
+        MeterDevice.objects.filter(
+            Q(current_servicepoints__in=points) | Q(previous_servicepoints__in=points)
+        ).distinct(),
+        METERS,
+        ("meter_numbers", "meter_types"),
+    )
+    if narrowed & {CONTRACTS}:
+        narrowed |= {POINTS, METERS}
+    if narrowed & {POINTS}:
+        narrowed.add(METERS)
+    return Universe(
+        frozenset(pks),
+        frozenset(contracts.values_list("cds_servicecontract_id", flat=True)),
+        frozenset(points.values_list("cds_servicepoint_id", flat=True)),
+        frozenset(meters.values_list("cds_meterdevice_id", flat=True)),
+        frozenset(narrowed),
+    )
+
+
+def consent_universe(grant: Grant) -> Universe:
+    """The recorded selection: the grant's accounts and everything under them."""
+    pks = frozenset(grant.accounts.values_list("pk", flat=True))
+    found = service_ids(pks)
+    return Universe(
+        pks,
+        frozenset(found["contracts"]),
+        frozenset(found["points"]),
+        frozenset(found["meters"]),
+        frozenset(),
+    )
+
+
+def _parents(pks: frozenset[int], ceiling: frozenset[int] | None) -> frozenset[int]:
+    """Parents of these accounts, transitively (WG3 §7.2.1), never beyond ``ceiling``."""
+    found: set[int] = set()
+    level = set(pks)
+    for _ in range(MAX_PARENT_DEPTH):
+        parents = set(
+            AccountVersion.objects.filter(account_id__in=level)
+            .as_of(None)
+            .exclude(parent=None)
+            .values_list("parent_id", flat=True)
+        )
+        parents -= pks | found
+        if ceiling is not None:
+            parents &= ceiling
+        if not parents:
+            break
+        found |= parents
+        level = parents
+    return frozenset(found)
+
+
+def _day_end(day: date) -> datetime:
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class UpstreamPolicy(Policy):
+    entries: tuple[Entry, ...] = ()
+    universe: Universe | None = None
+    listed: frozenset[int] = frozenset()
+
+    @classmethod
+    def for_grant(
+        cls, grant: Grant, token_scopes: Iterable[str], now: datetime | None = None
+    ) -> "UpstreamPolicy":
+        now = now or timezone.now()
+        scopes = set(token_scopes) & set(grant.scopes)
+        raw = [
+            e
+            for e in grant.authorization_details
+            if (scope := scope_of_type(e["type"])) is not None and scope.id in scopes
+        ]
+        entries = tuple(Entry.compile(e, now) for e in raw)
+        direct = bool(raw) and scope_of_type(raw[0]["type"]).family == "direct"
+        universe = direct_universe(grant.client, raw) if direct else consent_universe(grant)
+        listed = universe.accounts
+        if any(ACCOUNTS in e.kinds for e in entries):
+            if direct:
+                ceiling = universe.accounts
+            elif grant.customer is not None:
+                ceiling = frozenset(grant.customer.cds_accounts.values_list("pk", flat=True))
+            else:
+                ceiling = None
+            listed = listed | _parents(universe.accounts, ceiling)
+        accounts = tuple(
+            AccountsEntry(e.cutoff, e.fields(ACCOUNTS) - ALWAYS[ACCOUNTS])
+            for e in entries
+            if ACCOUNTS in e.kinds
+        )
+        ids = frozenset(
+            Account.objects.filter(pk__in=listed).values_list("cds_account_id", flat=True)
+        )
+        return cls(
+            account_pks=universe.accounts,
+            account_ids=ids,
+            numbers=(),
+            accounts=accounts,
+            bills=(),
+            usage=(),
+            entries=entries,
+            universe=universe,
+            listed=listed,
+        )
+
+    def showing(self, kind: str) -> tuple[Entry, ...]:
+        return tuple(e for e in self.entries if kind in e.kinds)
+
+    def _require(self, kind: str, what: str) -> tuple[Entry, ...]:
+        found = self.showing(kind)
+        if not found:
+            raise InsufficientScope(f"no scope of the token's grant shows {what}")
+        return found
+
+    @property
+    def listed_accounts(self) -> frozenset[int]:
+        return self.listed
+
+    # -- reference arrays: only ids of objects the token can see -----------------------------
+
+    @cached_property
+    def visible_ids(self) -> dict[str, frozenset[str]]:
+        u = self.universe
+        by_kind = {
+            ACCOUNTS: self.account_ids,
+            CONTRACTS: u.contracts,
+            POINTS: u.points,
+            METERS: u.meters,
+        }
+        return {
+            name: by_kind[kind] if self.showing(kind) and kind in by_kind else frozenset()
+            for name, kind in ARRAY_KINDS.items()
+        }
+
+    @cached_property
+    def account_numbers(self) -> dict[int, str | None]:
+        """Usage segments carry no account number in the upstream vocabulary."""
+        return {}
+
+    def ids_with(self, kind: str, field: str, values: Iterable[str]) -> frozenset[str]:
+        """Ids of visible objects of ``kind`` whose ``field`` is one of ``values``; 403 if no
+        entry shows that field (no oracle on hidden values)."""
+        if not any(field in e.fields(kind) for e in self.showing(kind)):
+            raise InsufficientScope(f"the grant does not show {field}, so it cannot be filtered on")
+        model, ident = {
+            CONTRACTS: (ServiceContract, "cds_servicecontract_id"),
+            POINTS: (ServicePoint, "cds_servicepoint_id"),
+            METERS: (MeterDevice, "cds_meterdevice_id"),
+        }[kind]
+        visible = getattr(self.universe, kind)
+        rows = model.objects.filter(**{f"{ident}__in": visible, f"{field}__in": list(values)})
+        return frozenset(rows.values_list(ident, flat=True))
+
+    def require_object_field(self, kind: str, field: str) -> None:
+        self.ids_with(kind, field, ())
+
+    def format_positions(self, formats: list[dict[str, Any]]) -> list[int] | None:
+        """Which of a segment's formats the grant serves (WG3 §7.2.8.1); [] for null."""
+        [entry] = self.showing(SEGMENTS)
+        if entry.value_types is None:
+            return []
+        return [n for n, f in enumerate(formats) if f.get("type") in entry.value_types]
+
+    def numbers_when(self, wanted: Iterable[tuple[int, datetime]]) -> dict[tuple, str | None]:
+        """The ``account_number`` of each (account, instant): the version in force then, or
+        the account's first if it began later."""
+        pairs = set(wanted)
+        versions: dict[int, list[tuple[datetime, str | None]]] = {}
+        rows = AccountVersion.objects.filter(account_id__in={pk for pk, _ in pairs})
+        for pk, modified, number in rows.order_by("cds_modified").values_list(
+            "account_id", "cds_modified", "account_number"
+        ):
+            versions.setdefault(pk, []).append((modified, number))
+        found = {}
+        for pk, instant in pairs:
+            history = versions.get(pk, [])
+            before = [n for m, n in history if m <= instant]
+            found[(pk, instant)] = before[-1] if before else (history[0][1] if history else None)
+        return found
+
+    # -- the resources ----------------------------------------------------------------------
+
+    def accounts_rule(self) -> AccountsRule:
+        self._require(ACCOUNTS, "accounts")
+        return AccountsRule(self)
+
+    def statements_rule(self) -> "StatementsRule":
+        return StatementsRule(self, self._require(STATEMENTS, "bill statements"))
+
+    def sections_rule(self) -> "SectionsRule":
+        return SectionsRule(self, self._require(SECTIONS, "bill sections"))
+
+    def visible_sections(self, section_ids: Iterable[str]) -> frozenset[str] | None:
+        if not self.showing(SECTIONS):
+            return None
+        return self.sections_rule().visible(section_ids)
+
+    def visible_statements(self, statement_ids: Iterable[str]) -> frozenset[str]:
+        if not self.showing(STATEMENTS):
+            return frozenset()
+        ids = list(statement_ids)
+        rows = self.statements_rule().rows().filter(cds_billstatement_id__in=ids)
+        return frozenset(rows.values_list("cds_billstatement_id", flat=True))
+
+    def usage_rule(self, requested: str | None = None) -> UsageRule:
+        [entry] = self._require(SEGMENTS, "usage segments")
+        if requested not in (None, "intervals"):
+            raise InsufficientScope(
+                "aggregation_type is an extension of this server's seed vocabulary; "
+                "an upstream grant serves usage as stored (intervals)"
+            )
+        meters = self.universe.meters if METERS in self.universe.narrowed else None
+        return UsageRule(self, "intervals", merge_windows([entry.segments]), meters)
+
+    def contracts_rule(self) -> "ObjectRule":
+        return ObjectRule(self, CONTRACTS, self._require(CONTRACTS, "service contracts"))
+
+    def points_rule(self) -> "ObjectRule":
+        return ObjectRule(self, POINTS, self._require(POINTS, "service points"))
+
+    def meters_rule(self) -> "ObjectRule":
+        return ObjectRule(self, METERS, self._require(METERS, "meter devices"))
+
+
+def _synced(data: dict[str, Any], row: Any, cutoff: datetime) -> None:
+    data["cds_synced"] = format_datetime(min(row.cds_synced, cutoff))
+
+
+def _after(data: dict[str, Any], key: str, new: str, value: Any) -> dict[str, Any]:
+    """``data`` with ``new`` set just after ``key`` (keys keep the spec's order)."""
+    found = {}
+    for k, v in data.items():
+        found[k] = v
+        if k == key:
+            found[new] = value
+    return found
+
+
+def _fields_of(admitting: list[Entry], kind: str) -> frozenset[str]:
+    found: frozenset[str] = frozenset()
+    for entry in admitting:
+        found |= entry.fields(kind)
+    return found
+
+
+@dataclass(frozen=True)
+class StatementsRule(SerializedRule):
+    """Statements of the base accounts inside an entry's statement window, issued and last
+    modified by its ``sync_until``."""
+
+    policy: UpstreamPolicy
+    entries: tuple[Entry, ...]
+
+    def _admits(self, entry: Entry) -> Q:
+        q = entry.date_q("statements", "statement_date", "statement_date")
+        return q & Q(cds_modified__lte=entry.cutoff, statement_date__lte=entry.cutoff.date())
+
+    def rows(self) -> QuerySet[BillStatement]:
+        return (
+            BillStatement.objects.filter(account_id__in=self.policy.account_pks)
+            .filter(any_of(self._admits(e) for e in self.entries))
+            .select_related("account")
+            .order_by("-statement_date", "-cds_modified", "cds_billstatement_id")
+        )
+
+    def admitting(self, row: BillStatement) -> list[Entry]:
+        return [
+            e
+            for e in self.entries
+            if row.cds_modified <= e.cutoff
+            and row.statement_date <= e.cutoff.date()
+            and e.admits_date("statements", row.statement_date, row.statement_date)
+        ]
+
+    def presenter(self, rows: list[BillStatement]) -> Presenter:
+        policy = self.policy
+        admitted = {row.pk: self.admitting(row) for row in rows}
+        numbers = policy.numbers_when(
+            (
+                row.account_id,
+                min(_day_end(row.statement_date), max(e.cutoff for e in admitted[row.pk])),
+            )
+            for row in rows
+        )
+        visible_sections = policy.visible_sections(
+            i
+            for row in rows
+            for charge in row.new_charges or []
+            for i in charge.get("related_billsections") or []
+        )
+
+        def present(row: BillStatement, data: dict[str, Any]) -> dict[str, Any]:
+            entries = admitted[row.pk]
+            fields = _fields_of(entries, STATEMENTS)
+            cutoff = max(e.cutoff for e in entries)
+            data["account_number"] = numbers[
+                (row.account_id, min(_day_end(row.statement_date), cutoff))
+            ]
+            if data.get("new_charges") is not None:
+                data["new_charges"] = [
+                    _prune_charge(c, visible_sections) for c in data["new_charges"]
+                ]
+            _synced(data, row, cutoff)
+            return _ordered(data, fields)
+
+        return present
+
+
+@dataclass(frozen=True)
+class SectionsRule(SerializedRule):
+    """Sections of the base accounts whose service period lies in an entry's window (WG3
+    §7.3.4-5, whole sections only), modified by its ``sync_until``; a direct grant narrowed
+    to some contracts shows only sections related to them."""
+
+    policy: UpstreamPolicy
+    entries: tuple[Entry, ...]
+
+    def _visible(self) -> QuerySet[BillSection]:
+        admits = any_of(
+            e.date_q("sections", "start_date", "end_date") & Q(cds_modified__lte=e.cutoff)
+            for e in self.entries
+        )
+        rows = BillSection.objects.filter(account_id__in=self.policy.account_pks).filter(admits)
+        universe = self.policy.universe
+        if CONTRACTS in universe.narrowed:
+            keep = [
+                pk
+                for pk, ids in rows.values_list("pk", "related_servicecontracts")
+                if not universe.contracts.isdisjoint(ids or ())
+            ]
+            rows = rows.filter(pk__in=keep)
+        return rows
+
+    def rows(self) -> QuerySet[BillSection]:
+        return (
+            self._visible()
+            .select_related("account", "statement")
+            .order_by(
+                "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
+            )
+        )
+
+    def visible(self, section_ids: Iterable[str]) -> frozenset[str]:
+        ids = list(section_ids)
+        if not ids:
+            return frozenset()
+        found = self._visible().filter(cds_billsection_id__in=ids)
+        return frozenset(found.values_list("cds_billsection_id", flat=True))
+
+    def presenter(self, rows: list[BillSection]) -> Presenter:
+        policy = self.policy
+        admitted = {
+            row.pk: [
+                e
+                for e in self.entries
+                if row.cds_modified <= e.cutoff
+                and e.admits_date("sections", row.start_date, row.end_date)
+            ]
+            for row in rows
+        }
+        statements = policy.visible_statements(
+            row.statement.cds_billstatement_id for row in rows if row.statement is not None
+        )
+        sections = self.visible({i for row in rows for i in row.related_billsections or []})
+
+        def when(row: BillSection) -> datetime:
+            day = row.statement.statement_date if row.statement is not None else row.end_date
+            return min(_day_end(day), max(e.cutoff for e in admitted[row.pk]))
+
+        numbers = policy.numbers_when((row.account_id, when(row)) for row in rows)
+
+        def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
+            entries = admitted[row.pk]
+            fields = _fields_of(entries, SECTIONS)
+            if data["cds_billstatement_id"] not in statements:
+                data["cds_billstatement_id"] = None
+            data["account_number"] = numbers[(row.account_id, when(row))]
+            for name in (
+                "related_servicecontracts",
+                "related_servicepoints",
+                "related_meterdevices",
+            ):
+                data[name] = policy.prune(name, data[name] or [])
+            data["related_billsections"] = [
+                i for i in data["related_billsections"] or [] if i in sections
+            ]
+            _synced(data, row, max(e.cutoff for e in entries))
+            return _ordered(data, fields)
+
+        return present
+
+
+_OBJECTS = {
+    CONTRACTS: (ServiceContract, "cds_servicecontract_id"),
+    POINTS: (ServicePoint, "cds_servicepoint_id"),
+    METERS: (MeterDevice, "cds_meterdevice_id"),
+}
+# What q matches on each kind (WG3 §10.2.7, §10.3.5, §10.4.5), field by field; a field is
+# searched only where the grant shows it. Program and premise lists match by their numbers.
+SEARCHED = {
+    CONTRACTS: (
+        "cds_servicecontract_id",
+        "contract_number",
+        "contract_address",
+        "rateplan_code",
+        "rateplan_name",
+        "service_programs",
+    ),
+    POINTS: ("cds_servicepoint_id", "servicepoint_address", "servicepoint_number", "premises"),
+    METERS: ("cds_meterdevice_id", "meter_number"),
+}
+
+
+def _search_values(field: str, value: Any) -> list[str]:
+    if value is None:
+        return []
+    if field in ("service_programs", "premises"):
+        key = "program_number" if field == "service_programs" else "premise_number"
+        return [str(p.get(key)) for p in value if isinstance(p, dict) and p.get(key)]
+    return [str(value)]
+
+
+@dataclass(frozen=True)
+class ObjectRule(SerializedRule):
+    """Service contracts, service points or meter devices of the base set, each modified by
+    an entry's ``sync_until``, with the fields the entries that admit it show."""
+
+    policy: UpstreamPolicy
+    kind: str
+    entries: tuple[Entry, ...]
+
+    @property
+    def model(self) -> Any:
+        return _OBJECTS[self.kind][0]
+
+    def rows(self) -> QuerySet:
+        model, ident = _OBJECTS[self.kind]
+        visible = getattr(self.policy.universe, self.kind)
+        admits = any_of(Q(cds_modified__lte=e.cutoff) for e in self.entries)
+        rows = model.objects.filter(**{f"{ident}__in": visible}).filter(admits)
+        if self.kind == CONTRACTS:
+            rows = rows.select_related("account")
+        elif self.kind == POINTS:
+            rows = rows.prefetch_related("current_servicecontracts", "previous_servicecontracts")
+        else:
+            rows = rows.prefetch_related("current_servicepoints", "previous_servicepoints")
+        return rows.order_by("-cds_modified", ident)
+
+    def require_field(self, field: str) -> None:
+        if not any(field in e.fields(self.kind) for e in self.entries):
+            raise InsufficientScope(f"the grant does not show {field}, so it cannot be filtered on")
+
+    def search(self, term: str) -> Q:
+        """``q``: the folded term inside a field the grant shows (matched in Python, so both
+        databases answer alike), applied in SQL by primary key."""
+        folded = fold(term)
+        fields = [
+            f for f in SEARCHED[self.kind] if any(f in e.fields(self.kind) for e in self.entries)
+        ]
+        found = [
+            row["pk"]
+            for row in self.rows().values("pk", *fields)
+            if any(folded in fold(v) for f in fields for v in _search_values(f, row[f]))
+        ]
+        return Q(pk__in=found)
+
+    def presenter(self, rows: list[Any]) -> Presenter:
+        policy = self.policy
+        numbers = {}
+        if self.kind == CONTRACTS:
+            numbers = policy.numbers_when(
+                (row.account_id, max(e.cutoff for e in self.entries)) for row in rows
+            )
+
+        def present(row: Any, data: dict[str, Any]) -> dict[str, Any]:
+            entries = [e for e in self.entries if row.cds_modified <= e.cutoff]
+            fields = _fields_of(entries, self.kind)
+            if self.kind == CONTRACTS:
+                number = numbers[(row.account_id, max(e.cutoff for e in self.entries))]
+                data = _after(data, "cds_account_id", "account_number", number)
+            for name in ARRAY_KINDS:
+                if name in data:
+                    data[name] = policy.prune(name, data[name] or [])
+            _synced(data, row, max(e.cutoff for e in entries))
+            return _ordered(data, fields)
+
+        return present

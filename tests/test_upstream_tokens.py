@@ -1,0 +1,239 @@
+"""Tokens for upstream-vocabulary grants: the grant-admin request (WG1-02 §3.3.2) for an
+operator-made consent grant, and direct access (WG3 §6.2) with preselections that narrow,
+intersect and never pass the client's base set."""
+
+import json
+from typing import Any
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from cdsapi.grants import lifecycle
+from cdsapi.models import DirectAccess, Grant
+from tests.factories import ApplicationFactory
+
+SECRET = "s3cret-s3cret-s3cret"
+
+
+@pytest.fixture
+def sample(db, sample_path) -> None:
+    call_command("cds_import", str(sample_path), "--no-progress")
+
+
+def post_token(api, client, scope: str | None, details: Any = None) -> Any:
+    data = {"grant_type": "client_credentials", "client_id": client.client_id}
+    data["client_secret"] = SECRET
+    if scope is not None:
+        data["scope"] = scope
+    if details is not None:
+        data["authorization_details"] = json.dumps(details)
+    return api.client.post("/oauth/token", data)
+
+
+def admin_entry(client, grant) -> list[dict]:
+    return [{"type": "cds_grant_admin_1", "client_id": client.client_id, "grant_id": grant.pk}]
+
+
+# -- grant admin ---------------------------------------------------------------------------
+
+
+def test_grant_admin_request_answers_in_the_upstream_shape_and_reads_the_grant(sample, api):
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_usage_1"}])
+    response = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant))
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["scope"] == "cds_grant_admin_1"
+    assert body["authorization_details"] == admin_entry(client, grant)
+    [new_id] = body["cds_grant_ids"]
+    assert new_id != grant.pk
+    assert Grant.objects.get(pk=new_id).administers == grant
+    segments = api.rows("usage-segments", body["access_token"], "usage_segments")
+    assert segments
+    assert api.get("accounts", body["access_token"]).status_code == 403
+
+
+def test_grant_admin_tokens_stop_when_the_administered_grant_is_revoked(sample, api):
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    tok = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant)).json()
+    lifecycle.revoke_grant(grant)
+    assert api.get("accounts", tok["access_token"]).status_code == 401
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"client_id": "someone-else"}, "client_id"),
+        ({"grant_id": "grt_nope"}, "grant_id"),
+        ({"extra": 1}, "unknown field"),
+    ],
+)
+def test_grant_admin_request_refuses_what_wg1_02_does_not_approve(sample, api, change, message):
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    [entry] = admin_entry(client, grant)
+    response = post_token(api, client, "cds_grant_admin_1", [{**entry, **change}])
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_authorization_details"
+    assert message in response.json()["error_description"]
+
+
+def test_grant_admin_request_refuses_another_clients_grant_and_seed_grants(sample, api):
+    client, other = ApplicationFactory(), ApplicationFactory()
+    theirs = lifecycle.create_grant(other, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    seed = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_current_accounts_details"}])
+    for grant in (theirs, seed):
+        response = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant))
+        assert response.status_code == 400, grant
+    assert Grant.objects.count() == 2  # nothing half-created
+
+
+def test_grant_admin_request_carries_exactly_one_entry(sample, api):
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    response = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant) * 2)
+    assert response.status_code == 400
+    assert "exactly one entry" in response.json()["error_description"]
+
+
+# -- direct access ---------------------------------------------------------------------------
+
+
+def direct_client(scopes: str, accounts: str | None = None) -> Any:
+    client = ApplicationFactory()
+    args = ["--accounts", accounts] if accounts else ["--all-accounts"]
+    call_command(
+        "cds_client", "direct-access", "--client-id", client.client_id, "--scopes", scopes, *args
+    )
+    return client
+
+
+def account_ids(api, tok: str) -> list[str]:
+    return sorted(r["cds_account_id"] for r in api.rows("accounts", tok, "accounts"))
+
+
+def test_direct_access_token_creates_a_grant_and_echoes_its_preselections(sample, api):
+    client = direct_client("cds_query_accounts_1", "acc-r1,acc-r2")
+    response = post_token(api, client, "cds_query_accounts_1")
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["scope"] == "cds_query_accounts_1"
+    [entry] = body["authorization_details"]
+    assert entry["account_numbers"] is None
+    assert entry["include_accounts"] is True
+    assert entry["sync_until"] == "infinite"
+    assert Grant.objects.get(pk=body["cds_grant_ids"][0]).client == client
+    assert account_ids(api, body["access_token"]) == ["acc-r1", "acc-r2"]
+
+
+def test_preselections_narrow_and_never_pass_the_base_set(sample, api):
+    client = direct_client("cds_query_accounts_1", "acc-r1,acc-r2")
+    # acc-r3's number is outside the base set: it matches nothing.
+    details = [
+        {
+            "type": "cds_query_accounts_1",
+            "account_numbers": ["1001-4410-7", "1001-6637-9"],
+            "include_account_numbers": True,
+        }
+    ]
+    body = post_token(api, client, "cds_query_accounts_1", details).json()
+    assert account_ids(api, body["access_token"]) == ["acc-r1"]
+
+
+def test_preselections_of_several_entries_intersect(sample, api):
+    client = direct_client("cds_query_accounts_1 cds_query_bill_statements_1", "acc-r1,acc-r2")
+    details = [
+        {"type": "cds_query_accounts_1", "account_numbers": ["1001-4410-7", "1001-5523-2"]},
+        {"type": "cds_query_bill_statements_1", "account_numbers": ["1001-5523-2"]},
+    ]
+    scope = "cds_query_accounts_1 cds_query_bill_statements_1"
+    tok = post_token(api, client, scope, details).json()["access_token"]
+    assert account_ids(api, tok) == ["acc-r2"]
+    statements = api.rows("bill-statements", tok, "bill_statements")
+    assert {s["cds_account_id"] for s in statements} == {"acc-r2"}
+
+
+def test_contract_preselection_cascades_to_points_meters_and_usage(sample, api):
+    client = direct_client("cds_query_usage_1 cds_query_meter_devices_1", "acc-r1")
+    details = [
+        {"type": "cds_query_usage_1", "contract_numbers": ["SA-100144107-E"]},
+        {"type": "cds_query_meter_devices_1", "contract_numbers": ["SA-100144107-E"]},
+    ]
+    scope = "cds_query_usage_1 cds_query_meter_devices_1"
+    tok = post_token(api, client, scope, details).json()["access_token"]
+    meters = api.rows("meter-devices", tok, "meter_devices")
+    assert [m["cds_meterdevice_id"] for m in meters] == ["md-r1e"]
+    segments = api.rows("usage-segments", tok, "usage_segments")
+    assert segments
+    assert {m for s in segments for m in s["related_meterdevices"]} == {"md-r1e"}
+
+
+def test_narrowing_the_base_set_takes_effect_on_the_next_request(sample, api):
+    client = direct_client("cds_query_accounts_1", "acc-r1,acc-r2")
+    tok = post_token(api, client, "cds_query_accounts_1").json()["access_token"]
+    DirectAccess.objects.get(client=client).accounts.set([])
+    assert account_ids(api, tok) == []
+
+
+@pytest.mark.parametrize(
+    ("scope", "details", "error"),
+    [
+        ("cds_query_service_points_1", None, "invalid_scope"),
+        (
+            "cds_query_accounts_1",
+            [{"type": "cds_query_accounts_1", "account_numbers": ["_all"]}],
+            "invalid_authorization_details",
+        ),
+        (
+            "cds_query_accounts_1",
+            [{"type": "cds_query_accounts_1", "purpose": None}],
+            "invalid_authorization_details",
+        ),
+        (
+            "cds_query_accounts_1",
+            [{"type": "cds_query_accounts_1", "error_if_no_preselections": True}],
+            "invalid_authorization_details",
+        ),
+        (
+            "cds_query_accounts_1",
+            [
+                {
+                    "type": "cds_query_accounts_1",
+                    "error_if_no_preselections": True,
+                    "account_numbers": ["1001-6637-9"],
+                }
+            ],
+            "invalid_authorization_details",
+        ),
+    ],
+)
+def test_direct_access_refusals(sample, api, scope, details, error):
+    client = direct_client("cds_query_accounts_1", "acc-r1")
+    response = post_token(api, client, scope, details)
+    assert response.status_code in (400, 401), response.content
+    assert response.json()["error"] == error
+    assert not Grant.objects.exists()
+
+
+def test_direct_and_consent_scopes_never_share_a_client(sample):
+    client = direct_client("cds_query_accounts_1", "acc-r1")
+    with pytest.raises(lifecycle.GrantError, match="direct access"):
+        lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    consenting = ApplicationFactory()
+    lifecycle.create_grant(consenting, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    with pytest.raises(CommandError, match="consent grants"):
+        call_command(
+            "cds_client",
+            "direct-access",
+            "--client-id",
+            consenting.client_id,
+            "--scopes",
+            "cds_query_accounts_1",
+            "--all-accounts",
+        )
+
+
+def test_operators_cannot_make_direct_access_grants(sample):
+    with pytest.raises(lifecycle.GrantError, match="token request"):
+        lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], [{"type": "cds_query_accounts_1"}])
