@@ -12,6 +12,7 @@ from cdsapi import exactjson
 from cdsapi.grants import lifecycle
 from tests.conftest import Api
 from tests.factories import (
+    T0,
     AccountFactory,
     AccountVersionFactory,
     ApplicationFactory,
@@ -283,3 +284,208 @@ class GrantPropertyTests(TestCase):
                 *(SECTION_FIELDS[e["flavor"]] for e in shown if self.admits(e["bounds"], d))
             )
             assert set(row) - {"account_number"} <= allowed
+
+
+# -- the upstream vocabulary (CDS-WG3-01 §6-7): the oracle's own copy of the object formats
+# and include fields, not the policy's tables.
+
+UP_STATEMENT_REQUIRED = META | {
+    "cds_billstatement_id",
+    "cds_account_id",
+    "statement_date",
+    "currency",
+    "amount_due",
+    "amount_due_date",
+    "shutoff_prevention_minimum_due",
+    "shutoff_prevention_date",
+}
+UP_STATEMENT_CHARGES = {
+    "previous_balance_amount",
+    "previous_balance_paid",
+    "previous_balance_unpaid",
+    "new_charges_amount",
+    "new_charges",
+    "new_balance_amount",
+}
+UP_SECTION_REQUIRED = (SECTION_FIELDS["full"] - {"line_items"}) | {"account_number"}
+UP_ACCOUNT_FIELDS = {
+    "include_account_numbers": {"customer_number", "account_number", "account_entity"},
+    "include_account_details": {
+        "account_name",
+        "account_address",
+        "account_types",
+        "account_status",
+        "account_contacts",
+    },
+}
+SECTION_DAYS = (date(2024, 12, 1), date(2024, 12, 31))  # every factory section's period
+
+up_entry_st = st.one_of(
+    st.fixed_dictionaries(
+        {
+            "type": st.just("cds_accounts_1"),
+            "include_account_numbers": st.booleans(),
+            "include_account_details": st.booleans(),
+            "sync": st.one_of(st.none(), st.integers(0, 450)),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("cds_bill_statements_1"),
+            "include_bill_statement_charges": st.booleans(),
+            "bounds": bounds_st,
+            "sync": st.one_of(st.none(), st.integers(0, 450)),
+        }
+    ),
+    st.fixed_dictionaries(
+        {
+            "type": st.just("cds_service_bills_1"),
+            "include_bill_statements": st.booleans(),
+            "include_bill_section_line_items": st.booleans(),
+            "section_bounds": bounds_st,
+            "sync": st.one_of(st.none(), st.integers(0, 450)),
+        }
+    ),
+)
+up_grant_st = st.tuples(
+    st.lists(st.integers(0, 3), min_size=1, max_size=4, unique=True),
+    st.lists(up_entry_st, min_size=1, max_size=3, unique_by=lambda e: e["type"]),
+)
+
+
+def stamp(n: int) -> str:
+    return day(n).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def bound(n: int | None) -> str:
+    return "infinite" if n is None else day(n).date().isoformat()
+
+
+class UpstreamGrantPropertyTests(GrantPropertyTests):
+    """The same random worlds under random upstream grants."""
+
+    test_responses_never_leave_the_grant = None  # run once, in the parent class
+
+    @settings(max_examples=40, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(accounts=accounts_st, grant=up_grant_st)
+    def test_upstream_responses_never_leave_the_grant(self, accounts, grant) -> None:
+        world = self.build(accounts)
+        selected_idx, entries = grant
+        selected = [f"acc-{i}" for i in selected_idx if i < len(accounts)] or ["acc-0"]
+        details = []
+        for e in entries:
+            entry = {k: v for k, v in e.items() if k.startswith("include_")}
+            entry["type"] = e["type"]
+            entry["sync_until"] = "infinite" if e["sync"] is None else stamp(e["sync"])
+            if "bounds" in e:
+                entry["statement_date_start"] = bound(e["bounds"][0])
+                entry["statement_date_end"] = bound(e["bounds"][1])
+            if "section_bounds" in e:
+                entry["start_date"] = bound(e["section_bounds"][0])
+                entry["end_date"] = bound(e["section_bounds"][1])
+            details.append(entry)
+        token, _ = lifecycle.issue_token(
+            lifecycle.create_grant(ApplicationFactory(), selected, details)
+        )
+        api = Api()
+        self.check_up_accounts(api, token, world, selected, entries)
+        self.check_up_statements(api, token, world, selected, entries)
+        self.check_up_sections(api, token, world, selected, entries)
+
+    @staticmethod
+    def cutoff_day(entry) -> float:
+        return float("inf") if entry["sync"] is None else entry["sync"]
+
+    def check_up_accounts(self, api, token, world, selected, entries) -> None:
+        # Every scope drawn here implies include_accounts; bills imply account numbers.
+        response = api.get("accounts", token)
+        rows = {r["cds_account_id"]: r for r in response.data_["accounts"]}
+        row_cutoff = max(self.cutoff_day(e) for e in entries)
+        at = None if row_cutoff == float("inf") else row_cutoff
+        assert set(rows) == {a for a in selected if self.version_at(world["versions"][a], at)}
+        for ident, row in rows.items():
+            allowed = set(ACCOUNT_ALWAYS)
+            for e in entries:
+                gates = {"include_account_numbers"} if e["type"] != "cds_accounts_1" else set()
+                gates |= {k for k, v in e.items() if k.startswith("include_") and v}
+                cut = None if e["sync"] is None else e["sync"]
+                version = self.version_at(world["versions"][ident], cut)
+                for gate in gates & set(UP_ACCOUNT_FIELDS):
+                    if version is not None:
+                        allowed |= UP_ACCOUNT_FIELDS[gate]
+            assert set(row) == allowed
+
+    def statement_entries(self, entries):
+        return [
+            e
+            for e in entries
+            if e["type"] == "cds_bill_statements_1"
+            or (e["type"] == "cds_service_bills_1" and e["include_bill_statements"])
+        ]
+
+    def admits_statement(self, e, d: date) -> bool:
+        if e["sync"] is not None and (d > day(e["sync"]).date() or day(e["sync"]) < T0):
+            return False
+        return self.admits(e.get("bounds", (None, None)), d)
+
+    def check_up_statements(self, api, token, world, selected, entries) -> None:
+        shown = self.statement_entries(entries)
+        response = api.get("bill-statements", token)
+        if not shown:
+            assert response.status_code == 403
+            return
+        rows = response.data_["bill_statements"]
+        expected = {
+            sid
+            for sid, (acc, d) in world["statements"].items()
+            if acc in selected and any(self.admits_statement(e, d) for e in shown)
+        }
+        assert {r["cds_billstatement_id"] for r in rows} == expected
+        for row in rows:
+            acc, d = world["statements"][row["cds_billstatement_id"]]
+            admitting = [e for e in shown if self.admits_statement(e, d)]
+            allowed = UP_STATEMENT_REQUIRED | {"account_number"}
+            if any(e.get("include_bill_statement_charges") for e in admitting):
+                allowed |= UP_STATEMENT_CHARGES
+            assert set(row) == allowed
+            versions = world["versions"][acc]
+            issued = [v for vd, v in versions if day(vd).date() <= d]
+            number = (issued[-1] if issued else versions[0][1])["account_number"]
+            if all(e["sync"] is None for e in admitting):
+                assert row["account_number"] == number
+
+    def check_up_sections(self, api, token, world, selected, entries) -> None:
+        shown = [e for e in entries if e["type"] == "cds_service_bills_1"]
+        response = api.get("bill-sections", token)
+        if not shown:
+            assert response.status_code == 403
+            return
+
+        def admits(e) -> bool:
+            lo, hi = e["section_bounds"]
+            in_window = (lo is None or SECTION_DAYS[0] >= day(lo).date()) and (
+                hi is None or SECTION_DAYS[1] <= day(hi).date()
+            )
+            return in_window and (e["sync"] is None or day(e["sync"]) >= T0)
+
+        rows = response.data_["bill_sections"]
+        expected = (
+            {sid for sid, (acc, _) in world["sections"].items() if acc in selected}
+            if any(admits(e) for e in shown)
+            else set()
+        )
+        assert {r["cds_billsection_id"] for r in rows} == expected
+        statements = {
+            r["cds_billstatement_id"]
+            for r in (
+                api.get("bill-statements", token).data_.get("bill_statements", [])
+                if self.statement_entries(entries)
+                else []
+            )
+        }
+        for row in rows:
+            allowed = set(UP_SECTION_REQUIRED)
+            if any(e["include_bill_section_line_items"] for e in shown if admits(e)):
+                allowed.add("line_items")
+            assert set(row) == allowed
+            assert row["cds_billstatement_id"] is None or row["cds_billstatement_id"] in statements

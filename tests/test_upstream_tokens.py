@@ -237,3 +237,38 @@ def test_direct_and_consent_scopes_never_share_a_client(sample):
 def test_operators_cannot_make_direct_access_grants(sample):
     with pytest.raises(lifecycle.GrantError, match="token request"):
         lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], [{"type": "cds_query_accounts_1"}])
+
+
+# -- jwk -------------------------------------------------------------------------------------
+
+
+def test_a_grant_with_a_jwk_gets_every_body_encrypted_to_it(sample, api):
+    from jwcrypto import jwe, jwk
+
+    private = jwk.JWK.generate(kty="EC", crv="P-256", use="enc")
+    public = json.loads(private.export_public())
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1", "jwk": public}])
+    body = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant)).json()
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {body['access_token']}"}
+
+    def decrypted(path: str, status: int) -> dict:
+        response = api.client.get(f"/cds-customerdata-api/v1/{path}", **headers)
+        assert response.status_code == status
+        assert response["Content-Type"] == "application/jose"
+        message = jwe.JWE()
+        message.deserialize(response.content.decode(), key=private)
+        return json.loads(message.payload)
+
+    assert [a["cds_account_id"] for a in decrypted("accounts", 200)["accounts"]] == ["acc-r1"]
+    assert decrypted("bill-statements", 403)["error"] == "insufficient_scope"
+
+
+def test_a_private_or_signing_jwk_is_refused_when_the_grant_is_made(sample):
+    from cdsapi.grants.details import InvalidAuthorizationDetails
+
+    for key in ({"kty": "EC", "crv": "P-256", "use": "sig", "x": "a", "y": "b"}, "not a key"):
+        with pytest.raises(InvalidAuthorizationDetails, match="jwk"):
+            lifecycle.create_grant(
+                ApplicationFactory(), ["acc-r1"], [{"type": "cds_accounts_1", "jwk": key}]
+            )

@@ -7,6 +7,7 @@ authentication, the policy, parameter checks, filtering, paging and rendering.
 
 from typing import Any, ClassVar
 
+from django.http import HttpResponse
 from rest_framework.exceptions import MethodNotAllowed
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -16,7 +17,8 @@ from cdsapi.api.authentication import BearerTokenAuthentication, HasGrantToken
 from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.filters import Filter
 from cdsapi.api.pagination import PAGING_PARAMS
-from cdsapi.grants.policy import Policy, Rule, compile_policy
+from cdsapi.grants import jwk
+from cdsapi.grants.policy import Policy, Rule, compile_policy, encryption_key
 from cdsapi.text import has_control_characters
 
 
@@ -42,6 +44,27 @@ class CdsListView(APIView):
                 "(RFC 6750 §2.1), never in the query string"
             )
         super().initial(request, *args, **kwargs)
+
+    def finalize_response(
+        self, request: Request, response: Response, *args: Any, **kwargs: Any
+    ) -> HttpResponse:
+        """A grant with a ``jwk`` gets every body, errors included, as a JWE encrypted to it
+        (compact serialization, ``application/jose``; see ``cdsapi.grants.jwk``)."""
+        response = super().finalize_response(request, response, *args, **kwargs)
+        grant = getattr(request.auth, "cds_grant", None) if request.auth else None
+        key = encryption_key(grant) if grant is not None else None
+        if key is None:
+            return response
+        response.render()
+        encrypted = HttpResponse(
+            jwk.encrypt(response.content, key) if response.content else b"",
+            status=response.status_code,
+            content_type=jwk.CONTENT_TYPE,
+        )
+        for header in ("WWW-Authenticate", "Allow", "Retry-After", "Vary"):
+            if header in response:
+                encrypted[header] = response[header]
+        return encrypted
 
     def policy(self, request: Request) -> Policy:
         token = request.auth

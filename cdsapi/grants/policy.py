@@ -356,6 +356,13 @@ def compile_policy(grant: Grant, token_scopes: Iterable[str]) -> Policy:
     return UpstreamPolicy.for_grant(data, scopes)
 
 
+def encryption_key(grant: Grant) -> dict[str, Any] | None:
+    """The public key every response body for this grant's tokens is encrypted to (the
+    ``jwk`` field, WG3 §7.4.6: the same in every entry), or None."""
+    entries = grant.data_grant.authorization_details
+    return entries[0].get("jwk") if entries else None
+
+
 class Rule(ABC):
     """What every resource rule offers the base view: ``rows``, a queryset already cut to
     the grant; ``listing``, one page of what the grant serves, filtered and rendered."""
