@@ -10,7 +10,7 @@ from django.http import HttpRequest
 
 from cdsapi.grants import lifecycle
 from cdsapi.grants.details import InvalidAuthorizationDetails
-from cdsapi.models import Grant
+from cdsapi.models import DirectAccess, Grant
 
 
 class ImportedDataAdmin(admin.ModelAdmin):
@@ -87,6 +87,7 @@ class GrantForm(forms.ModelForm):
                 if self.instance._state.adding or "expires" in self.changed_data
                 else None,
                 customer=cleaned.get("customer"),
+                client=cleaned.get("client"),
             )
         except InvalidAuthorizationDetails as exc:
             self.add_error("authorization_details", f"invalid_authorization_details: {exc}")
@@ -96,6 +97,8 @@ class GrantForm(forms.ModelForm):
         else:
             cleaned["scope"] = spec.scope
             cleaned["authorization_details"] = spec.authorization_details
+            if spec.expires is not None:
+                cleaned["expires"] = spec.expires
         return cleaned
 
 
@@ -120,3 +123,32 @@ class GrantAdmin(admin.ModelAdmin):
         for grant in queryset:
             lifecycle.revoke_grant(grant)
         self.message_user(request, f"Revoked {queryset.count()} grant(s).", messages.SUCCESS)
+
+
+class DirectAccessForm(forms.ModelForm):
+    class Meta:
+        model = DirectAccess
+        fields = ["client", "scope", "all_accounts", "accounts"]
+
+    def clean(self) -> dict[str, Any]:
+        cleaned = super().clean()
+        client = cleaned.get("client")
+        if client is not None and "scope" in cleaned:
+            try:
+                lifecycle.check_direct_access(client, cleaned["scope"].split())
+            except lifecycle.GrantError as exc:
+                field, _, message = str(exc).partition(": ")
+                self.add_error(field if field in self.fields else None, message)
+        if not cleaned.get("all_accounts") and not cleaned.get("accounts"):
+            self.add_error("accounts", "choose the base set of accounts, or allow all accounts")
+        return cleaned
+
+
+@admin.register(DirectAccess)
+class DirectAccessAdmin(admin.ModelAdmin):
+    """A client's direct-access scopes and base set (CDS-WG3-01 §6.2)."""
+
+    form = DirectAccessForm
+    list_display = ["client", "scope", "all_accounts"]
+    search_fields = ["client__name", "client__client_id", "scope"]
+    filter_horizontal = ["accounts"]

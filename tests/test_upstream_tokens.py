@@ -272,3 +272,19 @@ def test_a_private_or_signing_jwk_is_refused_when_the_grant_is_made(sample):
             lifecycle.create_grant(
                 ApplicationFactory(), ["acc-r1"], [{"type": "cds_accounts_1", "jwk": key}]
             )
+
+
+def test_the_admin_refuses_direct_access_for_a_consenting_client(sample):
+    from cdsapi.admin import DirectAccessForm
+
+    client = ApplicationFactory()
+    lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    form = DirectAccessForm(
+        data={"client": client.pk, "scope": "cds_query_accounts_1", "all_accounts": True}
+    )
+    assert not form.is_valid()
+    assert "consent grants" in str(form.errors)
+    wrong = DirectAccessForm(
+        data={"client": ApplicationFactory().pk, "scope": "cds_accounts_1", "all_accounts": True}
+    )
+    assert "not direct-access scopes" in str(wrong.errors)

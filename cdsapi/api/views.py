@@ -51,7 +51,9 @@ class CdsListView(APIView):
         """A grant with a ``jwk`` gets every body, errors included, as a JWE encrypted to it
         (compact serialization, ``application/jose``; see ``cdsapi.grants.jwk``)."""
         response = super().finalize_response(request, response, *args, **kwargs)
-        grant = getattr(request.auth, "cds_grant", None) if request.auth else None
+        # Only a request already authenticated: reading request.auth would authenticate now.
+        token = getattr(request, "_auth", None)
+        grant = getattr(token, "cds_grant", None)
         key = encryption_key(grant) if grant is not None else None
         if key is None:
             return response

@@ -85,6 +85,7 @@ def validate_grant(
     expires: datetime | None = None,
     customer: Any = None,
     now: datetime | None = None,
+    client: Application | None = None,
 ) -> GrantSpec:
     """Every check a grant must pass, shared by the CLI, the admin and OAuth.
 
@@ -99,6 +100,15 @@ def validate_grant(
         raise GrantError(
             "direct-access scopes are granted by the client's own token request; enable them "
             "with `cds_client direct-access`"
+        )
+    if (
+        client is not None
+        and ad.family_of(resolved) == "consent"
+        and DirectAccess.objects.filter(client=client).exists()
+    ):
+        raise GrantError(
+            f"client: {client.client_id} has direct access; consent scopes need another client "
+            "(WG3 §6: the two never share a client)"
         )
     accounts = select_accounts(account_ids)
     if customer is not None:
@@ -129,12 +139,9 @@ def create_grant(
     now: datetime | None = None,
 ) -> Grant:
     """Validate everything (``validate_grant``), then create the grant, or nothing."""
-    spec = validate_grant(account_ids, authorization_details, scope, expires, customer, now)
-    if ad.family_of(spec.authorization_details) == "consent" and hasattr(client, "direct_access"):
-        raise GrantError(
-            f"client {client.client_id} has direct access; consent scopes need another client "
-            "(WG3 §6: the two never share a client)"
-        )
+    spec = validate_grant(
+        account_ids, authorization_details, scope, expires, customer, now, client=client
+    )
     with transaction.atomic():
         grant = Grant.objects.create(
             client=client,
@@ -145,6 +152,22 @@ def create_grant(
         )
         grant.accounts.set(spec.accounts)
     return grant
+
+
+def check_direct_access(client: Application, scopes: list[str]) -> None:
+    """What enabling direct access for a client must satisfy (CLI and admin): only
+    direct-access scopes, and a client holding no consent grant (WG3 §6)."""
+    known = registry()
+    wrong = [s for s in scopes if s not in known or known[s].family != "direct"]
+    if wrong:
+        offered = " ".join(s for s, d in known.items() if d.family == "direct")
+        raise GrantError(f"scope: {', '.join(wrong)} not direct-access scopes ({offered})")
+    held = Grant.objects.filter(client=client, administers=None).values_list("scope", flat=True)
+    if any(known.get(s) and known[s].family == "consent" for scope in held for s in scope.split()):
+        raise GrantError(
+            f"client: {client.client_id} holds consent grants; direct access needs another "
+            "client (WG3 §6: the two never share a client)"
+        )
 
 
 def direct_grant(
@@ -163,10 +186,13 @@ def direct_grant(
 
     now = now or timezone.now()
     access = DirectAccess.objects.filter(client=client).first()
-    scopes = scope.split() if scope else []
     if access is None:
         raise GrantError(f"client {client.client_id} has no direct access")
-    if not scopes:
+    if scope:
+        scopes = scope.split()
+    elif authorization_details:
+        scopes = ad.default_scope(ad.parse(authorization_details))
+    else:
         raise GrantError("scope: name the direct-access scopes asked for")
     disabled = [s for s in scopes if s not in access.scopes]
     if disabled:
@@ -178,6 +204,9 @@ def direct_grant(
         raise ad.InvalidAuthorizationDetails(
             "authorization_details", "expected direct-access types"
         )
+    expires = detail_expiry(resolved)
+    if expires is not None and expires <= now:
+        raise ad.InvalidAuthorizationDetails("authorization_details", "expires is in the past")
     universe = direct_universe(client, resolved)
     for n, entry in enumerate(resolved):
         if not entry.get("error_if_no_preselections"):
@@ -194,7 +223,7 @@ def direct_grant(
         client=client,
         scope=" ".join(scopes),
         authorization_details=resolved,
-        expires=detail_expiry(resolved),
+        expires=expires,
     )
 
 

@@ -341,6 +341,14 @@ class UpstreamPolicy(Policy):
     def listed_accounts(self) -> frozenset[int]:
         return self.listed
 
+    def require_account_field(self, field: str) -> datetime:
+        """As the seed policy, except that ``account_number`` may also be filtered on where an
+        entry shows it on other objects (``include_account_numbers``)."""
+        numbers = [e.cutoff for e in self.entries if "include_account_numbers" in e.includes]
+        if field == "account_number" and numbers and self.field_cutoff(field) is None:
+            return max(numbers)
+        return super().require_account_field(field)
+
     # -- reference arrays: only ids of objects the token can see -----------------------------
 
     @cached_property

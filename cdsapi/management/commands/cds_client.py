@@ -15,9 +15,9 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import transaction
 
 from accounts.models import Account
-from cdsapi.grants.scopes import registry
+from cdsapi.grants import lifecycle
 from cdsapi.management.options import refuse_control_characters
-from cdsapi.models import Application, DirectAccess, Grant
+from cdsapi.models import Application, DirectAccess
 
 
 class Command(BaseCommand):
@@ -74,27 +74,14 @@ class Command(BaseCommand):
         if client is None:
             raise CommandError(f"--client-id: no client {options['client_id']!r}")
         scopes = options["scopes"].split()
-        known = registry()
-        wrong = [s for s in scopes if s not in known or known[s].family != "direct"]
-        if wrong:
-            offered = " ".join(s for s, d in known.items() if d.family == "direct")
-            raise CommandError(f"--scopes: {', '.join(wrong)} not direct-access scopes ({offered})")
         if not scopes:
             DirectAccess.objects.filter(client=client).delete()
             self.stdout.write(json.dumps({"client_id": client.client_id, "direct_access": None}))
             return
-        consent = Grant.objects.filter(client=client, administers=None).exclude(
-            authorization_details=[]
-        )
-        if any(
-            known.get(s) is not None and known[s].family == "consent"
-            for grant in consent
-            for s in grant.scopes
-        ):
-            raise CommandError(
-                f"client {client.client_id} holds consent grants; direct access needs another "
-                "client (CDS-WG3-01 §6: the two never share a client)"
-            )
+        try:
+            lifecycle.check_direct_access(client, scopes)
+        except lifecycle.GrantError as exc:
+            raise CommandError(str(exc).replace("scope:", "--scopes:", 1)) from None
         ids = [a for a in (options["accounts"] or "").split(",") if a]
         if not ids and not options["all_accounts"]:
             raise CommandError("give --accounts ID,... or --all-accounts (the base set)")
