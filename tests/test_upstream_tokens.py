@@ -288,3 +288,13 @@ def test_the_admin_refuses_direct_access_for_a_consenting_client(sample):
         data={"client": ApplicationFactory().pk, "scope": "cds_accounts_1", "all_accounts": True}
     )
     assert "not direct-access scopes" in str(wrong.errors)
+
+
+def test_every_curl_line_the_demo_prints_works(sample, api, capsys):
+    call_command("cds_demo_grants")
+    lines = [line for line in capsys.readouterr().out.splitlines() if line.startswith("curl")]
+    assert len(lines) == 6
+    for line in lines:
+        token = line.split("Bearer ")[1].split("'")[0]
+        endpoint = line.rsplit("/", 1)[1]
+        assert api.get(endpoint, token).status_code == 200, line

@@ -11,7 +11,7 @@ from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Account
 from cdsapi.grants import lifecycle
-from cdsapi.models import Application
+from cdsapi.models import Application, DirectAccess
 
 CLIENT_ID = "demo-recipient"
 DEMO_GRANTS = [
@@ -59,7 +59,20 @@ DEMO_GRANTS = [
         ],
         "usage-segments",
     ),
+    (
+        "Upstream vocabulary: the solar home's service contracts with rate plans, and its "
+        "usage for the last 30 days naming its meters (read this grant with the grant-admin "
+        "request too, see the README)",
+        ["acc-r1"],
+        [
+            {"type": "cds_service_contracts_1", "include_rate_plans": True},
+            {"type": "cds_usage_1", "segment_start": "P30D", "include_meter_devices": True},
+        ],
+        "service-contracts",
+    ),
 ]
+DIRECT_CLIENT_ID = "demo-portal"
+DIRECT_SCOPES = "cds_query_accounts_1 cds_query_meter_devices_1"
 
 
 class Command(BaseCommand):
@@ -88,3 +101,35 @@ class Command(BaseCommand):
             self.stdout.write(f"#   grant {grant.pk}: {json.dumps(grant.authorization_details)}")
             url = shlex.quote(base + endpoint)
             self.stdout.write(f"curl -s -H 'Authorization: Bearer {token}' {url}\n")
+        self.direct_access(base)
+
+    def direct_access(self, base: str) -> None:
+        """A second client with direct access to the bakery's accounts, and one token as its
+        own token request would get it (meter numbers shown, one contract preselected)."""
+        client, _ = Application.objects.get_or_create(
+            client_id=DIRECT_CLIENT_ID,
+            defaults={
+                "name": "Demo building portal (direct access)",
+                "client_type": Application.CLIENT_CONFIDENTIAL,
+                "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
+            },
+        )
+        client.cds_grants.all().delete()
+        access, _ = DirectAccess.objects.update_or_create(
+            client=client, defaults={"scope": DIRECT_SCOPES, "all_accounts": False}
+        )
+        access.accounts.set(Account.objects.filter(cds_account_id__in=["acc-c0", "acc-c1"]))
+        details = [
+            {"type": "cds_query_accounts_1", "include_account_numbers": True},
+            {"type": "cds_query_meter_devices_1", "include_meter_numbers": True},
+        ]
+        grant = lifecycle.direct_grant(client, DIRECT_SCOPES, details)
+        grant.save()
+        token, _ = lifecycle.issue_token(grant)
+        self.stdout.write(
+            "# Direct access (cds_query_*): the bakery's head office and one shop, meters "
+            "with their numbers"
+        )
+        self.stdout.write(f"#   grant {grant.pk}: {json.dumps(grant.authorization_details)}")
+        url = shlex.quote(base + "meter-devices")
+        self.stdout.write(f"curl -s -H 'Authorization: Bearer {token}' {url}\n")
