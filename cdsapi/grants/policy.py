@@ -538,8 +538,32 @@ def _prune_charge(charge: dict[str, Any], visible: frozenset[str] | None) -> dic
     return charge
 
 
+class SectionRows(SerializedRule):
+    """What the section rules of both vocabularies share: their order, and which section
+    ids they show (for reference arrays), both over ``_visible``."""
+
+    @abstractmethod
+    def _visible(self) -> QuerySet[BillSection]: ...
+
+    def rows(self) -> QuerySet[BillSection]:
+        return (
+            self._visible()
+            .select_related("account", "statement")
+            .order_by(
+                "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
+            )
+        )
+
+    def visible(self, section_ids: Iterable[str]) -> frozenset[str]:
+        ids = list(section_ids)
+        if not ids:
+            return frozenset()
+        found = self._visible().filter(cds_billsection_id__in=ids)
+        return frozenset(found.values_list("cds_billsection_id", flat=True))
+
+
 @dataclass(frozen=True)
-class SectionsRule(SerializedRule):
+class SectionsRule(SectionRows):
     """Bill sections whose statement is visible under an entry that shows sections."""
 
     policy: Policy
@@ -557,22 +581,6 @@ class SectionsRule(SerializedRule):
         return BillSection.objects.filter(account_id__in=self.policy.account_pks).filter(
             by_statement | by_period
         )
-
-    def rows(self) -> QuerySet[BillSection]:
-        return (
-            self._visible()
-            .select_related("account", "statement")
-            .order_by(
-                "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
-            )
-        )
-
-    def visible(self, section_ids: Iterable[str]) -> frozenset[str]:
-        ids = list(section_ids)
-        if not ids:
-            return frozenset()
-        found = self._visible().filter(cds_billsection_id__in=ids)
-        return frozenset(found.values_list("cds_billsection_id", flat=True))
 
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy

@@ -33,6 +33,7 @@ from cdsapi.grants.policy import (
     AccountsRule,
     Policy,
     Presenter,
+    SectionRows,
     SerializedRule,
     UsageRule,
     _ordered,
@@ -77,6 +78,7 @@ class Entry:
     """One upstream entry, compiled: the kinds it shows, what of them, and its bounds."""
 
     cutoff: datetime  # min(now, sync_until)
+    frozen: bool  # sync_until is an instant, not "infinite"
     includes: frozenset[str]
     statements: tuple[date | None, date | None] | None
     sections: tuple[date | None, date | None] | None
@@ -107,13 +109,16 @@ class Entry:
             return ad.parse_bound(entry[start]), ad.parse_bound(entry[stop])
 
         segments = window("segment_start", "segment_end")
-        if segments is not None:
+        if segments is not None and end is not None:
             # Data valid after sync_until is never shown: the window ends there at the latest.
             stop = cutoff if segments[1] is None else min(segments[1], cutoff)
             segments = Window(segments[0], stop)
+        elif segments is not None:
+            segments = Window(*segments)
         types = entry.get(VALUE_TYPES)
         return cls(
             cutoff=cutoff,
+            frozen=end is not None,
             includes=frozenset(
                 k for k, v in entry.items() if k.startswith("include_") and v is True
             ),
@@ -486,7 +491,8 @@ class StatementsRule(SerializedRule):
 
     def _admits(self, entry: Entry) -> Q:
         q = entry.date_q("statements", "statement_date", "statement_date")
-        return q & Q(cds_modified__lte=entry.cutoff, statement_date__lte=entry.cutoff.date())
+        q &= Q(cds_modified__lte=entry.cutoff)
+        return q & Q(statement_date__lte=entry.cutoff.date()) if entry.frozen else q
 
     def rows(self) -> QuerySet[BillStatement]:
         return (
@@ -501,7 +507,7 @@ class StatementsRule(SerializedRule):
             e
             for e in self.entries
             if row.cds_modified <= e.cutoff
-            and row.statement_date <= e.cutoff.date()
+            and (not e.frozen or row.statement_date <= e.cutoff.date())
             and e.admits_date("statements", row.statement_date, row.statement_date)
         ]
 
@@ -540,7 +546,7 @@ class StatementsRule(SerializedRule):
 
 
 @dataclass(frozen=True)
-class SectionsRule(SerializedRule):
+class SectionsRule(SectionRows):
     """Sections of the base accounts whose service period lies in an entry's window (WG3
     §7.3.4-5, whole sections only), modified by its ``sync_until``; a direct grant narrowed
     to some contracts shows only sections related to them."""
@@ -563,22 +569,6 @@ class SectionsRule(SerializedRule):
             ]
             rows = rows.filter(pk__in=keep)
         return rows
-
-    def rows(self) -> QuerySet[BillSection]:
-        return (
-            self._visible()
-            .select_related("account", "statement")
-            .order_by(
-                "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
-            )
-        )
-
-    def visible(self, section_ids: Iterable[str]) -> frozenset[str]:
-        ids = list(section_ids)
-        if not ids:
-            return frozenset()
-        found = self._visible().filter(cds_billsection_id__in=ids)
-        return frozenset(found.values_list("cds_billsection_id", flat=True))
 
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy
