@@ -187,3 +187,29 @@ def test_seed_grants_do_not_reach_the_new_endpoints(world, api, token_for):
     tok = token_for(["acc-a"], [{"type": "cds_current_accounts_details"}])
     for endpoint in ("service-contracts", "service-points", "meter-devices"):
         assert api.get(endpoint, tok).status_code == 403
+
+
+def test_a_program_scope_shows_only_its_listed_programs(db, api):
+    account = AccountFactory(cds_account_id="acc-p")
+    programs = [
+        {"id": "p1", "program_number": "SOLAR-1", "types": ["active"], "name": "Solar"},
+        {"id": "p2", "program_number": "CARE", "types": ["low_income"], "name": "CARE"},
+    ]
+    AccountVersionFactory(account=account, account_programs=programs)
+    grant = lifecycle.create_grant(
+        ApplicationFactory(),
+        ["acc-p"],
+        [{"type": "cds_account_programs_1", "account_programs": ["SOLAR-1"]}],
+    )
+    [row] = api.rows("accounts", lifecycle.issue_token(grant)[0], "accounts")
+    assert [p["program_number"] for p in row["account_programs"]] == ["SOLAR-1"]
+    both = lifecycle.create_grant(
+        ApplicationFactory(),
+        ["acc-p"],
+        [
+            {"type": "cds_account_programs_1", "account_programs": ["SOLAR-1"]},
+            {"type": "cds_accounts_1", "include_account_programs": True},
+        ],
+    )
+    [row] = api.rows("accounts", lifecycle.issue_token(both)[0], "accounts")
+    assert len(row["account_programs"]) == 2

@@ -327,4 +327,5 @@ def describe(grant: Grant) -> dict[str, Any]:
         "status": grant.status,
         "created": format_datetime(grant.created),
         "expires": format_datetime(grant.expires) if grant.expires else None,
+        "administers": grant.administers_id,
     }

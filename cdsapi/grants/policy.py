@@ -285,6 +285,10 @@ class Policy:
         """Which of a segment's value formats are served (None: all of them)."""
         return None
 
+    def programs(self, field: str, programs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """The programs of an account or contract the grant shows: all of them."""
+        return programs
+
     def contracts_rule(self) -> "Rule":
         raise InsufficientScope("the seed vocabulary does not show service contracts")
 
@@ -478,6 +482,10 @@ class AccountsRule(SerializedRule):
             shown = row.parent_id in shown_parents
             data["cds_account_parent"] = row.parent.cds_account_id if shown else None
             data["cds_synced"] = format_datetime(min(row.cds_synced, self.row_cutoff))
+            if data.get("account_programs") is not None:
+                data["account_programs"] = policy.programs(
+                    "account_programs", data["account_programs"]
+                )
             return _ordered(data, frozenset(fields))
 
         return present

@@ -49,6 +49,7 @@ from cdsapi.grants.upstream import (
     OBJECT_INCLUDES,
     POINTS,
     PRESELECTIONS,
+    PROGRAM_LISTS,
     SECTIONS,
     SEGMENTS,
     STATEMENTS,
@@ -84,6 +85,8 @@ class Entry:
     sections: tuple[date | None, date | None] | None
     segments: Window | None
     value_types: frozenset[str] | None  # None: segments carry no values (null)
+    # A program scope's kept program list (WG3 §6.1.2-3): the only programs it shows.
+    program_lists: tuple[tuple[str, frozenset[str]], ...] = ()
 
     @cached_property
     def kinds(self) -> frozenset[str]:
@@ -98,8 +101,11 @@ class Entry:
             found |= FIELD_INCLUDES.get(include, {}).get(kind, frozenset())
         return frozenset(found)
 
+    def program_list(self, field: str) -> frozenset[str] | None:
+        return dict(self.program_lists).get(field)
+
     @classmethod
-    def compile(cls, entry: dict[str, Any], now: datetime) -> "Entry":
+    def compile(cls, entry: dict[str, Any], now: datetime, consent: bool) -> "Entry":
         end = ad.parse_bound(entry["sync_until"])
         cutoff = min(now, end) if end else now
 
@@ -126,6 +132,11 @@ class Entry:
             sections=window("start_date", "end_date"),
             segments=segments,
             value_types=None if types is None else frozenset(types),
+            program_lists=tuple(
+                (name, frozenset(entry[name]))
+                for name in PROGRAM_LISTS
+                if consent and entry.get(name) is not None
+            ),
         )
 
     def admits_date(self, window: str, start: date, end: date) -> bool:
@@ -301,8 +312,8 @@ class UpstreamPolicy(Policy):
             for e in grant.authorization_details
             if (scope := scope_of_type(e["type"])) is not None and scope.id in scopes
         ]
-        entries = tuple(Entry.compile(e, now) for e in raw)
         direct = bool(raw) and scope_of_type(raw[0]["type"]).family == "direct"
+        entries = tuple(Entry.compile(e, now, consent=not direct) for e in raw)
         universe = direct_universe(grant.client, raw) if direct else consent_universe(grant)
         listed = universe.accounts
         if any(ACCOUNTS in e.kinds for e in entries):
@@ -389,8 +400,17 @@ class UpstreamPolicy(Policy):
         rows = model.objects.filter(**{f"{ident}__in": visible, f"{field}__in": list(values)})
         return frozenset(rows.values_list(ident, flat=True))
 
-    def require_object_field(self, kind: str, field: str) -> None:
-        self.ids_with(kind, field, ())
+    def programs(self, field: str, programs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Only the listed programs when every entry showing ``field`` is a program scope
+        with a program list; all of them if any other entry shows the field."""
+        include = {"account_programs": "include_account_programs"}.get(
+            field, "include_service_programs"
+        )
+        lists = [e.program_list(field) for e in self.entries if include in e.includes]
+        if not lists or any(found is None for found in lists):
+            return programs
+        wanted = frozenset().union(*lists)
+        return [p for p in programs if isinstance(p, dict) and p.get("program_number") in wanted]
 
     def format_positions(self, formats: list[dict[str, Any]]) -> list[int] | None:
         """Which of a segment's formats the grant serves (WG3 §7.2.8.1); [] for null."""
@@ -704,6 +724,10 @@ class ObjectRule(SerializedRule):
             for name in ARRAY_KINDS:
                 if name in data:
                     data[name] = policy.prune(name, data[name] or [])
+            if data.get("service_programs") is not None:
+                data["service_programs"] = policy.programs(
+                    "service_programs", data["service_programs"]
+                )
             _synced(data, row, max(e.cutoff for e in entries))
             return _ordered(data, fields)
 
