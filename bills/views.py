@@ -1,5 +1,12 @@
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
-from cdsapi.api.filters import AccountFieldList, ArrayIds, DateBound, IdList, ObjectFieldList
+from cdsapi.api.filters import (
+    AccountFieldList,
+    ArrayIds,
+    DateBound,
+    IdList,
+    ObjectFieldList,
+    ShownIds,
+)
 from cdsapi.api.views import CdsListView
 
 
@@ -26,7 +33,9 @@ class BillSectionsView(CdsListView):
     serializer_class = BillSectionSerializer
     filters = (
         IdList("cds_billsection_ids", "cds_billsection_id"),
-        IdList("cds_billstatement_ids", "statement__cds_billstatement_id"),
+        ShownIds(
+            "cds_billstatement_ids", "statement__cds_billstatement_id", "cds_billstatement_id"
+        ),
         DateBound("before", "start_date__lte"),
         DateBound("after", "end_date__gte"),
         IdList("cds_account_ids", "account__cds_account_id"),

@@ -225,3 +225,21 @@ def test_an_unknown_default_account_field_is_a_configuration_error() -> None:
         resolve(
             [{"type": "cds_current_accounts_details"}], ["cds_current_accounts_details"], now=NOW
         )
+
+
+@pytest.mark.parametrize(
+    ("details", "message"),
+    [
+        ('[{"type": "cds_accounts_1", "type": "cds_usage_1"}]', "the key 'type' is given twice"),
+        ('[{"type": "cds_accounts_1", "sync_until": "P\\uff11D"}]', "sync_until"),
+        ('[{"type": "cds_accounts_1", "account_numbers": ["\\ud800"]}]', "unpaired surrogates"),
+        (
+            '[{"type": "cds_accounts_1", "authorization_form_selection_type": "x"}]',
+            "expected 'account_selection', got 'x'",
+        ),
+    ],
+)
+def test_upstream_details_refuse_what_cannot_be_read_one_way(details, message) -> None:
+    with pytest.raises(InvalidAuthorizationDetails) as refused:
+        resolve(details, ["cds_accounts_1"])
+    assert message in str(refused.value)

@@ -5,6 +5,7 @@ from datetime import UTC, date, datetime
 
 import pytest
 
+from accounts.models import ServiceContract
 from cdsapi.grants import lifecycle
 from tests.factories import (
     AccountFactory,
@@ -15,6 +16,7 @@ from tests.factories import (
     MeterDeviceFactory,
     ServiceContractFactory,
     ServicePointFactory,
+    UserFactory,
 )
 from tests.usage_data import load_usage, segment
 
@@ -58,6 +60,12 @@ def world(db):
     AccountVersionFactory(account=other, account_number="B-1")
     ServiceContractFactory(cds_servicecontract_id="sc-b", account=other, contract_number="SA-B")
     return late
+
+
+def token_over(accounts: list[str], *entries: dict) -> str:
+    scope = " ".join(e["type"] for e in entries)
+    grant = lifecycle.create_grant(ApplicationFactory(), accounts, list(entries), scope=scope)
+    return lifecycle.issue_token(grant)[0]
 
 
 def token(*entries: dict) -> str:
@@ -213,3 +221,69 @@ def test_a_program_scope_shows_only_its_listed_programs(db, api):
     )
     [row] = api.rows("accounts", lifecycle.issue_token(both)[0], "accounts")
     assert len(row["account_programs"]) == 2
+
+
+# -- found by an outside attack (each was a leak or wrong data before) -----------------------
+
+
+def test_a_parent_held_by_another_customer_is_never_brought_in(db, api):
+    mine, theirs = UserFactory(), UserFactory()
+    parent = AccountFactory(cds_account_id="acc-theirs")
+    parent.holders.add(theirs)
+    AccountVersionFactory(account=parent, account_number="SECRET")
+    child = AccountFactory(cds_account_id="acc-mine")
+    child.holders.add(mine)
+    AccountVersionFactory(account=child, parent=parent)
+    tok = token_over(["acc-mine"], {"type": "cds_accounts_1", "include_account_numbers": True})
+    rows = api.rows("accounts", tok, "accounts")
+    assert [(r["cds_account_id"], r["cds_account_parent"]) for r in rows] == [("acc-mine", None)]
+    assert api.rows("accounts", tok, "accounts", q="secret") == []
+    parent.holders.add(mine)
+    rows = api.rows("accounts", tok, "accounts", account_numbers="SECRET")
+    assert [r["cds_account_id"] for r in rows] == ["acc-theirs"]
+
+
+def test_statement_ids_on_sections_match_only_statements_the_token_reads(world, api):
+    tok = token({"type": "cds_service_bills_1"})
+    assert api.rows("bill-sections", tok, "bill_sections", cds_billstatement_ids="bst-jan") == []
+    both = token({"type": "cds_service_bills_1", "include_bill_statements": True})
+    rows = api.rows("bill-sections", both, "bill_sections", cds_billstatement_ids="bst-jan")
+    assert [r["cds_billsection_id"] for r in rows] == ["bsec-a"]
+
+
+def test_a_meter_only_linked_through_a_previous_contract_is_not_the_accounts(world, api):
+    other = ServiceContractFactory(cds_servicecontract_id="sc-z", contract_number="SA-Z")
+    point = ServicePointFactory(cds_servicepoint_id="sp-z")
+    point.current_servicecontracts.add(other)
+    point.previous_servicecontracts.add(ServiceContract.objects.get(cds_servicecontract_id="sc-a"))
+    MeterDeviceFactory(cds_meterdevice_id="md-z").current_servicepoints.add(point)
+    tok = token({"type": "cds_meters_1", "include_meter_numbers": True})
+    meters = api.rows("meter-devices", tok, "meter_devices")
+    assert [m["cds_meterdevice_id"] for m in meters] == ["md-a"]
+
+
+def test_account_numbers_on_statements_match_the_number_served(world, api):
+    tok = token({"type": "cds_bill_statements_1"})
+    rows = api.rows("bill-statements", tok, "bill_statements", account_numbers="OLD-1")
+    assert [r["cds_billstatement_id"] for r in rows] == ["bst-may", "bst-jan"]
+    rows = api.rows("bill-statements", tok, "bill_statements", account_numbers="NEW-1")
+    assert [r["cds_billstatement_id"] for r in rows] == ["bst-jul"]
+
+
+def test_value_types_move_cost_indexes_with_their_formats(db, api):
+    formats = [
+        {"id": "kw", "type": "electric_demand", "units": "kW", "demand_type": "peak"},
+        {"id": "kwh", "type": "electric_usage", "units": "kWh", "direction": "forward"},
+        {"id": "usd", "type": "cost", "currency": "USD", "indexes": [1]},
+        {"id": "usd-kw", "type": "cost", "currency": "USD", "indexes": [0]},
+    ]
+    values = [[{"ed": 2}, {"eu": 1}, {"c": "0.5"}, {"c": "0.1"}]]
+    load_usage([segment("us-1", JAN, values, formats=formats)])
+    grant = lifecycle.create_grant(
+        ApplicationFactory(),
+        ["acc-u"],
+        [{"type": "cds_usage_1", "include_usage_segment_value_types": ["electric_usage", "cost"]}],
+    )
+    [seg] = api.rows("usage-segments", lifecycle.issue_token(grant)[0], "usage_segments")
+    assert [(f["id"], f.get("indexes")) for f in seg["formats"]] == [("kwh", None), ("usd", [0])]
+    assert [list(v) for v in seg["values"][0]] == [["eu"], ["c"]]

@@ -298,3 +298,38 @@ def test_every_curl_line_the_demo_prints_works(sample, api, capsys):
         token = line.split("Bearer ")[1].split("'")[0]
         endpoint = line.rsplit("/", 1)[1]
         assert api.get(endpoint, token).status_code == 200, line
+
+
+def test_a_scope_taken_from_a_direct_client_stops_at_once_and_is_not_reissued(sample, api):
+    client = direct_client("cds_query_accounts_1 cds_query_meter_devices_1", "acc-r1")
+    body = post_token(api, client, "cds_query_accounts_1 cds_query_meter_devices_1").json()
+    call_command(
+        "cds_client",
+        "direct-access",
+        "--client-id",
+        client.client_id,
+        "--scopes",
+        "cds_query_accounts_1",
+        "--accounts",
+        "acc-r1",
+    )
+    assert api.get("meter-devices", body["access_token"]).status_code == 403
+    assert api.get("accounts", body["access_token"]).status_code == 200
+    seed_request = [{"type": "cds_grant_admin", "grant_id": body["cds_grant_ids"][0]}]
+    assert post_token(api, client, None, seed_request).status_code == 400
+
+
+def test_an_unknown_scope_is_invalid_scope(sample, api):
+    response = post_token(api, ApplicationFactory(), "bogus")
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+    assert "bogus" in response.json()["error_description"]
+
+
+def test_a_grant_admin_token_says_which_grant_stopped(sample, api):
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    tok = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant)).json()
+    lifecycle.revoke_grant(grant)
+    response = api.get("accounts", tok["access_token"])
+    assert "the grant it administers is revoked" in response.data_["error_description"]

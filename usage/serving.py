@@ -93,6 +93,13 @@ def _contained(window: Window) -> Q:
     return q
 
 
+def _moved(fmt: dict[str, Any], moved: dict[int, int]) -> dict[str, Any]:
+    """A format whose ``indexes`` (cost, supply mix) follow its formats to new positions."""
+    if not fmt.get("indexes"):
+        return fmt
+    return {**fmt, "indexes": [moved[i] for i in fmt["indexes"]]}
+
+
 class _Presenter:
     """What a page's segments share, worked out once: pruned reference arrays and formats
     (segments of one meter carry identical texts), visible bill sections, account numbers."""
@@ -136,7 +143,8 @@ class _Presenter:
             stored = exactjson.loads(text)
             positions = self.positions(text)
             if positions is not None:
-                stored = [stored[n] for n in positions]
+                moved = {old: new for new, old in enumerate(positions)}
+                stored = [_moved(stored[n], moved) for n in positions]
             self.cache[key] = [self._format(f) for f in stored]
         return self.cache[key]
 

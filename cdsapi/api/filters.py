@@ -58,6 +58,22 @@ class IdList(Filter):
 
 
 @dataclass(frozen=True)
+class ShownIds(Filter):
+    """``param=a b`` on a link the response shows only where the grant does (a section's
+    ``cds_billstatement_id``): rows linked to one of the ids the grant shows there."""
+
+    param: str
+    lookup: str
+    name: str
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        return rows.filter(**{f"{self.lookup}__in": rule.policy.shown(self.name, value)})
+
+
+@dataclass(frozen=True)
 class AccountFieldList(Filter):
     """``param=a b``: rows whose account's ``field`` is one of the values, if the grant shows it."""
 
@@ -68,7 +84,7 @@ class AccountFieldList(Filter):
         return parse_list(self.param, raw)
 
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
-        return rows.filter(rule.policy.accounts_where(self.field, "in", value))
+        return rows.filter(rule.account_field(self.field, value))
 
 
 @dataclass(frozen=True)

@@ -37,10 +37,11 @@ MAX_DETAILS_LENGTH = 65536
 
 _DURATION = re.compile(
     r"^P(?!$)(?:(?P<years>\d+)Y)?(?:(?P<months>\d+)M)?(?:(?P<weeks>\d+)W)?(?:(?P<days>\d+)D)?"
-    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$"
+    r"(?:T(?=\d)(?:(?P<hours>\d+)H)?(?:(?P<minutes>\d+)M)?(?:(?P<seconds>\d+)S)?)?$",
+    re.ASCII,
 )
 # The upstream drafts write a zero duration "P0S" (seconds without the "T"); S is unambiguous.
-_BARE_SECONDS = re.compile(r"^P(?P<seconds>\d+)S$")
+_BARE_SECONDS = re.compile(r"^P(?P<seconds>\d+)S$", re.ASCII)
 
 
 class InvalidAuthorizationDetails(ValueError):
@@ -59,12 +60,23 @@ def _text(value: Any) -> str:
         raise ValueError(f"expected a string, got {type(value).__name__}")
     if len(value) > MAX_TEXT or has_control_characters(value):
         raise ValueError(
-            f"expected at most {MAX_TEXT} characters and no control characters (such as NUL)"
+            f"expected at most {MAX_TEXT} characters, and no control characters (such as NUL) "
+            "or unpaired surrogates"
         )
     return value
 
 
 _ENTRY_LIST = TypeAdapter(list[dict[str, Any]])
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object that names no key twice (which value would count is anyone's guess)."""
+    found = dict(pairs)
+    if len(found) != len(pairs):
+        seen: set[str] = set()
+        twice = next(k for k, _ in pairs if k in seen or seen.add(k))
+        raise ValueError(f"the key {twice!r} is given twice")
+    return found
 
 
 def parse(value: str | list[Any] | None) -> list[dict[str, Any]]:
@@ -77,7 +89,7 @@ def parse(value: str | list[Any] | None) -> list[dict[str, Any]]:
                 "authorization_details", f"is longer than {MAX_DETAILS_LENGTH} characters"
             )
         try:
-            value = json.loads(value)
+            value = json.loads(value, object_pairs_hook=_unique_keys)
         except RecursionError:
             raise InvalidAuthorizationDetails(
                 "authorization_details", "is nested too deeply"
@@ -330,7 +342,9 @@ def _check_together(entries: list[dict[str, Any]], scopes: list[str]) -> None:
 def _choice(value: Any, field: Field, where: str, local_now: datetime) -> str:
     ids = [c.id for c in field.choices]
     if value not in ids:
-        expected = " or ".join([", ".join(repr(i) for i in ids[:-1]), repr(ids[-1])])
+        expected = repr(ids[-1])
+        if len(ids) > 1:
+            expected = f"{', '.join(repr(i) for i in ids[:-1])} or {expected}"
         raise InvalidAuthorizationDetails(where, f"expected {expected}, got {value!r}")
     return value
 

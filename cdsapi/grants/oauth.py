@@ -12,6 +12,7 @@ from collections import OrderedDict
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
+from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
@@ -60,6 +61,11 @@ class CdsOAuth2Validator(OAuth2Validator):
             return grant
         details = request._params.get("authorization_details")
         scope = request._params.get("scope")
+        unknown = [s for s in (scope or "").split() if s not in registry()]
+        if unknown:
+            raise errors.InvalidScopeError(
+                description=f"scope: unknown scope {unknown[0][:60]!r}", request=request
+            )
         try:
             family = self._family(scope, details)
             if family == "grant_admin":
@@ -98,7 +104,8 @@ class CdsOAuth2Validator(OAuth2Validator):
                 "authorization_details", "name exactly one cds_grant_admin grant_id"
             )
         grant = Grant.objects.filter(pk=grant_ids[0], client=request.client).first()
-        if grant is None or not grant.is_active() or grant.administers is not None:
+        direct = grant is not None and ad.family_of(grant.authorization_details) == "direct"
+        if grant is None or not grant.is_active() or grant.administers is not None or direct:
             raise ad.InvalidAuthorizationDetails(
                 "authorization_details[0].grant_id",
                 f"{grant_ids[0]!r} is not an active grant of this client",
@@ -171,15 +178,22 @@ class CdsOAuth2Validator(OAuth2Validator):
         grant = access_token.cds_grant
         if not grant.is_active():
             request.oauth2_error = OrderedDict(
-                [
-                    ("error", "invalid_token"),
-                    (
-                        "error_description",
-                        f"the token's grant is {grant.status}"
-                        if grant.status != Grant.Status.ACTIVE
-                        else "the token's grant has expired",
-                    ),
-                ]
+                [("error", "invalid_token"), ("error_description", _why_inactive(grant))]
             )
             return False
         return valid
+
+
+def _why_inactive(grant: Grant) -> str:
+    """Why a grant gives no access, for the 401 (its own status, or the administered one's)."""
+    for which, one in (
+        ("the token's grant", grant),
+        ("the grant it administers", grant.administers),
+    ):
+        if one is None:
+            continue
+        if one.status != Grant.Status.ACTIVE:
+            return f"{which} is {one.status}"
+        if one.expires is not None and one.expires <= timezone.now():
+            return f"{which} has expired"
+    return "the token's grant is not active"

@@ -226,7 +226,7 @@ class Policy:
         """Rows whose account's ``field`` (as the grant shows it) matches; 403 if hidden."""
         cutoff = self.require_account_field(field)
         matching = (
-            AccountVersion.objects.filter(account_id__in=self.account_pks)
+            AccountVersion.objects.filter(account_id__in=self.listed_accounts)
             .as_of(cutoff)
             .filter(**{f"{field}__{lookup}": value})
             .values("account_id")
@@ -267,7 +267,14 @@ class Policy:
         ids = frozenset(ids)
         if name == "related_billsections":
             return self.visible_sections(ids) or frozenset()
+        if name == "cds_billstatement_id":
+            return self.visible_statements(ids)
         return ids & self.visible_ids[name]
+
+    def visible_statements(self, statement_ids: Iterable[str]) -> frozenset[str]:
+        """Which of these statements a section may name: in the seed vocabulary a section
+        is shown only with its statement, so every one."""
+        return frozenset(statement_ids)
 
     @property
     def listed_accounts(self) -> frozenset[int]:
@@ -370,6 +377,12 @@ def encryption_key(grant: Grant) -> dict[str, Any] | None:
 class Rule(ABC):
     """What every resource rule offers the base view: ``rows``, a queryset already cut to
     the grant; ``listing``, one page of what the grant serves, filtered and rendered."""
+
+    policy: Policy
+
+    def account_field(self, field: str, values: list[str]) -> Q:
+        """Rows whose account's ``field``, as the grant shows it, is one of ``values``."""
+        return self.policy.accounts_where(field, "in", values)
 
     @abstractmethod
     def rows(self) -> QuerySet: ...

@@ -22,7 +22,6 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
-from accounts.queries import service_ids
 from accounts.search import fold
 from bills.models import BillSection, BillStatement
 from cdsapi.api.exceptions import InsufficientScope
@@ -197,8 +196,11 @@ def _preselected(entries: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
     return found
 
 
-def direct_universe(client: Any, entries: list[dict[str, Any]]) -> Universe:
-    """The client's base set narrowed by the preselections, level by level downward."""
+def direct_universe(
+    client: Any, entries: list[dict[str, Any]], as_of: datetime | None = None
+) -> Universe:
+    """The client's base set narrowed by the preselections, level by level downward; the
+    account-level ones compare the accounts as served (as of ``as_of``)."""
     access = DirectAccess.objects.filter(client=client).first()
     if access is None:
         return Universe(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
@@ -208,11 +210,24 @@ def direct_universe(client: Any, entries: list[dict[str, Any]]) -> Universe:
     for name in ("account_numbers", "account_programs"):
         if name in pres:
             field = PRESELECTIONS[name].field
-            rows = AccountVersion.objects.filter(account_id__in=pks).as_of(None)
+            rows = AccountVersion.objects.filter(account_id__in=pks).as_of(as_of)
             rows = [
                 {"pk": r["account_id"], field: r[field]} for r in rows.values("account_id", field)
             ]
             pks &= _matches(rows, name, pres[name])
+    return _graph(frozenset(pks), pres)
+
+
+def consent_universe(grant: Grant) -> Universe:
+    """The recorded selection: the grant's accounts and everything under them."""
+    return _graph(frozenset(grant.accounts.values_list("pk", flat=True)), {})
+
+
+def _graph(pks: frozenset[int], pres: dict[str, frozenset[str]]) -> Universe:
+    """What lies under these accounts: their contracts, the service points serving those
+    contracts now or before, and the meters now at a point now serving one of them (a meter
+    seen at such a point only before, or at a point that served them only before, may have
+    been another customer's: this server keeps no dates for those links)."""
     narrowed = set()
 
     def narrow(queryset: QuerySet, kind: str, names: tuple[str, ...]) -> QuerySet:
@@ -237,19 +252,18 @@ def direct_universe(client: Any, entries: list[dict[str, Any]]) -> Universe:
         POINTS,
         ("servicepoint_numbers", "servicepoint_types", "premise_numbers"),
     )
+    serving = points.filter(current_servicecontracts__in=contracts)
     meters = narrow(
-        MeterDevice.objects.filter(
-            Q(current_servicepoints__in=points) | Q(previous_servicepoints__in=points)
-        ).distinct(),
+        MeterDevice.objects.filter(current_servicepoints__in=serving).distinct(),
         METERS,
         ("meter_numbers", "meter_types"),
     )
-    if narrowed & {CONTRACTS}:
+    if CONTRACTS in narrowed:
         narrowed |= {POINTS, METERS}
-    if narrowed & {POINTS}:
+    if POINTS in narrowed:
         narrowed.add(METERS)
     return Universe(
-        frozenset(pks),
+        pks,
         frozenset(contracts.values_list("cds_servicecontract_id", flat=True)),
         frozenset(points.values_list("cds_servicepoint_id", flat=True)),
         frozenset(meters.values_list("cds_meterdevice_id", flat=True)),
@@ -257,20 +271,21 @@ def direct_universe(client: Any, entries: list[dict[str, Any]]) -> Universe:
     )
 
 
-def consent_universe(grant: Grant) -> Universe:
-    """The recorded selection: the grant's accounts and everything under them."""
-    pks = frozenset(grant.accounts.values_list("pk", flat=True))
-    found = service_ids(pks)
-    return Universe(
-        pks,
-        frozenset(found["contracts"]),
-        frozenset(found["points"]),
-        frozenset(found["meters"]),
-        frozenset(),
-    )
+def _ceiling(grant: Grant, universe: Universe, direct: bool) -> frozenset[int]:
+    """The accounts a parent may be found among: a direct grant's base set; for a consent
+    grant, the accounts of the consenting customer, or (a grant an operator made) of the
+    customers who hold the selected accounts. Never another customer's account."""
+    if direct:
+        return universe.accounts
+    holders = [grant.customer_id] if grant.customer_id else None
+    if holders is None:
+        holders = Account.holders.through.objects.filter(account_id__in=universe.accounts)
+        holders = holders.values("user_id")
+    held = Account.holders.through.objects.filter(user_id__in=holders)
+    return frozenset(held.values_list("account_id", flat=True))
 
 
-def _parents(pks: frozenset[int], ceiling: frozenset[int] | None) -> frozenset[int]:
+def _parents(pks: frozenset[int], ceiling: frozenset[int]) -> frozenset[int]:
     """Parents of these accounts, transitively (WG3 §7.2.1), never beyond ``ceiling``."""
     found: set[int] = set()
     level = set(pks)
@@ -281,9 +296,7 @@ def _parents(pks: frozenset[int], ceiling: frozenset[int] | None) -> frozenset[i
             .exclude(parent=None)
             .values_list("parent_id", flat=True)
         )
-        parents -= pks | found
-        if ceiling is not None:
-            parents &= ceiling
+        parents = (parents - pks - found) & ceiling
         if not parents:
             break
         found |= parents
@@ -292,7 +305,8 @@ def _parents(pks: frozenset[int], ceiling: frozenset[int] | None) -> frozenset[i
 
 
 def _day_end(day: date) -> datetime:
-    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC)
+    """The last instant of a day (UTC)."""
+    return datetime.combine(day + timedelta(days=1), time(), tzinfo=UTC) - timedelta(microseconds=1)
 
 
 @dataclass(frozen=True)
@@ -313,17 +327,17 @@ class UpstreamPolicy(Policy):
             if (scope := scope_of_type(e["type"])) is not None and scope.id in scopes
         ]
         direct = bool(raw) and scope_of_type(raw[0]["type"]).family == "direct"
+        if direct:
+            # A scope the operator has since taken away from the client counts no more.
+            access = DirectAccess.objects.filter(client=grant.client_id).first()
+            enabled = set(access.scopes) if access else set()
+            raw = [e for e in raw if scope_of_type(e["type"]).id in enabled]
         entries = tuple(Entry.compile(e, now, consent=not direct) for e in raw)
-        universe = direct_universe(grant.client, raw) if direct else consent_universe(grant)
+        as_of = max((e.cutoff for e in entries), default=now)
+        universe = direct_universe(grant.client, raw, as_of) if direct else consent_universe(grant)
         listed = universe.accounts
         if any(ACCOUNTS in e.kinds for e in entries):
-            if direct:
-                ceiling = universe.accounts
-            elif grant.customer is not None:
-                ceiling = frozenset(grant.customer.cds_accounts.values_list("pk", flat=True))
-            else:
-                ceiling = None
-            listed = listed | _parents(universe.accounts, ceiling)
+            listed = listed | _parents(universe.accounts, _ceiling(grant, universe, direct))
         accounts = tuple(
             AccountsEntry(e.cutoff, e.fields(ACCOUNTS) - ALWAYS[ACCOUNTS])
             for e in entries
@@ -417,7 +431,14 @@ class UpstreamPolicy(Policy):
         [entry] = self.showing(SEGMENTS)
         if entry.value_types is None:
             return []
-        return [n for n, f in enumerate(formats) if f.get("type") in entry.value_types]
+        keep = [n for n, f in enumerate(formats) if f.get("type") in entry.value_types]
+        # A cost or supply-mix format describes others (``indexes``): it goes with them.
+        while True:
+            kept = set(keep)
+            narrower = [n for n in keep if kept.issuperset(formats[n].get("indexes") or ())]
+            if narrower == keep:
+                return keep
+            keep = narrower
 
     def numbers_when(self, wanted: Iterable[tuple[int, datetime]]) -> dict[tuple, str | None]:
         """The ``account_number`` of each (account, instant): the version in force then, or
@@ -484,6 +505,21 @@ def _synced(data: dict[str, Any], row: Any, cutoff: datetime) -> None:
     data["cds_synced"] = format_datetime(min(row.cds_synced, cutoff))
 
 
+def _served_number_q(rule: Any, field: str, values: list[str]) -> Q:
+    """``account_numbers`` on statements or sections: rows whose *served* number (the one in
+    force at issue, shown only with ``include_account_numbers``) is one of ``values``; 403
+    where no entry of the rule shows it. Matched in Python, applied in SQL by key."""
+    if field != "account_number":
+        return rule.policy.accounts_where(field, "in", values)
+    kind = STATEMENTS if isinstance(rule, StatementsRule) else SECTIONS
+    if not any("account_number" in e.fields(kind) for e in rule.entries):
+        raise InsufficientScope("the grant does not show account_number here")
+    rows = [row for row in rule.rows() if "account_number" in _fields_of(rule.admitting(row), kind)]
+    numbers = rule.policy.numbers_when((row.account_id, rule.when(row)) for row in rows)
+    wanted = set(values)
+    return Q(pk__in=[row.pk for row in rows if numbers[(row.account_id, rule.when(row))] in wanted])
+
+
 def _after(data: dict[str, Any], key: str, new: str, value: Any) -> dict[str, Any]:
     """``data`` with ``new`` set just after ``key`` (keys keep the spec's order)."""
     found = {}
@@ -531,16 +567,17 @@ class StatementsRule(SerializedRule):
             and e.admits_date("statements", row.statement_date, row.statement_date)
         ]
 
+    def when(self, row: BillStatement) -> datetime:
+        """The instant whose account number the statement shows: its issue, by the cutoff."""
+        return min(_day_end(row.statement_date), max(e.cutoff for e in self.admitting(row)))
+
+    def account_field(self, field: str, values: list[str]) -> Q:
+        return _served_number_q(self, field, values)
+
     def presenter(self, rows: list[BillStatement]) -> Presenter:
         policy = self.policy
         admitted = {row.pk: self.admitting(row) for row in rows}
-        numbers = policy.numbers_when(
-            (
-                row.account_id,
-                min(_day_end(row.statement_date), max(e.cutoff for e in admitted[row.pk])),
-            )
-            for row in rows
-        )
+        numbers = policy.numbers_when((row.account_id, self.when(row)) for row in rows)
         visible_sections = policy.visible_sections(
             i
             for row in rows
@@ -552,9 +589,7 @@ class StatementsRule(SerializedRule):
             entries = admitted[row.pk]
             fields = _fields_of(entries, STATEMENTS)
             cutoff = max(e.cutoff for e in entries)
-            data["account_number"] = numbers[
-                (row.account_id, min(_day_end(row.statement_date), cutoff))
-            ]
+            data["account_number"] = numbers[(row.account_id, self.when(row))]
             if data.get("new_charges") is not None:
                 data["new_charges"] = [
                     _prune_charge(c, visible_sections) for c in data["new_charges"]
@@ -590,34 +625,38 @@ class SectionsRule(SectionRows):
             rows = rows.filter(pk__in=keep)
         return rows
 
+    def admitting(self, row: BillSection) -> list[Entry]:
+        return [
+            e
+            for e in self.entries
+            if row.cds_modified <= e.cutoff
+            and e.admits_date("sections", row.start_date, row.end_date)
+        ]
+
+    def when(self, row: BillSection) -> datetime:
+        """The instant whose account number the section shows: its statement's issue (or
+        its own end), by the cutoff."""
+        day = row.statement.statement_date if row.statement is not None else row.end_date
+        return min(_day_end(day), max(e.cutoff for e in self.admitting(row)))
+
+    def account_field(self, field: str, values: list[str]) -> Q:
+        return _served_number_q(self, field, values)
+
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy
-        admitted = {
-            row.pk: [
-                e
-                for e in self.entries
-                if row.cds_modified <= e.cutoff
-                and e.admits_date("sections", row.start_date, row.end_date)
-            ]
-            for row in rows
-        }
+        admitted = {row.pk: self.admitting(row) for row in rows}
         statements = policy.visible_statements(
             row.statement.cds_billstatement_id for row in rows if row.statement is not None
         )
         sections = self.visible({i for row in rows for i in row.related_billsections or []})
-
-        def when(row: BillSection) -> datetime:
-            day = row.statement.statement_date if row.statement is not None else row.end_date
-            return min(_day_end(day), max(e.cutoff for e in admitted[row.pk]))
-
-        numbers = policy.numbers_when((row.account_id, when(row)) for row in rows)
+        numbers = policy.numbers_when((row.account_id, self.when(row)) for row in rows)
 
         def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
             entries = admitted[row.pk]
             fields = _fields_of(entries, SECTIONS)
             if data["cds_billstatement_id"] not in statements:
                 data["cds_billstatement_id"] = None
-            data["account_number"] = numbers[(row.account_id, when(row))]
+            data["account_number"] = numbers[(row.account_id, self.when(row))]
             for name in (
                 "related_servicecontracts",
                 "related_servicepoints",
