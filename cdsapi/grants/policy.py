@@ -545,6 +545,17 @@ class StatementsRule(SerializedRule):
         return present
 
 
+def prune_section_links(
+    policy: Policy, data: dict[str, Any], visible_sections: frozenset[str]
+) -> None:
+    """A section's reference arrays cut to what the grant shows (in place)."""
+    for name in ("related_servicecontracts", "related_servicepoints", "related_meterdevices"):
+        data[name] = policy.prune(name, data[name] or [])
+    data["related_billsections"] = [
+        i for i in data["related_billsections"] or [] if i in visible_sections
+    ]
+
+
 def _prune_charge(charge: dict[str, Any], visible: frozenset[str] | None) -> dict:
     """A new charge's section references: the visible ones, or none at all (the key left out,
     as the spec asks) when the grant shows no bill sections."""
@@ -619,15 +630,7 @@ class SectionsRule(SectionRows):
             if row.account_id in numbers:
                 fields |= {"account_number"}
                 data["account_number"] = numbers[row.account_id]
-            for name in (
-                "related_servicecontracts",
-                "related_servicepoints",
-                "related_meterdevices",
-            ):
-                data[name] = policy.prune(name, data[name] or [])
-            data["related_billsections"] = [
-                i for i in data["related_billsections"] or [] if i in visible_sections
-            ]
+            prune_section_links(policy, data, visible_sections)
             if "cost_details" not in fields:
                 data["usage_details"] = [d for d in data["usage_details"] if _is_measurement(d)]
             return _ordered(data, fields)

@@ -37,6 +37,7 @@ from cdsapi.grants.policy import (
     UsageRule,
     _ordered,
     _prune_charge,
+    prune_section_links,
 )
 from cdsapi.grants.scopes import scope_of_type
 from cdsapi.grants.upstream import (
@@ -657,15 +658,7 @@ class SectionsRule(SectionRows):
             if data["cds_billstatement_id"] not in statements:
                 data["cds_billstatement_id"] = None
             data["account_number"] = numbers[(row.account_id, self.when(row))]
-            for name in (
-                "related_servicecontracts",
-                "related_servicepoints",
-                "related_meterdevices",
-            ):
-                data[name] = policy.prune(name, data[name] or [])
-            data["related_billsections"] = [
-                i for i in data["related_billsections"] or [] if i in sections
-            ]
+            prune_section_links(policy, data, sections)
             _synced(data, row, max(e.cutoff for e in entries))
             return _ordered(data, fields)
 

@@ -75,6 +75,20 @@ DIRECT_CLIENT_ID = "demo-portal"
 DIRECT_SCOPES = "cds_query_accounts_1 cds_query_meter_devices_1"
 
 
+def _fresh_client(client_id: str, name: str) -> Application:
+    """The demo client with this id, without the grants an earlier run gave it."""
+    client, _ = Application.objects.get_or_create(
+        client_id=client_id,
+        defaults={
+            "name": name,
+            "client_type": Application.CLIENT_CONFIDENTIAL,
+            "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
+        },
+    )
+    client.cds_grants.all().delete()
+    return client
+
+
 class Command(BaseCommand):
     help = "Create the demo client and grants (of every type) and print curl commands."
 
@@ -84,15 +98,7 @@ class Command(BaseCommand):
     def handle(self, *args: Any, **options: Any) -> None:
         if not Account.objects.filter(cds_account_id="acc-r1").exists():
             raise CommandError("the demo data is not loaded; run `make demo-data` first")
-        client, _ = Application.objects.get_or_create(
-            client_id=CLIENT_ID,
-            defaults={
-                "name": "Demo data recipient",
-                "client_type": Application.CLIENT_CONFIDENTIAL,
-                "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
-            },
-        )
-        client.cds_grants.all().delete()
+        client = _fresh_client(CLIENT_ID, "Demo data recipient")
         base = options["base_url"].rstrip("/") + "/cds-customerdata-api/v1/"
         for title, accounts, details, endpoint in DEMO_GRANTS:
             grant = lifecycle.create_grant(client, accounts, details)
@@ -105,16 +111,8 @@ class Command(BaseCommand):
 
     def direct_access(self, base: str) -> None:
         """A second client with direct access to the bakery's accounts, and one token as its
-        own token request would get it (meter numbers shown, one contract preselected)."""
-        client, _ = Application.objects.get_or_create(
-            client_id=DIRECT_CLIENT_ID,
-            defaults={
-                "name": "Demo building portal (direct access)",
-                "client_type": Application.CLIENT_CONFIDENTIAL,
-                "authorization_grant_type": Application.GRANT_CLIENT_CREDENTIALS,
-            },
-        )
-        client.cds_grants.all().delete()
+        own token request would get it (account and meter numbers shown)."""
+        client = _fresh_client(DIRECT_CLIENT_ID, "Demo building portal (direct access)")
         access, _ = DirectAccess.objects.update_or_create(
             client=client, defaults={"scope": DIRECT_SCOPES, "all_accounts": False}
         )
