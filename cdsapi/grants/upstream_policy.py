@@ -406,11 +406,7 @@ class UpstreamPolicy(Policy):
         entry shows that field (no oracle on hidden values)."""
         if not any(field in e.fields(kind) for e in self.showing(kind)):
             raise InsufficientScope(f"the grant does not show {field}, so it cannot be filtered on")
-        model, ident = {
-            CONTRACTS: (ServiceContract, "cds_servicecontract_id"),
-            POINTS: (ServicePoint, "cds_servicepoint_id"),
-            METERS: (MeterDevice, "cds_meterdevice_id"),
-        }[kind]
+        model, ident = _OBJECTS[kind]
         visible = getattr(self.universe, kind)
         rows = model.objects.filter(**{f"{ident}__in": visible, f"{field}__in": list(values)})
         return frozenset(rows.values_list(ident, flat=True))
