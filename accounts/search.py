@@ -32,6 +32,11 @@ def fold(text: str) -> str:
 _INSIDE = {"account_contacts": "value", "account_programs": "program_number"}
 
 
+def program_numbers(programs: Any) -> list[str]:
+    """The ``program_number`` of each program of a list (account or service programs)."""
+    return _values("account_programs", programs)
+
+
 def _values(name: str, value: Any) -> list[str]:
     if value is None:
         return []

@@ -150,5 +150,14 @@ class DirectAccessAdmin(admin.ModelAdmin):
 
     form = DirectAccessForm
     list_display = ["client", "scope", "all_accounts"]
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        lifecycle.revoke_withdrawn(form.instance.client, set(form.instance.scopes))
+
+    def delete_model(self, request: HttpRequest, obj: DirectAccess) -> None:
+        super().delete_model(request, obj)
+        lifecycle.revoke_withdrawn(obj.client, set())
+
     search_fields = ["client__name", "client__client_id", "scope"]
     filter_horizontal = ["accounts"]

@@ -537,6 +537,60 @@ BAD_DOCUMENTS = [
         "does not have the expected format",
         id="bad-username",
     ),
+    pytest.param(
+        broken(["bill_statements", 0, "amount_due"], "\uff11\uff12.00"),
+        "bill_statements[0].amount_due",
+        "expected a number in ASCII digits",
+        id="full-width-digits",
+    ),
+    pytest.param(
+        broken(["bill_statements", 0, "amount_due"], "1E+400"),
+        "bill_statements[0].amount_due",
+        "is out of range",
+        id="decimal-too-large",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "account_name"], "Ada \ud800"),
+        "accounts[0].account_name",
+        "unpaired surrogate",
+        id="lone-surrogate",
+    ),
+    pytest.param(
+        broken(["usage_segments", 0, "cds_usagesegment_id"], "us-1~2025-01-01T00:00:00Z"),
+        "usage_segments[0].cds_usagesegment_id",
+        "no whitespace and no '~'",
+        id="id-like-a-trimmed-piece",
+    ),
+    pytest.param(
+        broken(["accounts", 0, "cds_account_id"], "acc 1"),
+        "accounts[0].cds_account_id",
+        "no whitespace",
+        id="id-with-a-space",
+    ),
+    pytest.param(
+        broken(
+            ["usage_segments", 0, "formats"],
+            [
+                {"id": "f", "type": "electric_usage", "units": "kWh"},
+                {"id": "c", "type": "cost", "currency": "USD", "indexes": [1]},
+            ],
+        ),
+        "usage_segments[0].formats",
+        "names a cost or supply-mix format (or itself)",
+        id="cost-pricing-itself",
+    ),
+    pytest.param(
+        broken(
+            ["usage_segments", 0, "formats"],
+            [
+                {"id": "f", "type": "electric_usage", "units": "kWh"},
+                {"id": "c", "type": "cost", "currency": "USD", "indexes": [5]},
+            ],
+        ),
+        "usage_segments[0].formats",
+        "5 is not the position of a format (0 to 1)",
+        id="cost-index-out-of-range",
+    ),
 ]
 
 

@@ -287,3 +287,60 @@ def test_value_types_move_cost_indexes_with_their_formats(db, api):
     [seg] = api.rows("usage-segments", lifecycle.issue_token(grant)[0], "usage_segments")
     assert [(f["id"], f.get("indexes")) for f in seg["formats"]] == [("kwh", None), ("usd", [0])]
     assert [list(v) for v in seg["values"][0]] == [["eu"], ["c"]]
+
+
+# -- found by a second outside attack ---------------------------------------------------------
+
+
+def test_q_never_finds_a_program_the_grant_hides(db, api):
+    account = AccountFactory(cds_account_id="acc-p")
+    programs = [
+        {"id": "p1", "program_number": "CARE", "types": ["low_income"], "name": "CARE"},
+        {"id": "p2", "program_number": "SOLARX", "types": ["active"], "name": "Solar"},
+    ]
+    AccountVersionFactory(account=account, account_programs=programs)
+    tok = token_over(["acc-p"], {"type": "cds_account_programs_1", "account_programs": ["CARE"]})
+    assert api.rows("accounts", tok, "accounts", q="solarx") == []
+    assert [r["cds_account_id"] for r in api.rows("accounts", tok, "accounts", q="care")] == [
+        "acc-p"
+    ]
+
+
+def test_q_on_contracts_matches_the_account_number_shown(world, api):
+    tok = token({"type": "cds_service_contracts_1", "include_account_numbers": True})
+    rows = api.rows("service-contracts", tok, "service_contracts", q="new-1")
+    assert sorted(r["cds_servicecontract_id"] for r in rows) == ["sc-a", "sc-late"]
+    hidden = token({"type": "cds_service_contracts_1"})
+    assert api.rows("service-contracts", hidden, "service_contracts", q="new-1") == []
+
+
+def test_contracts_and_meters_of_two_entries_bring_the_linking_points(world, api):
+    tok = token({"type": "cds_meters_1"}, {"type": "cds_service_contracts_1"})
+    points = api.rows("service-points", tok, "service_points")
+    assert [p["cds_servicepoint_id"] for p in points] == ["sp-a"]
+    [meter] = api.rows("meter-devices", tok, "meter_devices")
+    assert meter["current_servicepoints"] == ["sp-a"]
+
+
+def test_sections_ending_after_sync_until_are_not_served(world, api):
+    late = BillSectionFactory(
+        cds_billsection_id="bsec-late",
+        statement=BillStatementFactory(account=world.account),
+        start_date=date(2025, 5, 1),
+        end_date=date(2025, 6, 30),
+    )
+    tok = token({"type": "cds_service_bills_1", "sync_until": "2025-06-15T00:00:00Z"})
+    ids = [s["cds_billsection_id"] for s in api.rows("bill-sections", tok, "bill_sections")]
+    assert late.cds_billsection_id not in ids
+    assert ids == ["bsec-a"]
+
+
+def test_a_malformed_percent_escape_is_400_not_500(world, api):
+    tok = token({"type": "cds_accounts_1"})
+    for headers in ({}, {"HTTP_AUTHORIZATION": f"Bearer {tok}"}):
+        response = api.client.get("/cds-customerdata-api/v1/accounts?q=%ZZ", **headers)
+        assert response.status_code == 400
+        assert response.json()["error"] == "invalid_request"
+    token_response = api.client.post("/oauth/token?x=%ZZ", {"grant_type": "client_credentials"})
+    assert token_response.status_code == 400
+    assert "%-escape" in token_response.json()["error_description"]

@@ -3,6 +3,7 @@ operator-made consent grant, and direct access (WG3 §6.2) with preselections th
 intersect and never pass the client's base set."""
 
 import json
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
@@ -10,7 +11,7 @@ from django.core.management import CommandError, call_command
 
 from cdsapi.grants import lifecycle
 from cdsapi.models import DirectAccess, Grant
-from tests.factories import ApplicationFactory
+from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
 
 SECRET = "s3cret-s3cret-s3cret"
 
@@ -222,7 +223,7 @@ def test_direct_and_consent_scopes_never_share_a_client(sample):
         lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
     consenting = ApplicationFactory()
     lifecycle.create_grant(consenting, ["acc-r1"], [{"type": "cds_accounts_1"}])
-    with pytest.raises(CommandError, match="consent grants"):
+    with pytest.raises(CommandError, match="operator-made grants"):
         call_command(
             "cds_client",
             "direct-access",
@@ -283,7 +284,7 @@ def test_the_admin_refuses_direct_access_for_a_consenting_client(sample):
         data={"client": client.pk, "scope": "cds_query_accounts_1", "all_accounts": True}
     )
     assert not form.is_valid()
-    assert "consent grants" in str(form.errors)
+    assert "operator-made grants" in str(form.errors)
     wrong = DirectAccessForm(
         data={"client": ApplicationFactory().pk, "scope": "cds_accounts_1", "all_accounts": True}
     )
@@ -300,7 +301,7 @@ def test_every_curl_line_the_demo_prints_works(sample, api, capsys):
         assert api.get(endpoint, token).status_code == 200, line
 
 
-def test_a_scope_taken_from_a_direct_client_stops_at_once_and_is_not_reissued(sample, api):
+def test_a_scope_taken_from_a_direct_client_revokes_its_grants_and_is_not_reissued(sample, api):
     client = direct_client("cds_query_accounts_1 cds_query_meter_devices_1", "acc-r1")
     body = post_token(api, client, "cds_query_accounts_1 cds_query_meter_devices_1").json()
     call_command(
@@ -313,8 +314,9 @@ def test_a_scope_taken_from_a_direct_client_stops_at_once_and_is_not_reissued(sa
         "--accounts",
         "acc-r1",
     )
-    assert api.get("meter-devices", body["access_token"]).status_code == 403
-    assert api.get("accounts", body["access_token"]).status_code == 200
+    # The grant held the withdrawn scope: it is revoked, so enabling it again revives nothing.
+    assert api.get("meter-devices", body["access_token"]).status_code == 401
+    assert api.get("accounts", body["access_token"]).status_code == 401
     seed_request = [{"type": "cds_grant_admin", "grant_id": body["cds_grant_ids"][0]}]
     assert post_token(api, client, None, seed_request).status_code == 400
 
@@ -333,3 +335,34 @@ def test_a_grant_admin_token_says_which_grant_stopped(sample, api):
     lifecycle.revoke_grant(grant)
     response = api.get("accounts", tok["access_token"])
     assert "the grant it administers is revoked" in response.data_["error_description"]
+
+
+def test_a_direct_access_client_holds_no_operator_made_grant_of_any_vocabulary(sample):
+    client = direct_client("cds_query_accounts_1", "acc-r1")
+    for scope in ("cds_current_accounts_details", "cds_accounts_1"):
+        with pytest.raises(lifecycle.GrantError, match="direct access"):
+            lifecycle.create_grant(client, ["acc-r2"], [{"type": scope}])
+    seeded = ApplicationFactory()
+    lifecycle.create_grant(seeded, ["acc-r1"], [{"type": "cds_current_accounts_details"}])
+    with pytest.raises(lifecycle.GrantError, match="operator-made grants"):
+        lifecycle.set_direct_access(seeded, ["cds_query_accounts_1"], [], all_accounts=True)
+
+
+def test_account_preselections_compare_the_accounts_as_served(db, api):
+
+    account = AccountFactory(cds_account_id="acc-n")
+    AccountVersionFactory(
+        account=account, cds_modified=datetime(2024, 1, 1, tzinfo=UTC), account_number="A-100"
+    )
+    AccountVersionFactory(
+        account=account, cds_modified=datetime(2025, 1, 1, tzinfo=UTC), account_number="A-200"
+    )
+    client = direct_client("cds_query_accounts_1", "acc-n")
+    frozen = {"sync_until": "2024-12-31T00:00:00Z", "error_if_no_preselections": True}
+    entry = {"type": "cds_query_accounts_1", "include_account_numbers": True, **frozen}
+    old = post_token(api, client, None, [{**entry, "account_numbers": ["A-100"]}])
+    assert old.status_code == 200, old.content
+    [row] = api.rows("accounts", old.json()["access_token"], "accounts")
+    assert row["account_number"] == "A-100"
+    new = post_token(api, client, None, [{**entry, "account_numbers": ["A-200"]}])
+    assert new.status_code == 400

@@ -179,7 +179,7 @@ class _Presenter:
             "cds_usagesegment_id": ident,
             "cds_created": self.time(meta["cds_created"]),
             "cds_modified": self.time(meta["cds_modified"]),
-            "cds_synced": self.time(meta["cds_synced"]),
+            "cds_synced": self.time(self.policy.synced(meta["cds_synced"])),
         }
         numbers = self.policy.account_numbers
         if account_pk in numbers:

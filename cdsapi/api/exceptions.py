@@ -4,6 +4,7 @@
 import logging
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -61,6 +62,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(_body("slow_down", str(exc.detail)), status=429, headers=headers)
     if isinstance(exc, exceptions.APIException):
         return Response(_body("invalid_request", str(exc.detail)), status=exc.status_code)
+    if isinstance(exc, SuspiciousOperation):
+        # e.g. a malformed percent-escape, met when the query string is first parsed
+        return Response(_body("invalid_request", f"the request cannot be read: {exc}"), 400)
     if isinstance(exc, DatabaseError):
         # An outage: one line per request (no traceback), and a retryable answer.
         request = context["request"]

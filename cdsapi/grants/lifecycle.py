@@ -101,14 +101,11 @@ def validate_grant(
             "direct-access scopes are granted by the client's own token request; enable them "
             "with `cds_client direct-access`"
         )
-    if (
-        client is not None
-        and ad.family_of(resolved) == "consent"
-        and DirectAccess.objects.filter(client=client).exists()
-    ):
+    if client is not None and DirectAccess.objects.filter(client=client).exists():
         raise GrantError(
-            f"client: {client.client_id} has direct access; consent scopes need another client "
-            "(WG3 §6: the two never share a client)"
+            f"client: {client.client_id} has direct access; operator-made grants need another "
+            "client (WG3 §6: direct and consent access never share a client, and nothing "
+            "passes a direct client's base set)"
         )
     accounts = select_accounts(account_ids)
     if customer is not None:
@@ -162,12 +159,43 @@ def check_direct_access(client: Application, scopes: list[str]) -> None:
     if wrong:
         offered = " ".join(s for s, d in known.items() if d.family == "direct")
         raise GrantError(f"scope: {', '.join(wrong)} not direct-access scopes ({offered})")
-    held = Grant.objects.filter(client=client, administers=None).values_list("scope", flat=True)
-    if any(known.get(s) and known[s].family == "consent" for scope in held for s in scope.split()):
+    held = Grant.objects.filter(client=client, administers=None).exclude(
+        status=Grant.Status.REVOKED
+    )
+    if any(ad.family_of(g.authorization_details) != "direct" for g in held):
         raise GrantError(
-            f"client: {client.client_id} holds consent grants; direct access needs another "
-            "client (WG3 §6: the two never share a client)"
+            f"client: {client.client_id} holds operator-made grants; direct access needs "
+            "another client (WG3 §6: the two never share a client)"
         )
+
+
+def set_direct_access(
+    client: Application, scopes: list[str], accounts: list[Account], all_accounts: bool
+) -> DirectAccess | None:
+    """Enable (or, with no scopes, end) a client's direct access. Its direct-access grants
+    that hold a scope no longer enabled are revoked, so turning a scope off and on again
+    never revives an old token."""
+    with transaction.atomic():
+        if scopes:
+            check_direct_access(client, scopes)
+            access, _ = DirectAccess.objects.update_or_create(
+                client=client,
+                defaults={"scope": " ".join(scopes), "all_accounts": all_accounts},
+            )
+            access.accounts.set(accounts)
+        else:
+            DirectAccess.objects.filter(client=client).delete()
+            access = None
+        revoke_withdrawn(client, set(scopes))
+    return access
+
+
+def revoke_withdrawn(client: Application, enabled: set[str]) -> None:
+    """Revoke the client's direct-access grants that hold a scope not in ``enabled``."""
+    for grant in Grant.objects.filter(client=client, status=Grant.Status.ACTIVE):
+        direct = ad.family_of(grant.authorization_details) == "direct"
+        if direct and not set(grant.scopes) <= enabled:
+            revoke_grant(grant)
 
 
 def direct_grant(
@@ -182,7 +210,7 @@ def direct_grant(
     Every scope must be enabled for the client; entries default to the scopes' defaults when
     the request carries none. With ``error_if_no_preselections`` an entry must preselect
     something that matches inside the client's base set (WG3 §7.4.3)."""
-    from cdsapi.grants.upstream_policy import direct_universe
+    from cdsapi.grants.upstream_policy import direct_universe, served_as_of
 
     now = now or timezone.now()
     access = DirectAccess.objects.filter(client=client).first()
@@ -207,7 +235,7 @@ def direct_grant(
     expires = detail_expiry(resolved)
     if expires is not None and expires <= now:
         raise ad.InvalidAuthorizationDetails("authorization_details", "expires is in the past")
-    universe = direct_universe(client, resolved)
+    universe = direct_universe(client, resolved, served_as_of(resolved, now))
     for n, entry in enumerate(resolved):
         if not entry.get("error_if_no_preselections"):
             continue

@@ -10,9 +10,11 @@ itself stays DOT's (and our validator's).
 import base64
 import binascii
 import logging
+import re
 from typing import Any
 
 from django.contrib.auth.decorators import login_not_required
+from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
@@ -31,6 +33,10 @@ def oauth_error(status: int, error: str, description: str, **headers: str) -> Js
         response[name.replace("_", "-")] = value
     response["Cache-Control"] = "no-store"
     return response
+
+
+# A "%" not followed by two hex digits (oauthlib would raise on it, deep inside).
+_BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
 def _basic_credentials(request: HttpRequest) -> str:
@@ -55,13 +61,20 @@ class GuardedEndpoint:
             405, "invalid_request", f"{request.method} is not allowed; use POST", Allow="POST"
         )
 
+    def options(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        return self.http_method_not_allowed(request)
+
     def dispatch(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
-        if request.method == "POST":
-            refused = self.refuse(request)
-            if refused is not None:
-                return refused
+        if _BAD_ESCAPE.search(request.META.get("QUERY_STRING", "")):
+            return oauth_error(400, "invalid_request", "the query string has a malformed %-escape")
         try:
+            if request.method == "POST":
+                refused = self.refuse(request)
+                if refused is not None:
+                    return refused
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
+        except SuspiciousOperation as exc:
+            return oauth_error(400, "invalid_request", f"the request cannot be read: {exc}")
         except DatabaseError as exc:
             logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
             response = oauth_error(

@@ -18,7 +18,7 @@ from django.utils import timezone
 
 from accounts.models import ACCOUNT_FIELDS, AccountSearchText, AccountVersion
 from accounts.queries import service_ids
-from accounts.search import SEARCHABLE, fold
+from accounts.search import SEARCHABLE, fold, program_numbers
 from bills.models import BillSection, BillStatement
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
 from cdsapi import enums
@@ -292,9 +292,20 @@ class Policy:
         """Which of a segment's value formats are served (None: all of them)."""
         return None
 
+    def synced(self, synced: datetime) -> datetime:
+        """A usage segment's ``cds_synced`` as served (seed usage has no data cutoff)."""
+        return synced
+
+    def program_filter(self, field: str) -> frozenset[str] | None:
+        """The program numbers an account's or contract's ``field`` shows (None: all)."""
+        return None
+
     def programs(self, field: str, programs: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """The programs of an account or contract the grant shows: all of them."""
-        return programs
+        """The programs of an account or contract the grant shows."""
+        wanted = self.program_filter(field)
+        if wanted is None:
+            return programs
+        return [p for p in programs if isinstance(p, dict) and p.get("program_number") in wanted]
 
     def contracts_rule(self) -> "Rule":
         raise InsufficientScope("the seed vocabulary does not show service contracts")
@@ -454,6 +465,21 @@ class AccountsRule(SerializedRule):
             versions = AccountVersion.objects.filter(account_id__in=policy.listed_accounts).as_of(
                 cutoff
             )
+            shown_programs = policy.program_filter(field)
+            if shown_programs is not None:
+                # Only the programs the grant shows: matched on their numbers, in Python.
+                found |= Q(
+                    account_id__in=[
+                        pk
+                        for pk, programs in versions.values_list("account_id", field)
+                        if any(
+                            folded in fold(number)
+                            for number in program_numbers(programs)
+                            if number in shown_programs
+                        )
+                    ]
+                )
+                continue
             matching = AccountSearchText.objects.filter(
                 version__in=versions, field=field, text__contains=folded
             )

@@ -13,7 +13,7 @@ usage serving ask both alike.
 """
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
 from typing import Any
@@ -22,7 +22,7 @@ from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
-from accounts.search import fold
+from accounts.search import fold, program_numbers
 from bills.models import BillSection, BillStatement
 from cdsapi.api.exceptions import InsufficientScope
 from cdsapi.grants import details as ad
@@ -87,13 +87,12 @@ class Entry:
     value_types: frozenset[str] | None  # None: segments carry no values (null)
     # A program scope's kept program list (WG3 §6.1.2-3): the only programs it shows.
     program_lists: tuple[tuple[str, frozenset[str]], ...] = ()
+    linking: frozenset[str] = frozenset()  # kinds shown because other entries link them
 
-    @cached_property
+    @property
     def kinds(self) -> frozenset[str]:
         kinds = {kind for include, kind in OBJECT_INCLUDES.items() if include in self.includes}
-        if CONTRACTS in kinds and METERS in kinds:  # WG3 §7.2.2: the points linking them
-            kinds.add(POINTS)
-        return frozenset(kinds)
+        return frozenset(kinds) | self.linking
 
     def fields(self, kind: str) -> frozenset[str]:
         found = set(ALWAYS.get(kind, ()))
@@ -195,6 +194,13 @@ def _preselected(entries: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
                 values = frozenset(entry[name])
                 found[name] = found[name] & values if name in found else values
     return found
+
+
+def served_as_of(entries: list[dict[str, Any]], now: datetime) -> datetime:
+    """The instant accounts are served as of under these entries: the latest of their
+    ``sync_until`` cutoffs (the Accounts API serves each account as of it)."""
+    cutoffs = [min(now, end) if (end := ad.parse_bound(e["sync_until"])) else now for e in entries]
+    return max(cutoffs, default=now)
 
 
 def direct_universe(
@@ -334,8 +340,18 @@ class UpstreamPolicy(Policy):
             enabled = set(access.scopes) if access else set()
             raw = [e for e in raw if scope_of_type(e["type"]).id in enabled]
         entries = tuple(Entry.compile(e, now, consent=not direct) for e in raw)
-        as_of = max((e.cutoff for e in entries), default=now)
-        universe = direct_universe(grant.client, raw, as_of) if direct else consent_universe(grant)
+        kinds = {k for e in entries for k in e.kinds}
+        if {CONTRACTS, METERS} <= kinds:
+            # Contracts and meters both visible bring the points linking them (WG3 §7.2.2,
+            # §7.2.4), whichever entries show them.
+            entries = tuple(
+                replace(e, linking=frozenset({POINTS})) if e.kinds & {CONTRACTS, METERS} else e
+                for e in entries
+            )
+        if direct:
+            universe = direct_universe(grant.client, raw, served_as_of(raw, now))
+        else:
+            universe = consent_universe(grant)
         listed = universe.accounts
         if any(ACCOUNTS in e.kinds for e in entries):
             listed = listed | _parents(universe.accounts, _ceiling(grant, universe, direct))
@@ -411,17 +427,21 @@ class UpstreamPolicy(Policy):
         rows = model.objects.filter(**{f"{ident}__in": visible, f"{field}__in": list(values)})
         return frozenset(rows.values_list(ident, flat=True))
 
-    def programs(self, field: str, programs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    def synced(self, synced: datetime) -> datetime:
+        """A segment's ``cds_synced``, never after the usage entry's ``sync_until``."""
+        [entry] = self.showing(SEGMENTS)
+        return min(synced, entry.cutoff) if entry.frozen else synced
+
+    def program_filter(self, field: str) -> frozenset[str] | None:
         """Only the listed programs when every entry showing ``field`` is a program scope
-        with a program list; all of them if any other entry shows the field."""
+        with a program list; all of them (None) if any other entry shows the field."""
         include = {"account_programs": "include_account_programs"}.get(
             field, "include_service_programs"
         )
         lists = [e.program_list(field) for e in self.entries if include in e.includes]
         if not lists or any(found is None for found in lists):
-            return programs
-        wanted = frozenset().union(*lists)
-        return [p for p in programs if isinstance(p, dict) and p.get("program_number") in wanted]
+            return None
+        return frozenset().union(*lists)
 
     def format_positions(self, formats: list[dict[str, Any]]) -> list[int] | None:
         """Which of a segment's formats the grant serves (WG3 §7.2.8.1); [] for null."""
@@ -608,7 +628,9 @@ class SectionsRule(SectionRows):
 
     def _visible(self) -> QuerySet[BillSection]:
         admits = any_of(
-            e.date_q("sections", "start_date", "end_date") & Q(cds_modified__lte=e.cutoff)
+            e.date_q("sections", "start_date", "end_date")
+            & Q(cds_modified__lte=e.cutoff)
+            & (Q(end_date__lte=e.cutoff.date()) if e.frozen else Q())
             for e in self.entries
         )
         rows = BillSection.objects.filter(account_id__in=self.policy.account_pks).filter(admits)
@@ -627,6 +649,7 @@ class SectionsRule(SectionRows):
             e
             for e in self.entries
             if row.cds_modified <= e.cutoff
+            and (not e.frozen or row.end_date <= e.cutoff.date())
             and e.admits_date("sections", row.start_date, row.end_date)
         ]
 
@@ -682,12 +705,19 @@ SEARCHED = {
 }
 
 
-def _search_values(field: str, value: Any) -> list[str]:
+def _search_values(field: str, value: Any, programs: frozenset[str] | None) -> list[str]:
+    """What ``q`` matches in a field: its text, a premise's number, or the numbers of the
+    programs the grant shows (``programs``; None: all)."""
     if value is None:
         return []
-    if field in ("service_programs", "premises"):
-        key = "program_number" if field == "service_programs" else "premise_number"
-        return [str(p.get(key)) for p in value if isinstance(p, dict) and p.get(key)]
+    if field == "premises":
+        return [
+            str(p["premise_number"])
+            for p in value
+            if isinstance(p, dict) and p.get("premise_number")
+        ]
+    if field == "service_programs":
+        return [n for n in program_numbers(value) if programs is None or n in programs]
     return [str(value)]
 
 
@@ -725,29 +755,40 @@ class ObjectRule(SerializedRule):
         """``q``: the folded term inside a field the grant shows (matched in Python, so both
         databases answer alike), applied in SQL by primary key."""
         folded = fold(term)
-        fields = [
-            f for f in SEARCHED[self.kind] if any(f in e.fields(self.kind) for e in self.entries)
-        ]
+        shown = {f for e in self.entries for f in e.fields(self.kind)}
+        fields = [f for f in SEARCHED[self.kind] if f in shown]
+        programs = self.policy.program_filter("service_programs")
+        rows = list(
+            self.rows().values("pk", *fields, *(["account_id"] if self.kind == CONTRACTS else []))
+        )
+        if self.kind == CONTRACTS and "account_number" in shown:
+            numbers = self.policy.numbers_when((r["account_id"], self.as_of) for r in rows)
+            for row in rows:
+                row["account_number"] = numbers[(row["account_id"], self.as_of)]
+            fields.append("account_number")
         found = [
             row["pk"]
-            for row in self.rows().values("pk", *fields)
-            if any(folded in fold(v) for f in fields for v in _search_values(f, row[f]))
+            for row in rows
+            if any(folded in fold(v) for f in fields for v in _search_values(f, row[f], programs))
         ]
         return Q(pk__in=found)
+
+    @property
+    def as_of(self) -> datetime:
+        """The instant a contract's ``account_number`` is shown as of."""
+        return max(e.cutoff for e in self.entries)
 
     def presenter(self, rows: list[Any]) -> Presenter:
         policy = self.policy
         numbers = {}
         if self.kind == CONTRACTS:
-            numbers = policy.numbers_when(
-                (row.account_id, max(e.cutoff for e in self.entries)) for row in rows
-            )
+            numbers = policy.numbers_when((row.account_id, self.as_of) for row in rows)
 
         def present(row: Any, data: dict[str, Any]) -> dict[str, Any]:
             entries = [e for e in self.entries if row.cds_modified <= e.cutoff]
             fields = _fields_of(entries, self.kind)
             if self.kind == CONTRACTS:
-                number = numbers[(row.account_id, max(e.cutoff for e in self.entries))]
+                number = numbers[(row.account_id, self.as_of)]
                 data = _after(data, "cds_account_id", "account_number", number)
             for name in ARRAY_KINDS:
                 if name in data:

@@ -332,6 +332,34 @@ class UsageSegmentDoc(CdsMetadata):
     formats: list[ValueFormat]
     values: list[list[dict[str, Any] | None]]
 
+    @field_validator("formats", mode="before")
+    @classmethod
+    def indexes_are_positions(cls, formats: Any) -> Any:
+        """A cost or supply-mix format's ``indexes`` name other formats of the segment, by
+        position, each once, and never another cost or mix (serving moves them with their
+        formats, so they must mean one thing)."""
+        if not isinstance(formats, list):
+            return formats
+        for n, fmt in enumerate(formats):
+            indexes = fmt.get("indexes") if isinstance(fmt, dict) else None
+            if not isinstance(indexes, list):
+                continue
+            for i in indexes:
+                if isinstance(i, bool) or not isinstance(i, int) or not 0 <= i < len(formats):
+                    raise ValueError(
+                        f"formats[{n}].indexes: {i!r} is not the position of a format "
+                        f"(0 to {len(formats) - 1})"
+                    )
+                target = formats[i] if isinstance(formats[i], dict) else {}
+                if i == n or target.get("type") in ("cost", "electric_supply_mix"):
+                    raise ValueError(
+                        f"formats[{n}].indexes: {i} names a cost or supply-mix format (or "
+                        "itself); indexes name the formats measured"
+                    )
+            if len(set(indexes)) != len(indexes):
+                raise ValueError(f"formats[{n}].indexes: a position is named twice")
+        return formats
+
     @field_validator("interval")
     @classmethod
     def positive_interval(cls, value: Any) -> Any:

@@ -14,6 +14,9 @@ from pydantic import BeforeValidator, PlainValidator, StringConstraints
 from cdsapi.exactjson import canonical
 from cdsapi.times import OUT_OF_RANGE, in_range, to_date, to_datetime
 
+# Stored decimals keep their digits exactly; a magnitude beyond this is no meter's or bill's.
+MAX_EXPONENT = 100
+
 
 def to_decimal(value: Any) -> Decimal:
     if isinstance(value, bool):
@@ -21,6 +24,8 @@ def to_decimal(value: Any) -> Decimal:
     if isinstance(value, Decimal | int):
         result = Decimal(value)
     elif isinstance(value, str):
+        if not value.strip().isascii():
+            raise ValueError(f"expected a number in ASCII digits, got the string {value!r}")
         try:
             result = Decimal(value.strip())
         except InvalidOperation:
@@ -29,6 +34,8 @@ def to_decimal(value: Any) -> Decimal:
         raise ValueError(f"expected a number, got {type(value).__name__}")
     if not result.is_finite():
         raise ValueError(f"expected a finite number, got {value!r}")
+    if result and not -MAX_EXPONENT <= result.adjusted() <= MAX_EXPONENT:
+        raise ValueError(f"{value!r} is out of range (at most 10^{MAX_EXPONENT} in size)")
     return canonical(result)
 
 
@@ -65,7 +72,18 @@ def to_string(value: Any) -> str:
         raise ValueError(f"expected a string, got {type(value).__name__}")
     if "\x00" in value:
         raise ValueError("a NUL character cannot be stored")
+    if any("\ud800" <= c <= "\udfff" for c in value):
+        raise ValueError("an unpaired surrogate (\\ud800-\\udfff) cannot be stored")
     return value
+
+
+def to_id(value: Any) -> str:
+    """An id: no whitespace (lists of ids are space-separated) and no ``~`` (which marks the
+    pieces of a segment the server trims)."""
+    text = to_string(value)
+    if any(c.isspace() or c == "~" for c in text):
+        raise ValueError(f"an id may hold no whitespace and no '~', got {text!r}")
+    return text
 
 
 CdsDecimal = Annotated[Decimal, BeforeValidator(to_decimal)]
@@ -75,7 +93,7 @@ CdsDateTime = Annotated[datetime, BeforeValidator(stored_datetime)]
 DateStr = Annotated[str, BeforeValidator(date_string)]
 DateTimeStr = Annotated[str, BeforeValidator(datetime_string)]
 Str = Annotated[str, BeforeValidator(to_string)]
-Id = Annotated[str, BeforeValidator(to_string), StringConstraints(min_length=1, max_length=128)]
+Id = Annotated[str, BeforeValidator(to_id), StringConstraints(min_length=1, max_length=128)]
 Username = Annotated[
     str, BeforeValidator(to_string), StringConstraints(pattern=r"^[\w.@+-]{1,150}$")
 ]

@@ -12,12 +12,11 @@ import secrets
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
-from django.db import transaction
 
 from accounts.models import Account
 from cdsapi.grants import lifecycle
 from cdsapi.management.options import refuse_control_characters
-from cdsapi.models import Application, DirectAccess
+from cdsapi.models import Application
 
 
 class Command(BaseCommand):
@@ -74,27 +73,22 @@ class Command(BaseCommand):
         if client is None:
             raise CommandError(f"--client-id: no client {options['client_id']!r}")
         scopes = options["scopes"].split()
-        if not scopes:
-            DirectAccess.objects.filter(client=client).delete()
-            self.stdout.write(json.dumps({"client_id": client.client_id, "direct_access": None}))
-            return
-        try:
-            lifecycle.check_direct_access(client, scopes)
-        except lifecycle.GrantError as exc:
-            raise CommandError(str(exc).replace("scope:", "--scopes:", 1)) from None
         ids = [a for a in (options["accounts"] or "").split(",") if a]
-        if not ids and not options["all_accounts"]:
+        if scopes and not ids and not options["all_accounts"]:
             raise CommandError("give --accounts ID,... or --all-accounts (the base set)")
         accounts = {a.cds_account_id: a for a in Account.objects.filter(cds_account_id__in=ids)}
         missing = [i for i in ids if i not in accounts]
         if missing:
             raise CommandError(f"--accounts: unknown cds_account_id {', '.join(missing)}")
-        with transaction.atomic():
-            access, _ = DirectAccess.objects.update_or_create(
-                client=client,
-                defaults={"scope": " ".join(scopes), "all_accounts": options["all_accounts"]},
+        try:
+            access = lifecycle.set_direct_access(
+                client, scopes, list(accounts.values()), options["all_accounts"]
             )
-            access.accounts.set(accounts.values())
+        except lifecycle.GrantError as exc:
+            raise CommandError(str(exc).replace("scope:", "--scopes:", 1)) from None
+        if access is None:
+            self.stdout.write(json.dumps({"client_id": client.client_id, "direct_access": None}))
+            return
         self.stdout.write(
             json.dumps(
                 {
