@@ -8,3 +8,20 @@ def has_control_characters(text: str) -> bool:
     raises on deep inside a query, or any other) or an unpaired surrogate (which no
     database can store as UTF-8)."""
     return any(unicodedata.category(c) in ("Cc", "Cs") for c in text)
+
+
+def json_type(value: object) -> str:
+    """The JSON name of a parsed value's type, for messages ("got null", not "NoneType")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, int | float) or type(value).__name__ == "Decimal":
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list | tuple):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__

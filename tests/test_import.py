@@ -396,7 +396,7 @@ BAD_DOCUMENTS = [
     pytest.param(
         broken(["accounts", 0, "account_name"], 7),
         "accounts[0].account_name",
-        "expected a string, got int",
+        "expected a string, got a number",
         id="wrong-type",
     ),
     pytest.param(

@@ -118,7 +118,8 @@ def test_rsa_1024_is_refused() -> None:
 
 
 @pytest.mark.parametrize(
-    ("value", "kind"), [("{}", "str"), ([{"kty": "EC"}], "list"), (42, "int"), (1.5, "float")]
+    ("value", "kind"),
+    [("{}", "a string"), ([{"kty": "EC"}], "an array"), (42, "a number"), (1.5, "a number")],
 )
 def test_non_object_is_refused(value: object, kind: str) -> None:
     refused(value, "expected a JSON object", kind)

@@ -27,7 +27,7 @@ from cdsapi.grants.scopes import (
     registry,
     scope_of_type,
 )
-from cdsapi.text import has_control_characters
+from cdsapi.text import has_control_characters, json_type
 from cdsapi.times import exact_instant, format_datetime, to_date
 
 GRANT_ADMIN = "cds_grant_admin"
@@ -57,7 +57,7 @@ class InvalidAuthorizationDetails(ValueError):
 
 def _text(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {type(value).__name__}")
+        raise ValueError(f"expected a string, got {json_type(value)}")
     if len(value) > MAX_TEXT or has_control_characters(value):
         raise ValueError(
             f"expected at most {MAX_TEXT} characters, and no control characters (such as NUL) "
@@ -368,7 +368,7 @@ SENTINELS = ("_all", "_include_future")
 
 def _string_list(value: Any, field: Field, where: str, local_now: datetime) -> list[str]:
     if not isinstance(value, list):
-        raise InvalidAuthorizationDetails(where, f"expected a list, got {type(value).__name__}")
+        raise InvalidAuthorizationDetails(where, f"expected a list, got {json_type(value)}")
     if len(value) > MAX_LIST_ITEMS:
         raise InvalidAuthorizationDetails(where, f"expected at most {MAX_LIST_ITEMS} values")
     for n, item in enumerate(value):
@@ -391,7 +391,7 @@ def _jwk(value: Any, field: Field, where: str, local_now: datetime) -> dict | No
 
 def _choice_list(value: Any, field: Field, where: str, local_now: datetime) -> list[str]:
     if not isinstance(value, list):
-        raise InvalidAuthorizationDetails(where, f"expected a list, got {type(value).__name__}")
+        raise InvalidAuthorizationDetails(where, f"expected a list, got {json_type(value)}")
     for n, item in enumerate(value):
         _choice(item, field, f"{where}[{n}]", local_now)
     if len(set(value)) != len(value):

@@ -21,7 +21,7 @@ from typing import Any
 from jwcrypto import jwe
 from jwcrypto import jwk as jwcrypto_jwk
 
-from cdsapi.text import has_control_characters
+from cdsapi.text import has_control_characters, json_type
 
 ALGORITHMS: dict[str, str] = {"EC": "ECDH-ES", "RSA": "RSA-OAEP-256"}
 CONTENT_ENCRYPTION = "A256GCM"
@@ -51,7 +51,7 @@ def validate(value: object) -> dict | None:
     if value is None:
         return None
     if not isinstance(value, dict):
-        raise InvalidJwk(f"expected a JSON object, got {type(value).__name__}")
+        raise InvalidJwk(f"expected a JSON object, got {json_type(value)}")
     if any(not isinstance(name, str) for name in value):
         raise InvalidJwk("member names must be strings")
     try:

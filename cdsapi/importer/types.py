@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BeforeValidator, PlainValidator, StringConstraints
 
 from cdsapi.exactjson import canonical
+from cdsapi.text import json_type
 from cdsapi.times import OUT_OF_RANGE, in_range, to_date, to_datetime
 
 # Stored decimals keep their digits exactly; a magnitude beyond this is no meter's or bill's.
@@ -31,7 +32,7 @@ def to_decimal(value: Any) -> Decimal:
         except InvalidOperation:
             raise ValueError(f"expected a number, got the string {value!r}") from None
     else:
-        raise ValueError(f"expected a number, got {type(value).__name__}")
+        raise ValueError(f"expected a number, got {json_type(value)}")
     if not result.is_finite():
         raise ValueError(f"expected a finite number, got {value!r}")
     if result and not -MAX_EXPONENT <= result.adjusted() <= MAX_EXPONENT:
@@ -69,7 +70,7 @@ def to_decimal_or_string(value: Any) -> Decimal | str:
 
 def to_string(value: Any) -> str:
     if not isinstance(value, str):
-        raise ValueError(f"expected a string, got {type(value).__name__}")
+        raise ValueError(f"expected a string, got {json_type(value)}")
     if "\x00" in value:
         raise ValueError("a NUL character cannot be stored")
     if any("\ud800" <= c <= "\udfff" for c in value):
