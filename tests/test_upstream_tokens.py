@@ -366,3 +366,13 @@ def test_account_preselections_compare_the_accounts_as_served(db, api):
     assert row["account_number"] == "A-100"
     new = post_token(api, client, None, [{**entry, "account_numbers": ["A-200"]}])
     assert new.status_code == 400
+
+
+def test_asking_for_a_scope_the_grant_lacks_says_which(sample, api):
+    client = ApplicationFactory()
+    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    request = [{"type": "cds_grant_admin", "grant_id": grant.pk}]
+    response = post_token(api, client, "cds_accounts_1 cds_usage_1", request)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_scope"
+    assert "does not hold 'cds_usage_1'" in response.json()["error_description"]

@@ -121,7 +121,15 @@ class CdsOAuth2Validator(OAuth2Validator):
         self, client_id: str, scopes: list, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         if request.grant_type == "client_credentials":
-            return set(scopes) <= set(self._requested_grant(request).scopes)
+            held = self._requested_grant(request).scopes
+            extra = [s for s in scopes if s not in held]
+            if extra:
+                raise errors.InvalidScopeError(
+                    description=f"scope: the grant does not hold {extra[0][:60]!r} "
+                    f"(it holds {' '.join(held)})",
+                    request=request,
+                )
+            return True
         return super().validate_scopes(client_id, scopes, client, request, *args, **kwargs)
 
     def _create_access_token(
