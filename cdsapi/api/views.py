@@ -49,7 +49,8 @@ class CdsListView(APIView):
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> HttpResponse:
         """A grant with a ``jwk`` gets every body, errors included, as a JWE encrypted to it
-        (compact serialization, ``application/jose``; see ``cdsapi.grants.jwk``)."""
+        (compact serialization, ``application/jose``; see ``cdsapi.grants.jwk``). A request
+        refused before its token was read has no grant to encrypt to."""
         response = super().finalize_response(request, response, *args, **kwargs)
         # Only a request already authenticated: reading request.auth would authenticate now.
         token = getattr(request, "_auth", None)

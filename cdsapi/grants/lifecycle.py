@@ -153,7 +153,7 @@ def create_grant(
 
 def check_direct_access(client: Application, scopes: list[str]) -> None:
     """What enabling direct access for a client must satisfy (CLI and admin): only
-    direct-access scopes, and a client holding no consent grant (WG3 §6)."""
+    direct-access scopes, and a client holding no operator-made grant (WG3 §6)."""
     known = registry()
     wrong = [s for s in scopes if s not in known or known[s].family != "direct"]
     if wrong:

@@ -1,10 +1,14 @@
 """django-oauth-toolkit extended at its one seam, the validator: tokens carry a CDS grant.
 
-- Token endpoint, ``client_credentials``: the client names one of its own server-created
-  grants with ``authorization_details=[{"type":"cds_grant_admin","grant_id":"..."}]``; the
-  token is bound to that grant, and the response adds the grant's ``authorization_details``
-  and ``cds_grant_ids``.
-- Resource requests: a token is valid only while its grant is active (checked every request).
+- Token endpoint, ``client_credentials``, three requests (see ``_requested_grant``): the
+  seed one naming one of the client's server-created grants
+  (``[{"type":"cds_grant_admin","grant_id":"..."}]``); the upstream grant-admin request
+  (``scope=cds_grant_admin_1``), which makes a grant-admin grant reading through the named
+  one; and direct access (``scope=cds_query_...``), which makes a direct-access grant. The
+  token is bound to that grant, and the response adds the ``authorization_details`` its
+  scopes carry and ``cds_grant_ids``.
+- Resource requests: a token is valid only while its grant (and the grant it administers)
+  is active, checked on every request.
 """
 
 import hashlib
