@@ -144,6 +144,22 @@ CDS_DEFAULT_ACCOUNT_FIELDS = env_list("CDS_DEFAULT_ACCOUNT_FIELDS", [])
 CDS_SCOPES = os.environ.get("CDS_SCOPES", "cdsapi.grants.offered.SCOPES")
 CDS_DEFAULT_AGGREGATION_TYPE = os.environ.get("CDS_DEFAULT_AGGREGATION_TYPE", "intervals")
 
+# Discovery: the public base URL every metadata URL is built from, and what the server says
+# of itself (WG1-01 §3). Documentation, policy and terms URLs are served only when set.
+CDS_ISSUER = os.environ.get("CDS_ISSUER", "http://127.0.0.1:8000").rstrip("/")
+CDS_SERVER_NAME = os.environ.get("CDS_SERVER_NAME", "cdsapi")
+CDS_SERVER_DESCRIPTION = os.environ.get(
+    "CDS_SERVER_DESCRIPTION", "Customer Data API (LF Energy CDS) for this utility's customers"
+)
+CDS_WEBSITE = os.environ.get("CDS_WEBSITE", CDS_ISSUER)
+CDS_DOCUMENTATION = os.environ.get("CDS_DOCUMENTATION", CDS_ISSUER)
+CDS_SUPPORT = os.environ.get("CDS_SUPPORT", CDS_ISSUER)
+CDS_OP_POLICY_URI = os.environ.get("CDS_OP_POLICY_URI", "")
+CDS_OP_TOS_URI = os.environ.get("CDS_OP_TOS_URI", "")
+CDS_METADATA_CREATED = os.environ.get("CDS_METADATA_CREATED", "2026-11-27T00:00:00Z")
+# Clients that act as resource servers: they may introspect any token (/oauth/introspect).
+CDS_RESOURCE_SERVERS = env_list("CDS_RESOURCE_SERVERS", [])
+
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "cdsapi.grants.oauth.CdsOAuth2Validator",
     "SCOPES": {

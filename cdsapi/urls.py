@@ -8,7 +8,7 @@ from accounts.views import (
     ServicePointsView,
 )
 from bills.views import BillSectionsView, BillStatementsView
-from cdsapi import health
+from cdsapi import health, metadata
 from cdsapi.grants import oauth_views
 from usage.views import UsageSegmentsView
 
@@ -20,6 +20,13 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
     path("oauth/token", oauth_views.TokenView.as_view(), name="oauth-token"),
     path("oauth/revoke_token", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke"),
+    path("oauth/introspect", oauth_views.IntrospectView.as_view(), name="oauth-introspect"),
+    path(
+        ".well-known/cds-server-metadata.json",
+        metadata.server_metadata,
+        name="cds-server-metadata",
+    ),
+    path(".well-known/oauth-authorization-server", metadata.oauth_metadata, name="oauth-metadata"),
     path(f"{API}accounts", AccountsView.as_view(), name="cds-accounts"),
     path(f"{API}service-contracts", ServiceContractsView.as_view(), name="cds-service-contracts"),
     path(f"{API}service-points", ServicePointsView.as_view(), name="cds-service-points"),

@@ -23,7 +23,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.scopes import registry
-from cdsapi.models import AccessToken, Grant
+from cdsapi.models import AccessToken, Application, Grant
 
 
 class InvalidAuthorizationDetailsError(errors.OAuth2Error):
@@ -209,3 +209,34 @@ def _why_inactive(grant: Grant) -> str:
         if one.expires is not None and one.expires <= timezone.now():
             return f"{which} has expired"
     return "the token's grant is not active"
+
+
+def introspect(raw: str, caller: Application, resource_server: bool) -> dict[str, Any]:
+    """RFC 7662 §2.2: the token as its grant stands now. Inactive if it is unknown, expired,
+    its grant (or the grant it administers) is not active, or the caller may not see it."""
+    checksum = hashlib.sha256(raw.encode("utf-8")).hexdigest()
+    token = (
+        AccessToken.objects.select_related("application", "cds_grant")
+        .filter(token_checksum=checksum)
+        .first()
+    )
+    now = timezone.now()
+    if (
+        token is None
+        or token.expires <= now
+        or not token.cds_grant.is_active(now)
+        or not (resource_server or token.application_id == caller.pk)
+    ):
+        return {"active": False}
+    scopes = token.scope.split()
+    grant = token.cds_grant
+    return {
+        "active": True,
+        "scope": token.scope,
+        "client_id": token.application.client_id,
+        "token_type": "Bearer",
+        "exp": int(token.expires.timestamp()),
+        "iat": int(token.created.timestamp()),
+        "authorization_details": [e for e in grant.authorization_details if e["type"] in scopes],
+        "cds_grant_ids": [grant.pk],
+    }

@@ -12,16 +12,22 @@ import binascii
 import logging
 import re
 from typing import Any
+from urllib.parse import unquote
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
+from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views
 
 from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
+from cdsapi.grants.oauth import introspect
+from cdsapi.models import Application
 from cdsapi.text import has_control_characters
 
 logger = logging.getLogger("cdsapi.oauth")
@@ -145,3 +151,46 @@ class TokenView(GuardedEndpoint, views.TokenView):
 @_exempt
 class RevokeTokenView(GuardedEndpoint, views.RevokeTokenView):
     pass
+
+
+def authenticate_client(request: HttpRequest) -> Application | None:
+    """The confidential client a request authenticates as (HTTP Basic, or ``client_id`` and
+    ``client_secret`` in the body), or None; as slow for an unknown client as for a wrong
+    secret (one password hash either way)."""
+    basic = _basic_credentials(request)
+    if basic:
+        client_id, _, secret = (unquote(part) for part in basic.partition(":"))
+    else:
+        client_id = request.POST.get("client_id", "")
+        secret = request.POST.get("client_secret", "")
+    client = Application.objects.filter(client_id=client_id).first() if client_id else None
+    if client is None or client.client_type != Application.CLIENT_CONFIDENTIAL:
+        make_password(secret or "cds-unknown-client")
+        return None
+    return client if check_password(secret, client.client_secret) else None
+
+
+@_exempt
+class IntrospectView(GuardedEndpoint, View):
+    """RFC 7662 token introspection for resource servers (``/oauth/introspect``).
+
+    The caller authenticates as a client (HTTP Basic or ``client_id``/``client_secret``).
+    A client named in ``CDS_RESOURCE_SERVERS`` may introspect any token; any other client
+    only its own (RFC 7662 §4 lets the answer depend on who asks), and learns nothing else:
+    someone else's token is simply ``{"active": false}``."""
+
+    http_method_names = ["post"]
+
+    def post(self, request: HttpRequest) -> HttpResponse:
+        caller = authenticate_client(request)
+        if caller is None:
+            return oauth_error(
+                401, "invalid_client", "client authentication failed", WWW_Authenticate="Basic"
+            )
+        token = request.POST.get("token", "")
+        if not token:
+            return oauth_error(400, "invalid_request", "token: is missing")
+        found = introspect(token, caller, caller.client_id in settings.CDS_RESOURCE_SERVERS)
+        response = JsonResponse(found)
+        response["Cache-Control"] = "no-store"
+        return response
