@@ -53,6 +53,7 @@ def authorization_server() -> dict[str, Any]:
         "token_endpoint": url("oauth-token"),
         "revocation_endpoint": url("oauth-revoke"),
         "introspection_endpoint": url("oauth-introspect"),
+        "cds_grants_api": url("cds-grants"),
         "scopes_supported": list(described),
         "response_types_supported": _union("response_types_supported", values),
         "grant_types_supported": _union("grant_types_supported", values),

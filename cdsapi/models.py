@@ -39,6 +39,7 @@ class Grant(models.Model):
     class Status(models.TextChoices):
         ACTIVE = "active"
         REVOKED = "revoked"
+        CLOSED = "closed"
         EXPIRED = "expired"
         SUSPENDED = "suspended"
 
@@ -75,6 +76,8 @@ class Grant(models.Model):
         "reads through.",
     )
 
+    FINAL = frozenset({Status.REVOKED, Status.CLOSED})
+
     class Meta:
         ordering = ["-created"]
 
@@ -82,22 +85,24 @@ class Grant(models.Model):
         return self.id
 
     def save(self, *args: Any, **kwargs: Any) -> None:
-        """Revoking is final: a revoked grant cannot be made active again, and its tokens are
-        expired at once, so no token issued before the revocation works ever again."""
+        """Revoking (by the customer or operator) and closing (by the client) are final: such
+        a grant cannot be made active again, and its tokens are expired at once, so no token
+        issued before works ever again."""
         stored = self._stored_status()
-        if stored == self.Status.REVOKED and self.status != self.Status.REVOKED:
-            raise ValidationError(f"grant {self.pk} is revoked; revoking is final")
+        if stored in self.FINAL and self.status != stored:
+            raise ValidationError(f"grant {self.pk} is {stored}; that is final")
         with transaction.atomic():
             super().save(*args, **kwargs)
-            if self.status == self.Status.REVOKED and stored != self.Status.REVOKED:
+            if self.status in self.FINAL and stored not in self.FINAL:
                 now = timezone.now()
                 self.access_tokens.filter(expires__gt=now).update(expires=now)
                 self.refresh_tokens.filter(revoked__isnull=True).update(revoked=now)
 
     def clean(self) -> None:
-        if self._stored_status() == self.Status.REVOKED and self.status != self.Status.REVOKED:
+        stored = self._stored_status()
+        if stored in self.FINAL and self.status != stored:
             raise ValidationError(
-                {"status": "a revoked grant stays revoked; the client needs a new grant"}
+                {"status": f"a {stored} grant stays {stored}; the client needs a new grant"}
             )
 
     def _stored_status(self) -> str | None:

@@ -10,6 +10,7 @@ from accounts.views import (
 from bills.views import BillSectionsView, BillStatementsView
 from cdsapi import health, metadata
 from cdsapi.grants import oauth_views
+from cdsapi.grants.api import GrantsView, GrantView
 from usage.views import UsageSegmentsView
 
 API = "cds-customerdata-api/v1/"
@@ -27,6 +28,8 @@ urlpatterns = [
         name="cds-server-metadata",
     ),
     path(".well-known/oauth-authorization-server", metadata.oauth_metadata, name="oauth-metadata"),
+    path("cds-api/v1/grants", GrantsView.as_view(), name="cds-grants"),
+    path("cds-api/v1/grants/<str:grant_id>", GrantView.as_view(), name="cds-grant"),
     path(f"{API}accounts", AccountsView.as_view(), name="cds-accounts"),
     path(f"{API}service-contracts", ServiceContractsView.as_view(), name="cds-service-contracts"),
     path(f"{API}service-points", ServicePointsView.as_view(), name="cds-service-points"),

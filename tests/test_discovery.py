@@ -36,7 +36,7 @@ def test_authorization_server_metadata_is_the_registry_and_the_url_conf(db, clie
     assert meta["cds_customerdata_version"] == "v1"
     assert meta["cds_timezone"] == "America/Los_Angeles"
     urls = [v for k, v in meta.items() if k.endswith(("_endpoint", "_api"))]
-    assert len(urls) == 10
+    assert len(urls) == 11
     for url in urls:
         parsed = urlparse(url)
         assert f"{parsed.scheme}://{parsed.netloc}" == issuer

@@ -46,7 +46,9 @@ def test_cds_scopes_prints_every_scope_in_the_upstream_shape(capsys) -> None:
     for scope_id, scope in printed.items():
         assert set(scope) == SCOPE_KEYS
         assert scope["id"] == scope_id
-        assert scope["authorization_details_types_supported"] == [scope_id]
+        # The client-admin scope carries no authorization_details (WG1-02 §3.3.1).
+        expected_types = [] if scope_id == "cds_client_admin" else [scope_id]
+        assert scope["authorization_details_types_supported"] == expected_types
         for field in scope["authorization_details_fields_supported"]:
             assert set(field) >= FIELD_KEYS
             assert field["for_types"] == [scope_id]

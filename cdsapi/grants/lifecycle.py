@@ -15,7 +15,7 @@ from oauthlib.common import generate_token
 from accounts.models import Account
 from cdsapi.grants import details as ad
 from cdsapi.grants.scopes import INFINITE, registry
-from cdsapi.grants.upstream import PRESELECTIONS
+from cdsapi.grants.upstream import CLIENT_ADMIN, PRESELECTIONS
 from cdsapi.models import AccessToken, Application, DirectAccess, Grant
 from cdsapi.times import LATEST, format_datetime, in_range, to_datetime
 
@@ -302,6 +302,40 @@ def grant_admin_grant(
         administers=target,
         expires=target.expires,
     )
+
+
+def client_admin_grant(client: Application, scope: str | None, details: Any) -> Grant:
+    """The grant behind a ``cds_client_admin`` token (WG1-02 §3.3.1): the client's access to
+    its own registration, through the Grants API. One active grant per client serves every
+    such token (unsaved when new)."""
+    if (scope or "").split() != [CLIENT_ADMIN.id] or details not in (None, "", "[]"):
+        raise GrantError(f"scope: {CLIENT_ADMIN.id} is asked for alone, without details")
+    if client.client_type != Application.CLIENT_CONFIDENTIAL:
+        raise GrantError(f"scope: {CLIENT_ADMIN.id} needs a confidential client")
+    held = Grant.objects.filter(client=client, scope=CLIENT_ADMIN.id, status=Grant.Status.ACTIVE)
+    return held.first() or Grant(client=client, scope=CLIENT_ADMIN.id, authorization_details=[])
+
+
+def close_grant(grant: Grant) -> None:
+    """A client ends its own grant (``closed``, WG1-02 §8.6); its tokens stop at once."""
+    grant.status = Grant.Status.CLOSED
+    grant.save(update_fields=["status", "modified"])
+
+
+def reduce_scope(grant: Grant, scope: str) -> None:
+    """A client narrows its own grant to some of its scopes (WG1-02 §8.6: a reduction needs
+    no new consent); entries of the scopes dropped go with them."""
+    kept = list(dict.fromkeys(scope.split()))
+    if not kept:
+        raise GrantError("scope: keep at least one scope, or close the grant")
+    extra = [s for s in kept if s not in grant.scopes]
+    if extra:
+        raise GrantError(f"scope: {extra[0]!r} is not in the grant; only reductions are allowed")
+    known = registry()
+    types = {t for s in kept for t in known[s].authorization_details_types_supported}
+    grant.scope = " ".join(s for s in grant.scopes if s in kept)
+    grant.authorization_details = [e for e in grant.authorization_details if e["type"] in types]
+    grant.save(update_fields=["scope", "authorization_details", "modified"])
 
 
 def revoke_grant(grant: Grant) -> None:

@@ -72,7 +72,9 @@ class CdsOAuth2Validator(OAuth2Validator):
             )
         try:
             family = self._family(scope, details)
-            if family == "grant_admin":
+            if family == "client_admin":
+                grant = lifecycle.client_admin_grant(request.client, scope, details)
+            elif family == "grant_admin":
                 grant = lifecycle.grant_admin_grant(request.client, scope, details)
             elif family == "direct":
                 grant = lifecycle.direct_grant(request.client, scope, details)
@@ -97,8 +99,9 @@ class CdsOAuth2Validator(OAuth2Validator):
                 return "seed"
             types = {e.get("type") for e in entries}
             families = {s.family for s in known.values() if s.id in types}
-        if families & {"grant_admin", "direct"}:
-            return "grant_admin" if "grant_admin" in families else "direct"
+        for family in ("client_admin", "grant_admin", "direct"):
+            if family in families:
+                return family
         return "seed"
 
     def _server_created_grant(self, request: Any, details: Any) -> Grant:

@@ -11,7 +11,7 @@ The registry is the ``CDS_SCOPES`` setting: a dotted path to a sequence of
 """
 
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from functools import cache
 from typing import Any
 
@@ -118,12 +118,12 @@ class ScopeDescription:
     code_challenge_methods_supported: tuple[str, ...] = ()
     grant_admin_scope: str | None = None
     windows: tuple[tuple[str, str, bool], ...] = ()
-    types: tuple[str, ...] = field(default=())
+    types: tuple[str, ...] | None = None  # None: the scope's own id
     family: str = "seed"
 
     @property
     def authorization_details_types_supported(self) -> tuple[str, ...]:
-        return self.types or (self.id,)
+        return (self.id,) if self.types is None else self.types
 
     def fields_for(self, detail_type: str) -> dict[str, Field]:
         return {f.id: f for f in self.fields if detail_type in f.for_types}

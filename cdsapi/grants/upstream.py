@@ -617,8 +617,20 @@ GRANT_ADMIN = ScopeDescription(
     family="grant_admin",
 )
 
+CLIENT_ADMIN = ScopeDescription(
+    id="cds_client_admin",
+    type="cds_client_admin",
+    name="Client admin",
+    description="A token for the client's own registration: its grants (the Grants API).",
+    fields=(),
+    token_endpoint_auth_methods_supported=("client_secret_basic",),
+    types=(),
+    family="client_admin",
+)
+
 UPSTREAM_SCOPES: tuple[ScopeDescription, ...] = (
     *(_scope(spec, direct=False) for spec in CONSENT),
     *(_scope(spec, direct=True) for spec in DIRECT),
     GRANT_ADMIN,
+    CLIENT_ADMIN,
 )

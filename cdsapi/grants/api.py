@@ -1,0 +1,190 @@
+"""The Grants API (CDS-WG1-02 §8) at ``/cds-api/v1/grants``: a client's own grants, for a
+token of its ``cds_client_admin`` scope. List with the upstream filters (newest change
+first), get one by its ``uri``, and PATCH it: ``status: "closed"`` ends it, a smaller
+``scope`` narrows it.
+"""
+
+from datetime import datetime
+from typing import Any
+
+from django.conf import settings
+from django.db.models import Q, QuerySet
+from django.urls import reverse
+from django.utils import timezone
+from rest_framework.exceptions import NotFound
+from rest_framework.parsers import JSONParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+
+from cdsapi.api.exceptions import InsufficientScope, InvalidRequest
+from cdsapi.api.filters import DateTimeBound, Filter, IdList, parse_list
+from cdsapi.api.pagination import paginate
+from cdsapi.api.views import CdsListView
+from cdsapi.grants import lifecycle
+from cdsapi.grants.upstream import CLIENT_ADMIN
+from cdsapi.models import Grant
+from cdsapi.times import format_datetime
+
+
+def _when(moment: datetime | None) -> str | None:
+    return format_datetime(moment) if moment else None
+
+
+def grant_object(grant: Grant, now: datetime | None = None) -> dict[str, Any]:
+    """The upstream Grant object (WG1-02 §8.1). A grant past ``expires`` shows ``expired``;
+    one that gives no access shows empty ``enabled_*``."""
+    now = now or timezone.now()
+    status = grant.status
+    if status == Grant.Status.ACTIVE and grant.expires is not None and grant.expires <= now:
+        status = Grant.Status.EXPIRED
+    enabled = status == Grant.Status.ACTIVE
+    return {
+        "grant_id": grant.pk,
+        "uri": settings.CDS_ISSUER + reverse("cds-grant", args=[grant.pk]),
+        "replacing": [],
+        "replaced_by": [],
+        "parent": None,
+        "children": [],
+        "created": _when(grant.created),
+        "modified": _when(grant.modified),
+        "not_before": None,
+        "not_after": _when(grant.expires),
+        "eta": None,
+        "expires": _when(grant.expires),
+        "status": status,
+        "client_id": grant.client.client_id,
+        "scope": grant.scope,
+        "authorization_details": grant.authorization_details,
+        "receipt_confirmations": [],
+        "enabled_scope": grant.scope if enabled else "",
+        "enabled_authorization_details": grant.authorization_details if enabled else [],
+    }
+
+
+class Scopes(Filter):
+    """``scopes``: grants holding one of the scope ids, or an entry of that type."""
+
+    param = "scopes"
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        wanted = set(value)
+        matching = [
+            pk
+            for pk, scope, details in rows.values_list("pk", "scope", "authorization_details")
+            if wanted & (set(scope.split()) | {e.get("type") for e in details})
+        ]
+        return rows.filter(pk__in=matching)
+
+
+class Statuses(Filter):
+    """``statuses``: by the status the Grant object shows (an active grant past ``expires``
+    is ``expired``)."""
+
+    param = "statuses"
+
+    def parse(self, raw: str) -> list[str]:
+        return parse_list(self.param, raw)
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        now = timezone.now()
+        lapsed = Q(status=Grant.Status.ACTIVE, expires__lte=now)
+        found = Q(status__in=[s for s in value if s != Grant.Status.EXPIRED]) & ~lapsed
+        if Grant.Status.EXPIRED in value:
+            found |= Q(status=Grant.Status.EXPIRED) | lapsed
+        return rows.filter(found)
+
+
+class Nothing(IdList):
+    """A filter on something this server's grants never have (``parents``,
+    ``receipt_confirmations`` before consent receipts exist): it matches nothing."""
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        return rows.none()
+
+
+class ClientAdminView(CdsListView):
+    """What both Grants API views share: a ``cds_client_admin`` token, the client's grants."""
+
+    parser_classes = [JSONParser]
+
+    def own_grants(self, request: Request) -> QuerySet[Grant]:
+        token = request.auth
+        if CLIENT_ADMIN.id not in token.scope.split():
+            raise InsufficientScope(f"the Grants API needs a {CLIENT_ADMIN.id} token")
+        return Grant.objects.filter(client=token.application).select_related("client")
+
+
+class GrantsView(ClientAdminView):
+    """``GET /cds-api/v1/grants`` (WG1-02 §8.4)."""
+
+    filters = (
+        IdList("grant_ids", "pk"),
+        Nothing("parents", "pk"),
+        Statuses(),
+        IdList("client_ids", "client__client_id"),
+        Scopes(),
+        Nothing("receipt_confirmations", "pk"),
+        DateTimeBound("after", "created__gte"),
+        DateTimeBound("before", "created__lte"),
+    )
+
+    def get(self, request: Request, *args: Any, **kwargs: Any) -> Response:
+        params = self.query_params(request)
+        rows = self.own_grants(request).order_by("-modified", "pk")
+        for flt in self.filters:
+            if flt.param in params:
+                rows = flt.apply(rows, flt.parse(params[flt.param]), None)
+        page = paginate(rows, params, request)
+        now = timezone.now()
+        items = [grant_object(g, now) for g in page.rows]
+        return Response({"grants": items, "next": page.next, "previous": page.previous})
+
+
+class GrantView(ClientAdminView):
+    """``GET`` and ``PATCH /cds-api/v1/grants/<grant_id>`` (WG1-02 §8.4, §8.6)."""
+
+    http_method_names = ["get", "head", "patch"]
+
+    def grant(self, request: Request, grant_id: str) -> Grant:
+        found = self.own_grants(request).filter(pk=grant_id).first()
+        if found is None:
+            raise NotFound("no grant of this client has that id")
+        return found
+
+    def get(self, request: Request, grant_id: str) -> Response:
+        self.query_params(request)
+        return Response(grant_object(self.grant(request, grant_id)))
+
+    def patch(self, request: Request, grant_id: str) -> Response:
+        self.query_params(request)
+        grant = self.grant(request, grant_id)
+        changes = request.data
+        if not isinstance(changes, dict):
+            raise InvalidRequest("expected a JSON object of the fields to change")
+        if "authorization_details" in changes and changes["authorization_details"] != (
+            grant.authorization_details
+        ):
+            raise InvalidRequest(
+                "authorization_details: changing them is not supported yet; narrow the "
+                "grant with scope, or close it"
+            )
+        status = changes.get("status", grant.status)
+        if status not in (grant.status, Grant.Status.CLOSED):
+            raise InvalidRequest(f"status: only 'closed' may be set, got {status!r}")
+        changing = status != grant.status or changes.get("scope", grant.scope) != grant.scope
+        if grant.status in Grant.FINAL and changing:
+            raise InvalidRequest(f"the grant is {grant.status}; it cannot change")
+        try:
+            if "scope" in changes and changes["scope"] != grant.scope:
+                if not isinstance(changes["scope"], str):
+                    raise InvalidRequest("scope: expected a space-separated string")
+                lifecycle.reduce_scope(grant, changes["scope"])
+            if status == Grant.Status.CLOSED and grant.status != Grant.Status.CLOSED:
+                lifecycle.close_grant(grant)
+        except lifecycle.GrantError as exc:
+            raise InvalidRequest(str(exc)) from None
+        grant.refresh_from_db()
+        return Response(grant_object(grant))

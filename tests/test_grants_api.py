@@ -1,0 +1,135 @@
+"""The Grants API (CDS-WG1-02 §8): a client's own grants for its cds_client_admin token,
+listed with the upstream filters, read by uri, closed and narrowed by PATCH."""
+
+import base64
+import json
+
+import pytest
+
+from cdsapi.grants import lifecycle
+from cdsapi.models import Grant
+from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
+
+SECRET = "s3cret-s3cret-s3cret"
+GRANTS = "/cds-api/v1/grants"
+
+
+@pytest.fixture
+def world(db):
+    for ident in ("acc-g1", "acc-g2"):
+        AccountVersionFactory(account=AccountFactory(cds_account_id=ident))
+    client, other = ApplicationFactory(), ApplicationFactory()
+    usage = lifecycle.create_grant(client, ["acc-g1"], [{"type": "cds_usage_1"}])
+    both = lifecycle.create_grant(
+        client, ["acc-g1"], [{"type": "cds_accounts_1"}, {"type": "cds_bill_statements_1"}]
+    )
+    theirs = lifecycle.create_grant(other, ["acc-g2"], [{"type": "cds_accounts_1"}])
+    return client, usage, both, theirs
+
+
+def admin_token(api, client) -> str:
+    response = api.client.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials", "scope": "cds_client_admin"},
+        HTTP_AUTHORIZATION=basic(client),
+    )
+    assert response.status_code == 200, response.content
+    body = response.json()
+    assert body["scope"] == "cds_client_admin"
+    return body["access_token"]
+
+
+def basic(client) -> str:
+    return "Basic " + base64.b64encode(f"{client.client_id}:{SECRET}".encode()).decode()
+
+
+def call(api, method: str, path: str, token: str, body: dict | None = None):
+    headers = {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+    if body is None:
+        return getattr(api.client, method)(path, **headers)
+    return getattr(api.client, method)(
+        path, json.dumps(body), content_type="application/json", **headers
+    )
+
+
+def ids(response) -> list[str]:
+    assert response.status_code == 200, response.content
+    return [g["grant_id"] for g in response.json()["grants"]]
+
+
+def test_a_client_lists_only_its_own_grants_newest_change_first(world, api):
+    client, usage, both, theirs = world
+    token = admin_token(api, client)
+    listed = ids(call(api, "get", GRANTS, token))
+    assert theirs.pk not in listed
+    # The client-admin grant behind the token is one of the client's grants too.
+    assert [g for g in listed if g in (usage.pk, both.pk)] == [both.pk, usage.pk]
+    [grant] = call(api, "get", f"{GRANTS}?grant_ids={usage.pk}", token).json()["grants"]
+    assert grant["uri"].endswith(f"{GRANTS}/{usage.pk}")
+    assert grant["enabled_scope"] == grant["scope"] == "cds_usage_1"
+    for key in ("replacing", "replaced_by", "parent", "children", "not_before", "eta"):
+        assert key in grant
+    assert call(api, "get", f"{GRANTS}/{theirs.pk}", token).status_code == 404
+
+
+def test_upstream_filters(world, api):
+    client, usage, both, _ = world
+    token = admin_token(api, client)
+    assert ids(call(api, "get", f"{GRANTS}?scopes=cds_usage_1", token)) == [usage.pk]
+    assert ids(call(api, "get", f"{GRANTS}?grant_ids={both.pk}", token)) == [both.pk]
+    assert ids(call(api, "get", f"{GRANTS}?parents=x", token)) == []
+    assert usage.pk in ids(call(api, "get", f"{GRANTS}?statuses=active", token))
+    assert ids(call(api, "get", f"{GRANTS}?after=2999-01-01T00:00:00Z", token)) == []
+    assert call(api, "get", f"{GRANTS}?sort=x", token).status_code == 400
+
+
+def test_closing_a_grant_stops_its_tokens_and_is_final(world, api):
+    client, usage, _, _ = world
+    data_token = lifecycle.issue_token(usage)[0]
+    token = admin_token(api, client)
+    closed = call(api, "patch", f"{GRANTS}/{usage.pk}", token, {"status": "closed"})
+    assert closed.status_code == 200
+    assert closed.json()["status"] == "closed"
+    assert closed.json()["enabled_scope"] == ""
+    assert closed.json()["enabled_authorization_details"] == []
+    assert api.get("usage-segments", data_token).status_code == 401
+    reopened = call(api, "patch", f"{GRANTS}/{usage.pk}", token, {"status": "active"})
+    assert reopened.status_code == 400
+
+
+def test_narrowing_the_scope_drops_the_entries_of_the_scopes_given_up(world, api):
+    client, _, both, _ = world
+    data_token = lifecycle.issue_token(both)[0]
+    token = admin_token(api, client)
+    narrowed = call(api, "patch", f"{GRANTS}/{both.pk}", token, {"scope": "cds_accounts_1"})
+    assert narrowed.status_code == 200, narrowed.content
+    assert narrowed.json()["scope"] == "cds_accounts_1"
+    assert [e["type"] for e in narrowed.json()["authorization_details"]] == ["cds_accounts_1"]
+    assert api.get("bill-statements", data_token).status_code == 403
+    assert api.get("accounts", data_token).status_code == 200
+    wider = call(api, "patch", f"{GRANTS}/{both.pk}", token, {"scope": "cds_usage_1"})
+    assert wider.status_code == 400
+    assert "only reductions" in wider.json()["error_description"]
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"status": "revoked"}, {"scope": 7}, {"authorization_details": []}, ["closed"]],
+)
+def test_invalid_changes_are_400_and_change_nothing(world, api, body):
+    client, usage, _, _ = world
+    token = admin_token(api, client)
+    response = call(api, "patch", f"{GRANTS}/{usage.pk}", token, body)
+    assert response.status_code == 400
+    usage.refresh_from_db()
+    assert usage.status == Grant.Status.ACTIVE
+    assert usage.scope == "cds_usage_1"
+
+
+def test_the_grants_api_needs_a_client_admin_token(world, api):
+    _, usage, _, _ = world
+    data_token = lifecycle.issue_token(usage)[0]
+    assert call(api, "get", GRANTS, data_token).status_code == 403
+    assert call(api, "get", GRANTS, "nonsense").status_code == 401
+    client_admin = admin_token(api, world[0])
+    assert api.get("accounts", client_admin).status_code == 403
