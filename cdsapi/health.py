@@ -4,17 +4,20 @@ import logging
 
 from django.db import DatabaseError, connection
 from django.http import HttpRequest, JsonResponse
+from django.views.decorators.csrf import csrf_exempt
 
 from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
 
 logger = logging.getLogger("cdsapi.health")
 
 
+@csrf_exempt
 def healthz(request: HttpRequest) -> JsonResponse:
     """The process is up and answering."""
     return JsonResponse({"status": "ok"})
 
 
+@csrf_exempt
 def readyz(request: HttpRequest) -> JsonResponse:
     """The database answers a trivial query."""
     try:

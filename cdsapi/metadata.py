@@ -17,9 +17,11 @@ from typing import Any
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, JsonResponse
-from django.urls import reverse
+from django.urls import NoReverseMatch, reverse
+from django.views.decorators.csrf import csrf_exempt
 
 from cdsapi.grants import scopes
+from cdsapi.grants.details import GRANT_ADMIN as GRANT_ADMIN_REQUEST
 
 VERSION = "v1"
 CACHE_SECONDS = 300
@@ -44,10 +46,23 @@ def _union(key: str, described: list[dict[str, Any]]) -> list[str]:
     return list(dict.fromkeys(v for scope in described for v in scope[key]))
 
 
+def _served(name: str) -> bool:
+    try:
+        reverse(name)
+    except NoReverseMatch:
+        return False
+    return True
+
+
 def authorization_server() -> dict[str, Any]:
-    """RFC 8414 metadata with the CDS fields; the per-scope unions come from the registry."""
+    """RFC 8414 metadata with the CDS fields. The per-scope unions come from the registry,
+    cut to what is served: the grant types the token endpoint offers, and the code flow
+    (response types, PKCE methods) only once an authorization endpoint exists."""
+    from cdsapi.grants.oauth_views import TokenView
+
     described = scopes.as_json()
     values = list(described.values())
+    code_flow = _served("oauth-authorize")
     found: dict[str, Any] = {
         "issuer": settings.CDS_ISSUER,
         "token_endpoint": url("oauth-token"),
@@ -55,15 +70,21 @@ def authorization_server() -> dict[str, Any]:
         "introspection_endpoint": url("oauth-introspect"),
         "cds_grants_api": url("cds-grants"),
         "scopes_supported": list(described),
-        "response_types_supported": _union("response_types_supported", values),
-        "grant_types_supported": _union("grant_types_supported", values),
+        "response_types_supported": _union("response_types_supported", values) if code_flow else [],
+        "grant_types_supported": [
+            g for g in _union("grant_types_supported", values) if g in TokenView.grant_types
+        ],
         "token_endpoint_auth_methods_supported": _union(
             "token_endpoint_auth_methods_supported", values
         ),
-        "code_challenge_methods_supported": _union("code_challenge_methods_supported", values),
-        "authorization_details_types_supported": _union(
-            "authorization_details_types_supported", values
-        ),
+        "code_challenge_methods_supported": _union("code_challenge_methods_supported", values)
+        if code_flow
+        else [],
+        # Plus this server's own request type naming a server-created grant.
+        "authorization_details_types_supported": [
+            *_union("authorization_details_types_supported", values),
+            GRANT_ADMIN_REQUEST,
+        ],
         "cds_oauth_version": VERSION,
         "cds_customerdata_version": VERSION,
         "cds_timezone": settings.CDS_TIMEZONE,
@@ -109,7 +130,8 @@ def _document(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
         return response
     text = json.dumps(body, indent=2)
     etag = '"' + hashlib.sha256(text.encode()).hexdigest()[:32] + '"'
-    if etag in request.headers.get("If-None-Match", ""):
+    asked = request.headers.get("If-None-Match", "")
+    if etag in asked or asked.strip() == "*":
         response: HttpResponse = HttpResponseNotModified()
     else:
         response = HttpResponse(text, content_type="application/json")
@@ -118,11 +140,29 @@ def _document(request: HttpRequest, body: dict[str, Any]) -> HttpResponse:
     return response
 
 
+@csrf_exempt
 @login_not_required
 def server_metadata(request: HttpRequest) -> HttpResponse:
     return _document(request, server())
 
 
+@csrf_exempt
 @login_not_required
 def oauth_metadata(request: HttpRequest) -> HttpResponse:
     return _document(request, authorization_server())
+
+
+@csrf_exempt
+@login_not_required
+def index(request: HttpRequest) -> HttpResponse:
+    """The issuer's root: where the discovery documents are (the default website,
+    documentation and support URL, until an operator sets real ones)."""
+    return _document(
+        request,
+        {
+            "name": settings.CDS_SERVER_NAME,
+            "description": settings.CDS_SERVER_DESCRIPTION,
+            "cds_server_metadata": url("cds-server-metadata"),
+            "oauth_metadata": url("oauth-metadata"),
+        },
+    )

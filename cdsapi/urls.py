@@ -17,6 +17,7 @@ API = "cds-customerdata-api/v1/"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("", metadata.index, name="index"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
     path("oauth/token", oauth_views.TokenView.as_view(), name="oauth-token"),

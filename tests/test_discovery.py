@@ -31,8 +31,11 @@ def test_authorization_server_metadata_is_the_registry_and_the_url_conf(db, clie
     assert meta["cds_scope_descriptions"] == scopes.as_json()
     assert meta["scopes_supported"] == list(scopes.registry())
     types = {t for s in scopes.registry().values() for t in s.authorization_details_types_supported}
-    assert set(meta["authorization_details_types_supported"]) == types
-    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert set(meta["authorization_details_types_supported"]) == types | {"cds_grant_admin"}
+    # Only what is served: the token endpoint's grant type, no code flow before /authorize.
+    assert meta["grant_types_supported"] == ["client_credentials"]
+    assert meta["response_types_supported"] == []
+    assert meta["code_challenge_methods_supported"] == []
     assert meta["cds_customerdata_version"] == "v1"
     assert meta["cds_timezone"] == "America/Los_Angeles"
     urls = [v for k, v in meta.items() if k.endswith(("_endpoint", "_api"))]
@@ -57,9 +60,13 @@ def test_metadata_is_cacheable_and_refuses_other_methods_in_json(db, client):
     first = client.get("/.well-known/cds-server-metadata.json")
     again = client.get("/.well-known/cds-server-metadata.json", HTTP_IF_NONE_MATCH=first["ETag"])
     assert again.status_code == 304
-    refused = client.post("/.well-known/oauth-authorization-server")
-    assert refused.status_code == 405
-    assert refused.json()["error"] == "invalid_request"
+    for path in ("/.well-known/oauth-authorization-server", "/"):
+        refused = client.post(path)
+        assert refused.status_code == 405, path
+        assert refused.json()["error"] == "invalid_request"
+    # No HTML CSRF page on a probe either.
+    assert client.post("/healthz")["Content-Type"] == "application/json"
+    assert client.get("/").json()["oauth_metadata"].endswith("/oauth-authorization-server")
 
 
 # -- introspection --------------------------------------------------------------------------

@@ -133,3 +133,86 @@ def test_the_grants_api_needs_a_client_admin_token(world, api):
     assert call(api, "get", GRANTS, "nonsense").status_code == 401
     client_admin = admin_token(api, world[0])
     assert api.get("accounts", client_admin).status_code == 403
+
+
+# -- found by an outside attack ---------------------------------------------------------------
+
+
+def test_a_public_client_gets_no_token_without_a_secret(world, api):
+    public = ApplicationFactory(client_type="public")
+    grant = lifecycle.create_grant(public, ["acc-g1"], [{"type": "cds_accounts_1"}])
+    response = api.client.post(
+        "/oauth/token",
+        {
+            "grant_type": "client_credentials",
+            "client_id": public.client_id,
+            "authorization_details": json.dumps(
+                [{"type": "cds_grant_admin", "grant_id": grant.pk}]
+            ),
+        },
+    )
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_client"
+
+
+def test_introspection_follows_a_narrowed_scope(world, api):
+    client, _, both, _ = world
+    data_token = lifecycle.issue_token(both)[0]
+    admin = admin_token(api, client)
+    call(api, "patch", f"{GRANTS}/{both.pk}", admin, {"scope": "cds_accounts_1"})
+    body = api.client.post(
+        "/oauth/introspect", {"token": data_token}, HTTP_AUTHORIZATION=basic(client)
+    ).json()
+    assert body["scope"] == "cds_accounts_1"
+    assert [e["type"] for e in body["authorization_details"]] == ["cds_accounts_1"]
+
+
+def test_a_grant_admin_grant_shows_how_its_administered_grant_ended(world, api):
+    client, usage, _, _ = world
+    entry = [{"type": "cds_grant_admin_1", "client_id": client.client_id, "grant_id": usage.pk}]
+    api.client.post(
+        "/oauth/token",
+        {
+            "grant_type": "client_credentials",
+            "scope": "cds_grant_admin_1",
+            "authorization_details": json.dumps(entry),
+        },
+        HTTP_AUTHORIZATION=basic(client),
+    )
+    admin_grant = Grant.objects.get(administers=usage)
+    token = admin_token(api, client)
+    call(api, "patch", f"{GRANTS}/{usage.pk}", token, {"status": "closed"})
+    shown = call(api, "get", f"{GRANTS}/{admin_grant.pk}", token).json()
+    assert shown["status"] == "closed"
+    assert shown["enabled_scope"] == ""
+    assert admin_grant.pk not in ids(call(api, "get", f"{GRANTS}?statuses=active", token))
+
+
+@pytest.mark.parametrize(
+    ("body", "message"),
+    [
+        ("[" * 5000 + "]" * 5000, "nested too deeply"),
+        ('{"status": "active", "status": "closed"}', "given twice"),
+        ('{"status": "active"}', "only 'closed'"),
+    ],
+)
+def test_bad_patch_bodies_are_400_with_a_reason(world, api, body, message):
+    client, usage, _, _ = world
+    token = admin_token(api, client)
+    response = api.client.patch(
+        f"{GRANTS}/{usage.pk}",
+        body,
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
+    assert response.status_code == 400
+    assert message in response.json()["error_description"]
+    usage.refresh_from_db()
+    assert usage.status == Grant.Status.ACTIVE
+
+
+def test_a_client_admin_token_is_told_it_reads_no_customer_data(world, api):
+    token = admin_token(api, world[0])
+    response = api.get("service-contracts", token)
+    assert response.status_code == 403
+    assert "reads no customer data" in response.data_["error_description"]

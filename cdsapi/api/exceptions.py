@@ -4,7 +4,11 @@
 import logging
 from typing import Any
 
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import (
+    RequestDataTooBig,
+    SuspiciousOperation,
+    TooManyFieldsSent,
+)
 from django.db import DatabaseError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
@@ -27,6 +31,15 @@ class InvalidRequest(exceptions.APIException):
 
 def _body(error: str, description: str) -> dict[str, str]:
     return {"error": error, "error_description": description}
+
+
+def unreadable(exc: SuspiciousOperation) -> str:
+    """What was wrong with a request Django refused to read, in the client's terms."""
+    if isinstance(exc, RequestDataTooBig):
+        return "the request body is too large"
+    if isinstance(exc, TooManyFieldsSent):
+        return "the request has too many fields"
+    return "the request cannot be read (a malformed %-escape or encoding)"
 
 
 def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
@@ -64,7 +77,7 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         return Response(_body("invalid_request", str(exc.detail)), status=exc.status_code)
     if isinstance(exc, SuspiciousOperation):
         # e.g. a malformed percent-escape, met when the query string is first parsed
-        return Response(_body("invalid_request", f"the request cannot be read: {exc}"), 400)
+        return Response(_body("invalid_request", unreadable(exc)), 400)
     if isinstance(exc, DatabaseError):
         # An outage: one line per request (no traceback), and a retryable answer.
         request = context["request"]

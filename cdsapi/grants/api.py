@@ -8,17 +8,17 @@ from datetime import datetime
 from typing import Any
 
 from django.conf import settings
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 from django.urls import reverse
 from django.utils import timezone
 from rest_framework.exceptions import NotFound
-from rest_framework.parsers import JSONParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 
 from cdsapi.api.exceptions import InsufficientScope, InvalidRequest
 from cdsapi.api.filters import DateTimeBound, Filter, IdList, parse_list
 from cdsapi.api.pagination import paginate
+from cdsapi.api.parsers import StrictJSONParser
 from cdsapi.api.views import CdsListView
 from cdsapi.grants import lifecycle
 from cdsapi.grants.upstream import CLIENT_ADMIN
@@ -30,13 +30,22 @@ def _when(moment: datetime | None) -> str | None:
     return format_datetime(moment) if moment else None
 
 
+def shown_status(grant: Grant, now: datetime) -> str:
+    """The status a Grant object shows: ``expired`` once past ``expires``; a grant-admin
+    grant whose administered grant ended shows how that one ended."""
+    if grant.status != Grant.Status.ACTIVE:
+        return grant.status
+    if grant.expires is not None and grant.expires <= now:
+        return Grant.Status.EXPIRED
+    if grant.administers is not None:
+        return shown_status(grant.administers, now)
+    return grant.status
+
+
 def grant_object(grant: Grant, now: datetime | None = None) -> dict[str, Any]:
     """The upstream Grant object (WG1-02 §8.1). A grant past ``expires`` shows ``expired``;
     one that gives no access shows empty ``enabled_*``."""
-    now = now or timezone.now()
-    status = grant.status
-    if status == Grant.Status.ACTIVE and grant.expires is not None and grant.expires <= now:
-        status = Grant.Status.EXPIRED
+    status = shown_status(grant, now or timezone.now())
     enabled = status == Grant.Status.ACTIVE
     return {
         "grant_id": grant.pk,
@@ -80,8 +89,7 @@ class Scopes(Filter):
 
 
 class Statuses(Filter):
-    """``statuses``: by the status the Grant object shows (an active grant past ``expires``
-    is ``expired``)."""
+    """``statuses``: by the status the Grant object shows (see ``shown_status``)."""
 
     param = "statuses"
 
@@ -90,11 +98,11 @@ class Statuses(Filter):
 
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
         now = timezone.now()
-        lapsed = Q(status=Grant.Status.ACTIVE, expires__lte=now)
-        found = Q(status__in=[s for s in value if s != Grant.Status.EXPIRED]) & ~lapsed
-        if Grant.Status.EXPIRED in value:
-            found |= Q(status=Grant.Status.EXPIRED) | lapsed
-        return rows.filter(found)
+        wanted = set(value)
+        matching = [
+            g.pk for g in rows.select_related("administers") if shown_status(g, now) in wanted
+        ]
+        return rows.filter(pk__in=matching)
 
 
 class Nothing(IdList):
@@ -108,13 +116,20 @@ class Nothing(IdList):
 class ClientAdminView(CdsListView):
     """What both Grants API views share: a ``cds_client_admin`` token, the client's grants."""
 
-    parser_classes = [JSONParser]
+    parser_classes = [StrictJSONParser]
+
+    def finalize_response(self, request: Request, response: Any, *args: Any, **kwargs: Any) -> Any:
+        response = super().finalize_response(request, response, *args, **kwargs)
+        response["Cache-Control"] = "no-store"
+        return response
 
     def own_grants(self, request: Request) -> QuerySet[Grant]:
         token = request.auth
         if CLIENT_ADMIN.id not in token.scope.split():
             raise InsufficientScope(f"the Grants API needs a {CLIENT_ADMIN.id} token")
-        return Grant.objects.filter(client=token.application).select_related("client")
+        return Grant.objects.filter(client=token.application).select_related(
+            "client", "administers"
+        )
 
 
 class GrantsView(ClientAdminView):
@@ -171,17 +186,20 @@ class GrantView(ClientAdminView):
                 "authorization_details: changing them is not supported yet; narrow the "
                 "grant with scope, or close it"
             )
+        if "status" in changes and changes["status"] != Grant.Status.CLOSED:
+            raise InvalidRequest(f"status: only 'closed' may be set, got {changes['status']!r}")
         status = changes.get("status", grant.status)
-        if status not in (grant.status, Grant.Status.CLOSED):
-            raise InvalidRequest(f"status: only 'closed' may be set, got {status!r}")
-        changing = status != grant.status or changes.get("scope", grant.scope) != grant.scope
+        scope = changes.get("scope", grant.scope)
+        narrowing = isinstance(scope, str) and set(scope.split()) != set(grant.scopes)
+        changing = status != grant.status or narrowing
         if grant.status in Grant.FINAL and changing:
             raise InvalidRequest(f"the grant is {grant.status}; it cannot change")
         try:
-            if "scope" in changes and changes["scope"] != grant.scope:
+            if "scope" in changes:
                 if not isinstance(changes["scope"], str):
                     raise InvalidRequest("scope: expected a space-separated string")
-                lifecycle.reduce_scope(grant, changes["scope"])
+                if set(changes["scope"].split()) != set(grant.scopes):
+                    lifecycle.reduce_scope(grant, changes["scope"])
             if status == Grant.Status.CLOSED and grant.status != Grant.Status.CLOSED:
                 lifecycle.close_grant(grant)
         except lifecycle.GrantError as exc:

@@ -23,6 +23,7 @@ from oauthlib.oauth2.rfc6749 import errors
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.scopes import registry
+from cdsapi.grants.upstream import CLIENT_ADMIN
 from cdsapi.models import AccessToken, Application, Grant
 
 
@@ -40,10 +41,16 @@ class CdsOAuth2Validator(OAuth2Validator):
         check a secret against, one is hashed anyway (as Django's own login does for unknown
         users). No client-id oracle by timing."""
         if super().authenticate_client(request, *args, **kwargs):
-            return True
+            # client_credentials is for confidential clients only (RFC 6749 §4.4).
+            return request.client.client_type == request.client.CLIENT_CONFIDENTIAL
         if not getattr(request, "cds_client_found", False):
             make_password("cds-unknown-client")
         return False
+
+    def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
+        """Every token request authenticates its client: no public client gets a token by
+        naming its id alone."""
+        return True
 
     def validate_user(self, *args: Any, **kwargs: Any) -> bool:
         """No resource-owner password grant here: no password is ever checked."""
@@ -112,7 +119,10 @@ class CdsOAuth2Validator(OAuth2Validator):
             )
         grant = Grant.objects.filter(pk=grant_ids[0], client=request.client).first()
         direct = grant is not None and ad.family_of(grant.authorization_details) == "direct"
-        if grant is None or not grant.is_active() or grant.administers is not None or direct:
+        internal = grant is not None and (
+            grant.administers is not None or grant.scope == CLIENT_ADMIN.id
+        )
+        if grant is None or not grant.is_active() or internal or direct:
             raise ad.InvalidAuthorizationDetails(
                 "authorization_details[0].grant_id",
                 f"{grant_ids[0]!r} is not an active grant of this client",
@@ -231,11 +241,14 @@ def introspect(raw: str, caller: Application, resource_server: bool) -> dict[str
         or not (resource_server or token.application_id == caller.pk)
     ):
         return {"active": False}
-    scopes = token.scope.split()
     grant = token.cds_grant
+    # What the token still reaches: a grant narrowed since keeps only its remaining scopes.
+    scopes = [s for s in token.scope.split() if s in grant.scopes]
+    if not scopes:
+        return {"active": False}
     return {
         "active": True,
-        "scope": token.scope,
+        "scope": " ".join(scopes),
         "client_id": token.application.client_id,
         "token_type": "Bearer",
         "exp": int(token.expires.timestamp()),

@@ -25,7 +25,7 @@ from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views
 
-from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
+from cdsapi.api.exceptions import RETRY_AFTER_SECONDS, unreadable
 from cdsapi.grants.oauth import introspect
 from cdsapi.models import Application
 from cdsapi.text import has_control_characters
@@ -80,7 +80,7 @@ class GuardedEndpoint:
                     return refused
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         except SuspiciousOperation as exc:
-            return oauth_error(400, "invalid_request", f"the request cannot be read: {exc}")
+            return oauth_error(400, "invalid_request", unreadable(exc))
         except DatabaseError as exc:
             logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
             response = oauth_error(

@@ -369,9 +369,12 @@ class Policy:
 def compile_policy(grant: Grant, token_scopes: Iterable[str]) -> Policy:
     """The policy of a token: its grant's (or, for a grant-admin grant, the administered
     grant's) entries that the token's scopes reach, compiled by their vocabulary."""
+    from cdsapi.grants.upstream import CLIENT_ADMIN
     from cdsapi.grants.upstream_policy import UpstreamPolicy
 
     data = grant.data_grant
+    if data.scope == CLIENT_ADMIN.id:
+        raise InsufficientScope(f"a {CLIENT_ADMIN.id} token reads no customer data")
     scopes = data.scopes if data is not grant else token_scopes
     if ad.family_of(data.authorization_details) == "seed":
         return Policy.for_grant(data, scopes)

@@ -623,7 +623,6 @@ CLIENT_ADMIN = ScopeDescription(
     name="Client admin",
     description="A token for the client's own registration: its grants (the Grants API).",
     fields=(),
-    token_endpoint_auth_methods_supported=("client_secret_basic",),
     types=(),
     family="client_admin",
 )
