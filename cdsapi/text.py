@@ -25,3 +25,14 @@ def json_type(value: object) -> str:
     if isinstance(value, dict):
         return "an object"
     return type(value).__name__
+
+
+def unique_keys(pairs: list[tuple[str, object]]) -> dict[str, object]:
+    """A ``json.loads`` object hook refusing a key given twice (which value would count is
+    anyone's guess): raises ``ValueError`` naming the key."""
+    found: dict[str, object] = {}
+    for key, value in pairs:
+        if key in found:
+            raise ValueError(f"the key {key!r} is given twice")
+        found[key] = value
+    return found

@@ -7,21 +7,12 @@ from typing import Any
 from rest_framework.exceptions import ParseError
 from rest_framework.parsers import JSONParser
 
-MAX_DEPTH_MESSAGE = "the JSON is nested too deeply"
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ParseError(f"the key {key!r} is given twice")
-        found[key] = value
-    return found
+from cdsapi.text import unique_keys
 
 
 class StrictJSONParser(JSONParser):
-    """JSON bodies in UTF-8: no key given twice, no nesting deep enough to exhaust the
-    parser, numbers of sane size."""
+    """JSON bodies in UTF-8: no key given twice (``unique_keys``), no nesting deep enough to
+    exhaust the parser, numbers of sane size."""
 
     def parse(self, stream: Any, media_type: Any = None, parser_context: Any = None) -> Any:
         try:
@@ -29,9 +20,9 @@ class StrictJSONParser(JSONParser):
         except UnicodeDecodeError:
             raise ParseError("the body is not UTF-8") from None
         try:
-            return json.loads(text, object_pairs_hook=_unique)
+            return json.loads(text, object_pairs_hook=unique_keys)
         except RecursionError:
-            raise ParseError(MAX_DEPTH_MESSAGE) from None
+            raise ParseError("the JSON is nested too deeply") from None
         except ValueError as exc:
             reason = str(exc).split(";")[0] if "digits" not in str(exc) else "a number is too long"
             raise ParseError(f"the body is not valid JSON ({reason})") from None

@@ -27,7 +27,7 @@ from cdsapi.grants.scopes import (
     registry,
     scope_of_type,
 )
-from cdsapi.text import has_control_characters, json_type
+from cdsapi.text import has_control_characters, json_type, unique_keys
 from cdsapi.times import exact_instant, format_datetime, to_date
 
 GRANT_ADMIN = "cds_grant_admin"
@@ -69,16 +69,6 @@ def _text(value: Any) -> str:
 _ENTRY_LIST = TypeAdapter(list[dict[str, Any]])
 
 
-def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    """A JSON object that names no key twice (which value would count is anyone's guess)."""
-    found: dict[str, Any] = {}
-    for key, value in pairs:
-        if key in found:
-            raise ValueError(f"the key {key!r} is given twice")
-        found[key] = value
-    return found
-
-
 def parse(value: str | list[Any] | None) -> list[dict[str, Any]]:
     """Accept a JSON array (text, as sent in a form or on a command line) or a parsed list."""
     if value is None or value == "":
@@ -89,7 +79,7 @@ def parse(value: str | list[Any] | None) -> list[dict[str, Any]]:
                 "authorization_details", f"is longer than {MAX_DETAILS_LENGTH} characters"
             )
         try:
-            value = json.loads(value, object_pairs_hook=_unique_keys)
+            value = json.loads(value, object_pairs_hook=unique_keys)
         except RecursionError:
             raise InvalidAuthorizationDetails(
                 "authorization_details", "is nested too deeply"
