@@ -99,10 +99,11 @@ class AccountsEntry:
 
 
 @dataclass(frozen=True)
-class BillsEntry:
+class DateWindow:
+    """Inclusive date bounds (None: unbounded), in SQL and in Python alike."""
+
     start: date | None
     end: date | None
-    flavor: str
 
     def q(self, path: str) -> Q:
         """Rows whose date at ``path`` lies inside the window."""
@@ -122,6 +123,11 @@ class BillsEntry:
 
     def admits_period(self, start: date, end: date) -> bool:
         return (self.start is None or start >= self.start) and (self.end is None or end <= self.end)
+
+
+@dataclass(frozen=True)
+class BillsEntry(DateWindow):
+    flavor: str
 
 
 @dataclass(frozen=True)

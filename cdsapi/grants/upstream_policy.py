@@ -30,6 +30,7 @@ from cdsapi.grants.conditions import any_of
 from cdsapi.grants.policy import (
     AccountsEntry,
     AccountsRule,
+    DateWindow,
     Policy,
     Presenter,
     SectionRows,
@@ -81,8 +82,8 @@ class Entry:
     cutoff: datetime  # min(now, sync_until)
     frozen: bool  # sync_until is an instant, not "infinite"
     includes: frozenset[str]
-    statements: tuple[date | None, date | None] | None
-    sections: tuple[date | None, date | None] | None
+    statements: DateWindow  # unbounded when the scope has no such window
+    sections: DateWindow
     segments: Window | None
     value_types: frozenset[str] | None  # None: segments carry no values (null)
     # A program scope's kept program list (WG3 §6.1.2-3): the only programs it shows.
@@ -113,6 +114,9 @@ class Entry:
                 return None
             return ad.parse_bound(entry[start]), ad.parse_bound(entry[stop])
 
+        def dates(start: str, stop: str) -> DateWindow:
+            return DateWindow(*(window(start, stop) or (None, None)))
+
         segments = window("segment_start", "segment_end")
         if segments is not None and end is not None:
             # Data valid after sync_until is never shown: the window ends there at the latest.
@@ -127,8 +131,8 @@ class Entry:
             includes=frozenset(
                 k for k, v in entry.items() if k.startswith("include_") and v is True
             ),
-            statements=window("statement_date_start", "statement_date_end"),
-            sections=window("start_date", "end_date"),
+            statements=dates("statement_date_start", "statement_date_end"),
+            sections=dates("start_date", "end_date"),
             segments=segments,
             value_types=None if types is None else frozenset(types),
             program_lists=tuple(
@@ -137,19 +141,6 @@ class Entry:
                 if consent and entry.get(name) is not None
             ),
         )
-
-    def admits_date(self, window: str, start: date, end: date) -> bool:
-        lo, hi = getattr(self, window)
-        return (lo is None or start >= lo) and (hi is None or end <= hi)
-
-    def date_q(self, window: str, start_path: str, end_path: str) -> Q:
-        lo, hi = getattr(self, window)
-        q = Q()
-        if lo is not None:
-            q &= Q(**{f"{start_path}__gte": lo})
-        if hi is not None:
-            q &= Q(**{f"{end_path}__lte": hi})
-        return q
 
 
 @dataclass(frozen=True)
@@ -563,7 +554,7 @@ class StatementsRule(SerializedRule):
     entries: tuple[Entry, ...]
 
     def _admits(self, entry: Entry) -> Q:
-        q = entry.date_q("statements", "statement_date", "statement_date")
+        q = entry.statements.q("statement_date")
         q &= Q(cds_modified__lte=entry.cutoff)
         return q & Q(statement_date__lte=entry.cutoff.date()) if entry.frozen else q
 
@@ -581,7 +572,7 @@ class StatementsRule(SerializedRule):
             for e in self.entries
             if row.cds_modified <= e.cutoff
             and (not e.frozen or row.statement_date <= e.cutoff.date())
-            and e.admits_date("statements", row.statement_date, row.statement_date)
+            and e.statements.admits(row.statement_date)
         ]
 
     def when(self, row: BillStatement) -> datetime:
@@ -628,7 +619,7 @@ class SectionsRule(SectionRows):
 
     def _visible(self) -> QuerySet[BillSection]:
         admits = any_of(
-            e.date_q("sections", "start_date", "end_date")
+            e.sections.within("start_date", "end_date")
             & Q(cds_modified__lte=e.cutoff)
             & (Q(end_date__lte=e.cutoff.date()) if e.frozen else Q())
             for e in self.entries
@@ -650,7 +641,7 @@ class SectionsRule(SectionRows):
             for e in self.entries
             if row.cds_modified <= e.cutoff
             and (not e.frozen or row.end_date <= e.cutoff.date())
-            and e.admits_date("sections", row.start_date, row.end_date)
+            and e.sections.admits_period(row.start_date, row.end_date)
         ]
 
     def when(self, row: BillSection) -> datetime:
