@@ -12,11 +12,12 @@ It answers the same questions as the seed ``Policy`` it extends, so the views, f
 usage serving ask both alike.
 """
 
+from abc import abstractmethod
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, time, timedelta
 from functools import cached_property
-from typing import Any
+from typing import Any, ClassVar
 
 from django.db.models import Q, QuerySet
 from django.utils import timezone
@@ -38,6 +39,7 @@ from cdsapi.grants.policy import (
     UsageRule,
     _ordered,
     _prune_charge,
+    _union,
     prune_section_links,
 )
 from cdsapi.grants.scopes import scope_of_type
@@ -513,21 +515,6 @@ def _synced(data: dict[str, Any], row: Any, cutoff: datetime) -> None:
     data["cds_synced"] = format_datetime(min(row.cds_synced, cutoff))
 
 
-def _served_number_q(rule: Any, field: str, values: list[str]) -> Q:
-    """``account_numbers`` on statements or sections: rows whose *served* number (the one in
-    force at issue, shown only with ``include_account_numbers``) is one of ``values``; 403
-    where no entry of the rule shows it. Matched in Python, applied in SQL by key."""
-    if field != "account_number":
-        return rule.policy.accounts_where(field, "in", values)
-    kind = STATEMENTS if isinstance(rule, StatementsRule) else SECTIONS
-    if not any("account_number" in e.fields(kind) for e in rule.entries):
-        raise InsufficientScope("the grant does not show account_number here")
-    rows = [row for row in rule.rows() if "account_number" in _fields_of(rule.admitting(row), kind)]
-    numbers = rule.policy.numbers_when((row.account_id, rule.when(row)) for row in rows)
-    wanted = set(values)
-    return Q(pk__in=[row.pk for row in rows if numbers[(row.account_id, rule.when(row))] in wanted])
-
-
 def _after(data: dict[str, Any], key: str, new: str, value: Any) -> dict[str, Any]:
     """``data`` with ``new`` set just after ``key`` (keys keep the spec's order)."""
     found = {}
@@ -538,20 +525,57 @@ def _after(data: dict[str, Any], key: str, new: str, value: Any) -> dict[str, An
     return found
 
 
-def _fields_of(admitting: list[Entry], kind: str) -> frozenset[str]:
-    found: frozenset[str] = frozenset()
-    for entry in admitting:
-        found |= entry.fields(kind)
-    return found
+class NumberedRule(SerializedRule):
+    """What the upstream statement and section rules share: which entries admit a row, and
+    the account number it shows (the one in force on ``issued``, by the admitting entries'
+    cutoff), for presenting and for ``account_numbers`` alike."""
+
+    kind: ClassVar[str]
+    policy: UpstreamPolicy
+    entries: tuple[Entry, ...]
+
+    @abstractmethod
+    def admitting(self, row: Any) -> list[Entry]: ...
+
+    @abstractmethod
+    def issued(self, row: Any) -> date: ...
+
+    def served(self, rows: list[Any]) -> dict[Any, tuple[list[Entry], str | None]]:
+        """Per row key: the entries admitting the row, and its account number."""
+        admitted = {row.pk: self.admitting(row) for row in rows}
+        when = {
+            row.pk: min(_day_end(self.issued(row)), max(e.cutoff for e in admitted[row.pk]))
+            for row in rows
+        }
+        numbers = self.policy.numbers_when((row.account_id, when[row.pk]) for row in rows)
+        return {row.pk: (admitted[row.pk], numbers[(row.account_id, when[row.pk])]) for row in rows}
+
+    def account_field(self, field: str, values: list[str]) -> Q:
+        """``account_numbers``: rows whose *served* number is one of ``values`` (403 where no
+        entry shows it here). Matched in Python, applied in SQL by key."""
+        if field != "account_number":
+            return super().account_field(field, values)
+        if not any("account_number" in e.fields(self.kind) for e in self.entries):
+            raise InsufficientScope("the grant does not show account_number here")
+        wanted = set(values)
+        return Q(
+            pk__in=[
+                pk
+                for pk, (entries, number) in self.served(list(self.rows())).items()
+                if number in wanted
+                and "account_number" in _union(e.fields(self.kind) for e in entries)
+            ]
+        )
 
 
 @dataclass(frozen=True)
-class StatementsRule(SerializedRule):
+class StatementsRule(NumberedRule):
     """Statements of the base accounts inside an entry's statement window, issued and last
     modified by its ``sync_until``."""
 
     policy: UpstreamPolicy
     entries: tuple[Entry, ...]
+    kind: ClassVar[str] = STATEMENTS
 
     def _admits(self, entry: Entry) -> Q:
         q = entry.statements.q("statement_date")
@@ -575,17 +599,12 @@ class StatementsRule(SerializedRule):
             and e.statements.admits(row.statement_date)
         ]
 
-    def when(self, row: BillStatement) -> datetime:
-        """The instant whose account number the statement shows: its issue, by the cutoff."""
-        return min(_day_end(row.statement_date), max(e.cutoff for e in self.admitting(row)))
-
-    def account_field(self, field: str, values: list[str]) -> Q:
-        return _served_number_q(self, field, values)
+    def issued(self, row: BillStatement) -> date:
+        return row.statement_date
 
     def presenter(self, rows: list[BillStatement]) -> Presenter:
         policy = self.policy
-        admitted = {row.pk: self.admitting(row) for row in rows}
-        numbers = policy.numbers_when((row.account_id, self.when(row)) for row in rows)
+        served = self.served(rows)
         visible_sections = policy.visible_sections(
             i
             for row in rows
@@ -594,10 +613,9 @@ class StatementsRule(SerializedRule):
         )
 
         def present(row: BillStatement, data: dict[str, Any]) -> dict[str, Any]:
-            entries = admitted[row.pk]
-            fields = _fields_of(entries, STATEMENTS)
+            entries, data["account_number"] = served[row.pk]
+            fields = _union(e.fields(STATEMENTS) for e in entries)
             cutoff = max(e.cutoff for e in entries)
-            data["account_number"] = numbers[(row.account_id, self.when(row))]
             if data.get("new_charges") is not None:
                 data["new_charges"] = [
                     _prune_charge(c, visible_sections) for c in data["new_charges"]
@@ -609,13 +627,14 @@ class StatementsRule(SerializedRule):
 
 
 @dataclass(frozen=True)
-class SectionsRule(SectionRows):
+class SectionsRule(SectionRows, NumberedRule):
     """Sections of the base accounts whose service period lies in an entry's window (WG3
     §7.3.4-5, whole sections only), modified by its ``sync_until``; a direct grant narrowed
     to some contracts shows only sections related to them."""
 
     policy: UpstreamPolicy
     entries: tuple[Entry, ...]
+    kind: ClassVar[str] = SECTIONS
 
     def _visible(self) -> QuerySet[BillSection]:
         admits = any_of(
@@ -644,30 +663,23 @@ class SectionsRule(SectionRows):
             and e.sections.admits_period(row.start_date, row.end_date)
         ]
 
-    def when(self, row: BillSection) -> datetime:
-        """The instant whose account number the section shows: its statement's issue (or
-        its own end), by the cutoff."""
-        day = row.statement.statement_date if row.statement is not None else row.end_date
-        return min(_day_end(day), max(e.cutoff for e in self.admitting(row)))
-
-    def account_field(self, field: str, values: list[str]) -> Q:
-        return _served_number_q(self, field, values)
+    def issued(self, row: BillSection) -> date:
+        """Its statement's date, or (without one) the end of its own period."""
+        return row.statement.statement_date if row.statement is not None else row.end_date
 
     def presenter(self, rows: list[BillSection]) -> Presenter:
         policy = self.policy
-        admitted = {row.pk: self.admitting(row) for row in rows}
+        served = self.served(rows)
         statements = policy.visible_statements(
             row.statement.cds_billstatement_id for row in rows if row.statement is not None
         )
         sections = self.visible({i for row in rows for i in row.related_billsections or []})
-        numbers = policy.numbers_when((row.account_id, self.when(row)) for row in rows)
 
         def present(row: BillSection, data: dict[str, Any]) -> dict[str, Any]:
-            entries = admitted[row.pk]
-            fields = _fields_of(entries, SECTIONS)
+            entries, data["account_number"] = served[row.pk]
+            fields = _union(e.fields(SECTIONS) for e in entries)
             if data["cds_billstatement_id"] not in statements:
                 data["cds_billstatement_id"] = None
-            data["account_number"] = numbers[(row.account_id, self.when(row))]
             prune_section_links(policy, data, sections)
             _synced(data, row, max(e.cutoff for e in entries))
             return _ordered(data, fields)
@@ -777,7 +789,7 @@ class ObjectRule(SerializedRule):
 
         def present(row: Any, data: dict[str, Any]) -> dict[str, Any]:
             entries = [e for e in self.entries if row.cds_modified <= e.cutoff]
-            fields = _fields_of(entries, self.kind)
+            fields = _union(e.fields(self.kind) for e in entries)
             if self.kind == CONTRACTS:
                 number = numbers[(row.account_id, self.as_of)]
                 data = _after(data, "cds_account_id", "account_number", number)
