@@ -22,6 +22,7 @@ from django.views.decorators.csrf import csrf_exempt
 
 from cdsapi.grants import scopes
 from cdsapi.grants.details import GRANT_ADMIN as GRANT_ADMIN_REQUEST
+from cdsapi.grants.oauth_views import TokenView
 
 VERSION = "v1"
 CACHE_SECONDS = 300
@@ -58,8 +59,6 @@ def authorization_server() -> dict[str, Any]:
     """RFC 8414 metadata with the CDS fields. The per-scope unions come from the registry,
     cut to what is served: the grant types the token endpoint offers, and the code flow
     (response types, PKCE methods) only once an authorization endpoint exists."""
-    from cdsapi.grants.oauth_views import TokenView
-
     described = scopes.as_json()
     values = list(described.values())
     code_flow = _served("oauth-authorize")

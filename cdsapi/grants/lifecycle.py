@@ -310,8 +310,6 @@ def client_admin_grant(client: Application, scope: str | None, details: Any) -> 
     such token (unsaved when new)."""
     if (scope or "").split() != [CLIENT_ADMIN.id] or details not in (None, "", "[]"):
         raise GrantError(f"scope: {CLIENT_ADMIN.id} is asked for alone, without details")
-    if client.client_type != Application.CLIENT_CONFIDENTIAL:
-        raise GrantError(f"scope: {CLIENT_ADMIN.id} needs a confidential client")
     held = Grant.objects.filter(client=client, scope=CLIENT_ADMIN.id, status=Grant.Status.ACTIVE)
     return held.first() or Grant(client=client, scope=CLIENT_ADMIN.id, authorization_details=[])
 
