@@ -64,6 +64,16 @@ def authorization_server() -> dict[str, Any]:
     code_flow = _served("oauth-authorize")
     found: dict[str, Any] = {
         "issuer": settings.CDS_ISSUER,
+        **(
+            {
+                "authorization_endpoint": url("oauth-authorize"),
+                "pushed_authorization_request_endpoint": url("oauth-par"),
+                "require_pushed_authorization_requests": False,
+                "authorization_response_iss_parameter_supported": False,
+            }
+            if code_flow
+            else {}
+        ),
         "token_endpoint": url("oauth-token"),
         "revocation_endpoint": url("oauth-revoke"),
         "introspection_endpoint": url("oauth-introspect"),

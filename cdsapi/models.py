@@ -75,6 +75,13 @@ class Grant(models.Model):
         help_text="For a grant-admin grant (WG1-02 §3.3.2): the grant it administers and "
         "reads through.",
     )
+    selection = ExactJSONField(
+        null=True,
+        blank=True,
+        help_text="What the customer picked on the consent page (WG3 §9.2): "
+        '{"type": <selection type>, "ids": [...], "include_future": bool}. Empty for a grant '
+        "an operator made, which covers its accounts whole.",
+    )
 
     FINAL = frozenset({Status.REVOKED, Status.CLOSED})
 
@@ -167,6 +174,22 @@ class DirectAccess(models.Model):
 
 
 class Application(oauth2_models.AbstractApplication):
+    """A data recipient (an OAuth client), with what WG1-02 §5.1 adds for the consent flow."""
+
+    client_uri = models.URLField(
+        blank=True, help_text="The recipient's home page, linked on consent pages and receipts."
+    )
+    cds_default_scope = models.CharField(
+        max_length=1024,
+        blank=True,
+        help_text="Scopes an authorization request without `scope` asks for (space-separated).",
+    )
+    cds_default_authorization_details = ExactJSONField(
+        null=True,
+        blank=True,
+        help_text="authorization_details an authorization request without them asks for.",
+    )
+
     class Meta(oauth2_models.AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
 

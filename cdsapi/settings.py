@@ -53,6 +53,7 @@ INSTALLED_APPS = [
     "accounts",
     "bills",
     "usage",
+    "consent",
 ]
 
 MIDDLEWARE = [
@@ -159,6 +160,17 @@ CDS_OP_TOS_URI = os.environ.get("CDS_OP_TOS_URI", "")
 CDS_METADATA_CREATED = os.environ.get("CDS_METADATA_CREATED", "2026-11-27T00:00:00Z")
 # Clients that act as resource servers: they may introspect any token (/oauth/introspect).
 CDS_RESOURCE_SERVERS = env_list("CDS_RESOURCE_SERVERS", [])
+
+# The consent flow (consent/): where customers log in, how long a pushed authorization
+# request lives (RFC 9126), and how receipts are mailed (console by default: printed to the
+# server's log; set CDS_EMAIL_BACKEND and Django's EMAIL_* settings for real mail).
+LOGIN_URL = "consent-login"
+LOGIN_REDIRECT_URL = "consent-my-grants"
+CDS_PAR_SECONDS = int(os.environ.get("CDS_PAR_SECONDS", "600"))
+EMAIL_BACKEND = os.environ.get(
+    "CDS_EMAIL_BACKEND", "django.core.mail.backends.console.EmailBackend"
+)
+DEFAULT_FROM_EMAIL = os.environ.get("CDS_FROM_EMAIL", "cdsapi@localhost")
 
 OAUTH2_PROVIDER = {
     "OAUTH2_VALIDATOR_CLASS": "cdsapi.grants.oauth.CdsOAuth2Validator",

@@ -1,5 +1,5 @@
 from django.contrib import admin
-from django.urls import path
+from django.urls import include, path
 
 from accounts.views import (
     AccountsView,
@@ -20,6 +20,7 @@ urlpatterns = [
     path("", metadata.index, name="index"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
+    path("", include("consent.urls")),
     path("oauth/token", oauth_views.TokenView.as_view(), name="oauth-token"),
     path("oauth/revoke_token", oauth_views.RevokeTokenView.as_view(), name="oauth-revoke"),
     path("oauth/introspect", oauth_views.IntrospectView.as_view(), name="oauth-introspect"),

@@ -32,14 +32,20 @@ def test_authorization_server_metadata_is_the_registry_and_the_url_conf(db, clie
     assert meta["scopes_supported"] == list(scopes.registry())
     types = {t for s in scopes.registry().values() for t in s.authorization_details_types_supported}
     assert set(meta["authorization_details_types_supported"]) == types | {"cds_grant_admin"}
-    # Only what is served: the token endpoint's grant type, no code flow before /authorize.
-    assert meta["grant_types_supported"] == ["client_credentials"]
-    assert meta["response_types_supported"] == []
-    assert meta["code_challenge_methods_supported"] == []
+    # What is served: the token endpoint's grant types, the code flow with PKCE S256 only.
+    assert meta["grant_types_supported"] == [
+        "client_credentials",
+        "authorization_code",
+        "refresh_token",
+    ]
+    assert meta["response_types_supported"] == ["code"]
+    assert meta["code_challenge_methods_supported"] == ["S256"]
+    assert "none" in meta["token_endpoint_auth_methods_supported"]
+    assert meta["require_pushed_authorization_requests"] is False
     assert meta["cds_customerdata_version"] == "v1"
     assert meta["cds_timezone"] == "America/Los_Angeles"
     urls = [v for k, v in meta.items() if k.endswith(("_endpoint", "_api"))]
-    assert len(urls) == 11
+    assert len(urls) == 13
     for url in urls:
         parsed = urlparse(url)
         assert f"{parsed.scheme}://{parsed.netloc}" == issuer

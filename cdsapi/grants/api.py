@@ -64,7 +64,10 @@ def grant_object(grant: Grant, now: datetime | None = None) -> dict[str, Any]:
         "client_id": grant.client.client_id,
         "scope": grant.scope,
         "authorization_details": grant.authorization_details,
-        "receipt_confirmations": [],
+        # Receipts (consent/) name their grant; the oldest approval first.
+        "receipt_confirmations": [
+            r.confirmation for r in sorted(grant.receipts.all(), key=lambda r: (r.created, r.pk))
+        ],
         "enabled_scope": grant.scope if enabled else "",
         "enabled_authorization_details": grant.authorization_details if enabled else [],
     }
@@ -105,9 +108,18 @@ class Statuses(Filter):
         return rows.filter(pk__in=matching)
 
 
+class Receipts(IdList):
+    """``receipt_confirmations``: grants with a receipt of one of these numbers."""
+
+    def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
+        return rows.filter(
+            pk__in=Grant.objects.filter(receipts__confirmation__in=value).values("pk")
+        )
+
+
 class Nothing(IdList):
-    """A filter on something this server's grants never have (``parents``,
-    ``receipt_confirmations`` before consent receipts exist): it matches nothing."""
+    """A filter on something this server's grants never have (``parents``: no sub-grants
+    here): it matches nothing."""
 
     def apply(self, rows: QuerySet, value: list[str], rule: Any) -> QuerySet:
         return rows.none()
@@ -127,8 +139,10 @@ class ClientAdminView(CdsListView):
         token = request.auth
         if CLIENT_ADMIN.id not in token.scope.split():
             raise InsufficientScope(f"the Grants API needs a {CLIENT_ADMIN.id} token")
-        return Grant.objects.filter(client=token.application).select_related(
-            "client", "administers"
+        return (
+            Grant.objects.filter(client=token.application)
+            .select_related("client", "administers")
+            .prefetch_related("receipts")
         )
 
 
@@ -141,7 +155,7 @@ class GrantsView(ClientAdminView):
         Statuses(),
         IdList("client_ids", "client__client_id"),
         Scopes(),
-        Nothing("receipt_confirmations", "pk"),
+        Receipts("receipt_confirmations", "receipts__confirmation"),
         DateTimeBound("after", "created__gte"),
         DateTimeBound("before", "created__lte"),
     )

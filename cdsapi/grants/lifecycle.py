@@ -134,8 +134,10 @@ def create_grant(
     expires: datetime | None = None,
     customer: Any = None,
     now: datetime | None = None,
+    selection: dict[str, Any] | None = None,
 ) -> Grant:
-    """Validate everything (``validate_grant``), then create the grant, or nothing."""
+    """Validate everything (``validate_grant``), then create the grant, or nothing.
+    ``selection`` is what a customer picked on the consent page (``Grant.selection``)."""
     spec = validate_grant(
         account_ids, authorization_details, scope, expires, customer, now, client=client
     )
@@ -146,7 +148,37 @@ def create_grant(
             scope=spec.scope,
             authorization_details=spec.authorization_details,
             expires=spec.expires,
+            selection=selection,
         )
+        grant.accounts.set(spec.accounts)
+    return grant
+
+
+def reauthorize(
+    grant: Grant,
+    account_ids: list[str],
+    authorization_details: list[dict[str, Any]],
+    scope: str,
+    selection: dict[str, Any],
+    now: datetime | None = None,
+) -> Grant:
+    """A customer approved a grant again (WG1-02 §8.3, ``cds_grant_id``): the grant takes
+    the new scope, details and selection at once, not at the next token request."""
+    spec = validate_grant(
+        account_ids,
+        authorization_details,
+        scope,
+        None,
+        grant.customer,
+        now,
+        client=grant.client,
+    )
+    with transaction.atomic():
+        grant.scope = spec.scope
+        grant.authorization_details = spec.authorization_details
+        grant.expires = spec.expires
+        grant.selection = selection
+        grant.save()
         grant.accounts.set(spec.accounts)
     return grant
 

@@ -12,6 +12,7 @@
 """
 
 import hashlib
+import uuid
 from collections import OrderedDict
 from typing import Any
 
@@ -24,7 +25,7 @@ from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.scopes import registry
 from cdsapi.grants.upstream import CLIENT_ADMIN
-from cdsapi.models import AccessToken, Application, Grant
+from cdsapi.models import AccessToken, Application, AuthorizationCode, Grant, RefreshToken
 
 
 class InvalidAuthorizationDetailsError(errors.OAuth2Error):
@@ -48,9 +49,91 @@ class CdsOAuth2Validator(OAuth2Validator):
         return False
 
     def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
-        """Every token request authenticates its client: no public client gets a token by
-        naming its id alone."""
+        """Every token request authenticates its client, except a public client exchanging
+        a code (proved by PKCE) or a refresh token bound to its grant (RFC 6749 §6)."""
+        if request.grant_type in ("authorization_code", "refresh_token"):
+            return super().client_authentication_required(request, *args, **kwargs)
         return True
+
+    def validate_redirect_uri(
+        self, client_id: str, redirect_uri: str, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        """The registered redirect URIs, and the server-hosted default (WG1-02 §5.1)."""
+        from consent.authorization import default_redirect_uri
+
+        return redirect_uri == default_redirect_uri(
+            request.client
+        ) or super().validate_redirect_uri(client_id, redirect_uri, request, *args, **kwargs)
+
+    def _create_authorization_code(self, request: Any, code: dict, expires: Any = None) -> Any:
+        """A code is bound to the grant the customer just approved (the consent page creates
+        it before the code, WG3 §9.4)."""
+        authorization_code = super()._create_authorization_code(request, code, expires)
+        authorization_code.cds_grant = request.cds_grant
+        authorization_code.save(update_fields=["cds_grant"])
+        return authorization_code
+
+    def validate_code(
+        self, client_id: str, code: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        if not super().validate_code(client_id, code, client, request, *args, **kwargs):
+            return False
+        found = AuthorizationCode.objects.select_related("cds_grant").get(
+            code=code, application=client
+        )
+        if found.cds_grant is None or not found.cds_grant.is_active():
+            return False
+        request.cds_grant = found.cds_grant
+        return True
+
+    def validate_refresh_token(
+        self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        """A refresh token stays bound to its grant, and works only while the grant does."""
+        if not super().validate_refresh_token(refresh_token, client, request, *args, **kwargs):
+            return False
+        grant = request.refresh_token_instance.cds_grant
+        if not grant.is_active():
+            return False
+        request.cds_grant = grant
+        return True
+
+    def get_original_scopes(
+        self, refresh_token: str, request: Any, *args: Any, **kwargs: Any
+    ) -> list:
+        """What a refresh may ask for: the first token's scopes still held by the grant (a
+        narrowed grant never widens again through a refresh)."""
+        original = super().get_original_scopes(refresh_token, request, *args, **kwargs)
+        original = original.split() if isinstance(original, str) else list(original)
+        held = set(request.refresh_token_instance.cds_grant.scopes)
+        return [s for s in original if s in held]
+
+    def _create_refresh_token(
+        self, request: Any, refresh_token_code: str, access_token: Any, previous_refresh_token: Any
+    ) -> Any:
+        refresh_token = RefreshToken(
+            user=request.user,
+            application=request.client,
+            access_token=access_token,
+            token_family=(
+                previous_refresh_token.token_family if previous_refresh_token else uuid.uuid4()
+            ),
+            resource=getattr(request, "resource", []),
+            cds_grant=access_token.cds_grant,
+        )
+        self._set_token_value(refresh_token, refresh_token_code)
+        refresh_token.save()
+        return refresh_token
+
+    def validate_grant_type(
+        self, client_id: str, grant_type: str, client: Any, request: Any, *args: Any, **kwargs: Any
+    ) -> bool:
+        """A confidential consent client also uses ``client_credentials``: for its Grants API
+        and grant-admin tokens (WG1-02 §3.3.2, §8), although DOT registers one grant type."""
+        consent_client = client.authorization_grant_type == client.GRANT_AUTHORIZATION_CODE
+        if grant_type == "client_credentials" and consent_client:
+            return client.client_type == client.CLIENT_CONFIDENTIAL
+        return super().validate_grant_type(client_id, grant_type, client, request, *args, **kwargs)
 
     def validate_user(self, *args: Any, **kwargs: Any) -> bool:
         """No resource-owner password grant here: no password is ever checked."""
@@ -137,6 +220,10 @@ class CdsOAuth2Validator(OAuth2Validator):
     def validate_scopes(
         self, client_id: str, scopes: list, client: Any, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
+        if request.response_type == "code":
+            # The consent page checked them against the registry (consent.authorization).
+            known = registry()
+            return all(s in known and "code" in known[s].response_types_supported for s in scopes)
         if request.grant_type == "client_credentials":
             held = self._requested_grant(request).scopes
             extra = [s for s in scopes if s not in held]

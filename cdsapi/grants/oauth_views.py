@@ -45,7 +45,7 @@ def oauth_error(status: int, error: str, description: str, **headers: str) -> Js
 _BAD_ESCAPE = re.compile(r"%(?![0-9A-Fa-f]{2})")
 
 
-def _basic_credentials(request: HttpRequest) -> str:
+def basic_credentials(request: HttpRequest) -> str:
     header = request.META.get("HTTP_AUTHORIZATION", "")
     scheme, _, encoded = header.partition(" ")
     if scheme.lower() != "basic":
@@ -102,7 +102,7 @@ class GuardedEndpoint:
                     "invalid_request",
                     f"{name[:40]!r}: control characters (such as NUL) are not allowed",
                 )
-        basic = _basic_credentials(request)
+        basic = basic_credentials(request)
         if has_control_characters(basic):
             return oauth_error(
                 400,
@@ -145,7 +145,7 @@ def _exempt(view: type) -> type:
 class TokenView(GuardedEndpoint, views.TokenView):
     # Refused before any credential is looked at: a grant type this server does not offer
     # must not become a way to test a user's password.
-    grant_types = ("client_credentials",)
+    grant_types = ("client_credentials", "authorization_code", "refresh_token")
 
 
 @_exempt
@@ -157,7 +157,7 @@ def authenticate_client(request: HttpRequest) -> Application | None:
     """The confidential client a request authenticates as (HTTP Basic, or ``client_id`` and
     ``client_secret`` in the body), or None; as slow for an unknown client as for a wrong
     secret (one password hash either way)."""
-    basic = _basic_credentials(request)
+    basic = basic_credentials(request)
     if basic:
         client_id, _, secret = (unquote(part) for part in basic.partition(":"))
     else:

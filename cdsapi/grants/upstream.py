@@ -588,6 +588,12 @@ def _scope(spec: Spec, direct: bool) -> ScopeDescription:
         **({} if direct else consent_only),
         response_types_supported=() if direct else ("code",),
         code_challenge_methods_supported=() if direct else ("S256",),
+        # A public client (no secret) proves itself with PKCE on consent scopes (WG1-02 §3.4).
+        token_endpoint_auth_methods_supported=(
+            ("client_secret_basic", "client_secret_post")
+            if direct
+            else ("client_secret_basic", "client_secret_post", "none")
+        ),
     )
 
 

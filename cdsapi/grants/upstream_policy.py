@@ -158,7 +158,7 @@ class Universe:
     narrowed: frozenset[str]
 
 
-def _matches(rows: Iterable[dict[str, Any]], name: str, wanted: frozenset[str]) -> set[Any]:
+def matching(rows: Iterable[dict[str, Any]], name: str, wanted: frozenset[str]) -> set[Any]:
     """The pks of ``rows`` (dicts with ``pk`` and the field) that preselection ``name`` picks."""
     pre = PRESELECTIONS[name]
     found = set()
@@ -177,7 +177,7 @@ def _matches(rows: Iterable[dict[str, Any]], name: str, wanted: frozenset[str]) 
     return found
 
 
-def _preselected(entries: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
+def preselected(entries: list[dict[str, Any]]) -> dict[str, frozenset[str]]:
     """Each preselection some entry sets, intersected over the entries that set it (several
     preselections intersect, WG3 §7.1; null means no limit)."""
     found: dict[str, frozenset[str]] = {}
@@ -205,7 +205,7 @@ def direct_universe(
     if access is None:
         return Universe(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
     accounts = Account.objects.all() if access.all_accounts else access.accounts.all()
-    pres = _preselected(entries)
+    pres = preselected(entries)
     pks = set(accounts.values_list("pk", flat=True))
     for name in ("account_numbers", "account_programs"):
         if name in pres:
@@ -214,21 +214,49 @@ def direct_universe(
             rows = [
                 {"pk": r["account_id"], field: r[field]} for r in rows.values("account_id", field)
             ]
-            pks &= _matches(rows, name, pres[name])
-    return _graph(frozenset(pks), pres)
+            pks &= matching(rows, name, pres[name])
+    return resources_under(frozenset(pks), pres)
+
+
+# The consent page's selection types (WG3 §7.4.1) and the kind of object each picks.
+SELECTION_KINDS = {
+    "account_selection": ACCOUNTS,
+    "service_contract_selection": CONTRACTS,
+    "servicepoint_selection": POINTS,
+    "meter_device_selection": METERS,
+}
 
 
 def consent_universe(grant: Grant) -> Universe:
-    """The recorded selection: the grant's accounts and everything under them."""
-    return _graph(frozenset(grant.accounts.values_list("pk", flat=True)), {})
+    """The recorded selection: the grant's accounts and everything under them, cut to the
+    contracts, service points or meters the customer picked. With "include future" the
+    customer's accounts are read again on every request (only theirs, never another's)."""
+    selection = grant.selection or {}
+    if selection.get("include_future") and grant.customer_id:
+        accounts = Account.objects.filter(holders=grant.customer_id)
+    else:
+        accounts = grant.accounts.all()
+    pks = frozenset(accounts.values_list("pk", flat=True))
+    kind = SELECTION_KINDS.get(selection.get("type", ""), ACCOUNTS)
+    if kind == ACCOUNTS or selection.get("include_future"):
+        return resources_under(pks, {})
+    return resources_under(pks, {}, picked=(kind, frozenset(selection.get("ids", ()))))
 
 
-def _graph(pks: frozenset[int], pres: dict[str, frozenset[str]]) -> Universe:
+def resources_under(
+    pks: frozenset[int],
+    pres: dict[str, frozenset[str]],
+    picked: tuple[str, frozenset[str]] | None = None,
+) -> Universe:
     """What lies under these accounts: their contracts, the service points serving those
     contracts now or before, and the meters now at a point now serving one of them (a meter
     seen at such a point only before, or at a point that served them only before, may have
-    been another customer's: this server keeps no dates for those links)."""
+    been another customer's: this server keeps no dates for those links).
+
+    ``picked`` (a kind and cds ids) keeps only those objects, what they link to below, and
+    the contracts above them."""
     narrowed = set()
+    chosen, ids = picked or ("", frozenset())
 
     def narrow(queryset: QuerySet, kind: str, names: tuple[str, ...]) -> QuerySet:
         keep = None
@@ -236,28 +264,42 @@ def _graph(pks: frozenset[int], pres: dict[str, frozenset[str]]) -> Universe:
             if name in pres:
                 narrowed.add(kind)
                 fields = ("pk", PRESELECTIONS[name].field)
-                picked = _matches(queryset.values(*fields), name, pres[name])
-                keep = picked if keep is None else keep & picked
+                matched = matching(queryset.values(*fields), name, pres[name])
+                keep = matched if keep is None else keep & matched
         return queryset if keep is None else queryset.filter(pk__in=keep)
 
+    contracts = ServiceContract.objects.filter(account_id__in=pks)
+    if chosen == CONTRACTS:
+        contracts = contracts.filter(cds_servicecontract_id__in=ids)
+    elif chosen == POINTS:
+        contracts = contracts.filter(
+            Q(current_servicepoints__cds_servicepoint_id__in=ids)
+            | Q(previous_servicepoints__cds_servicepoint_id__in=ids)
+        ).distinct()
+    elif chosen == METERS:
+        contracts = contracts.filter(
+            current_servicepoints__current_meterdevices__cds_meterdevice_id__in=ids
+        ).distinct()
     contracts = narrow(
-        ServiceContract.objects.filter(account_id__in=pks),
-        CONTRACTS,
-        ("contract_numbers", "service_types", "service_programs"),
+        contracts, CONTRACTS, ("contract_numbers", "service_types", "service_programs")
     )
+    points = ServicePoint.objects.filter(
+        Q(current_servicecontracts__in=contracts) | Q(previous_servicecontracts__in=contracts)
+    ).distinct()
+    if chosen == POINTS:
+        points = points.filter(cds_servicepoint_id__in=ids)
+    elif chosen == METERS:
+        points = points.filter(current_meterdevices__cds_meterdevice_id__in=ids)
     points = narrow(
-        ServicePoint.objects.filter(
-            Q(current_servicecontracts__in=contracts) | Q(previous_servicecontracts__in=contracts)
-        ).distinct(),
-        POINTS,
-        ("servicepoint_numbers", "servicepoint_types", "premise_numbers"),
+        points, POINTS, ("servicepoint_numbers", "servicepoint_types", "premise_numbers")
     )
     serving = points.filter(current_servicecontracts__in=contracts)
-    meters = narrow(
-        MeterDevice.objects.filter(current_servicepoints__in=serving).distinct(),
-        METERS,
-        ("meter_numbers", "meter_types"),
-    )
+    meters = MeterDevice.objects.filter(current_servicepoints__in=serving).distinct()
+    if chosen == METERS:
+        meters = meters.filter(cds_meterdevice_id__in=ids)
+    meters = narrow(meters, METERS, ("meter_numbers", "meter_types"))
+    if chosen:
+        narrowed |= {CONTRACTS, POINTS, METERS}
     if CONTRACTS in narrowed:
         narrowed |= {POINTS, METERS}
     if POINTS in narrowed:

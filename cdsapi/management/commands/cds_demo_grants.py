@@ -3,10 +3,14 @@
 Run after the demo data is imported. Each run replaces the demo client's grants and tokens.
 """
 
+import base64
+import hashlib
 import json
+import secrets
 import shlex
 from typing import Any
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Account
@@ -71,6 +75,17 @@ DEMO_GRANTS = [
         "service-contracts",
     ),
 ]
+CONSENT_CLIENT_ID = "demo-app"
+CONSENT_REDIRECT = "http://localhost:8765/callback"
+CONSENT_DETAILS = [
+    {
+        "type": "cds_usage_1",
+        "segment_start": "P30D",
+        "include_meter_devices": True,
+        "include_meter_numbers": True,
+    }
+]
+CUSTOMER_PASSWORD = "demo"
 DIRECT_CLIENT_ID = "demo-portal"
 DIRECT_SCOPES = "cds_query_accounts_1 cds_query_meter_devices_1"
 
@@ -108,6 +123,7 @@ class Command(BaseCommand):
             url = shlex.quote(base + endpoint)
             self.stdout.write(f"curl -s -H 'Authorization: Bearer {token}' {url}\n")
         self.direct_access(base)
+        self.consent(options["base_url"].rstrip("/"))
 
     def direct_access(self, base: str) -> None:
         """A second client with direct access to the bakery's accounts, and one token as its
@@ -131,3 +147,43 @@ class Command(BaseCommand):
         self.stdout.write(f"#   grant {grant.pk}: {json.dumps(grant.authorization_details)}")
         url = shlex.quote(base + "meter-devices")
         self.stdout.write(f"curl -s -H 'Authorization: Bearer {token}' {url}\n")
+
+    def consent(self, base: str) -> None:
+        """A public app that asks customers for consent, a login for every demo customer,
+        and the code flow's steps (PAR, browser, code exchange) ready to paste."""
+        client = _fresh_client(CONSENT_CLIENT_ID, "Demo energy app (customer consent)")
+        client.client_type = Application.CLIENT_PUBLIC
+        client.authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
+        client.redirect_uris = CONSENT_REDIRECT
+        client.client_uri = "https://example.org/demo-energy-app"
+        client.save()
+        customers = get_user_model().objects.filter(cds_accounts__isnull=False).distinct()
+        for user in customers:
+            user.set_password(CUSTOMER_PASSWORD)
+            user.save(update_fields=["password"])
+        verifier = secrets.token_urlsafe(48)
+        challenge = base64.urlsafe_b64encode(hashlib.sha256(verifier.encode()).digest())
+        par = [
+            "curl -s -X POST",
+            shlex.quote(f"{base}/oauth/par"),
+            f"-d client_id={CONSENT_CLIENT_ID} -d response_type=code",
+            f"-d redirect_uri={shlex.quote(CONSENT_REDIRECT)} -d scope=cds_usage_1 -d state=demo",
+            f"-d code_challenge={challenge.rstrip(b'=').decode()} -d code_challenge_method=S256",
+            "--data-urlencode",
+            shlex.quote(f"authorization_details={json.dumps(CONSENT_DETAILS)}"),
+        ]
+        names = ", ".join(sorted(u.get_username() for u in customers))
+        self.stdout.write(
+            '# Customer consent (the code flow, README "Customer consent"): customers '
+            f"{names} log in with the password {CUSTOMER_PASSWORD!r}.\n"
+            "# 1. The app pushes its request and gets a request_uri:\n"
+            f"{' '.join(par)}\n"
+            "# 2. Open in a browser, log in, pick what to share, approve (then copy code=... "
+            f"from the address bar; nothing listens at {CONSENT_REDIRECT}):\n"
+            f"#    {base}/oauth/authorize?client_id={CONSENT_CLIENT_ID}&request_uri=REQUEST_URI\n"
+            "# 3. The app exchanges the code (the PKCE verifier proves it is the same app):\n"
+            f"curl -s -X POST {shlex.quote(base + '/oauth/token')} -d grant_type=authorization_code"
+            f" -d client_id={CONSENT_CLIENT_ID} -d redirect_uri={shlex.quote(CONSENT_REDIRECT)}"
+            f" -d code_verifier={verifier} -d code=CODE\n"
+            f"# The customer's receipts and grants: {base}/my/grants\n"
+        )
