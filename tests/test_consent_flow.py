@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import pytest
 from django.contrib.auth import get_user_model
 from django.core import mail
-from django.core.management import call_command
+from django.core.management import CommandError, call_command
 from django.test import Client
 
 from cdsapi.grants import lifecycle
@@ -497,3 +497,33 @@ def test_the_demo_walkthrough_works_as_printed(sample, api, capsys):
     assert token.status_code == 200, token.content
     meters = api.rows("meter-devices", token.json()["access_token"], "meter_devices")
     assert {m["cds_meterdevice_id"] for m in meters} == {"md-r1e", "md-r1g"}
+
+
+def test_cds_client_registers_consent_clients_public_or_confidential(db, capsys):
+    call_command(
+        "cds_client",
+        "create",
+        "--name",
+        "App",
+        "--client-id",
+        "app",
+        "--public",
+        "--redirect-uri",
+        REDIRECT,
+        "--default-scope",
+        "cds_usage_1",
+    )
+    shown = json.loads(capsys.readouterr().out)
+    assert "client_secret" not in shown
+    assert shown["cds_default_redirect_uri"].endswith("/oauth/default-redirect/app")
+    call_command(
+        "cds_client", "create", "--name", "Web", "--client-id", "web", "--redirect-uri", REDIRECT
+    )
+    assert json.loads(capsys.readouterr().out)["client_secret"]
+    for wrong in (
+        ["--public"],
+        ["--redirect-uri", "javascript:alert(1)"],
+        ["--redirect-uri", REDIRECT, "--default-scope", "cds_query_accounts_1"],
+    ):
+        with pytest.raises(CommandError):
+            call_command("cds_client", "create", "--name", "Bad", *wrong)

@@ -112,9 +112,45 @@ def test_narrowing_the_scope_drops_the_entries_of_the_scopes_given_up(world, api
     assert "only reductions" in wider.json()["error_description"]
 
 
+def test_narrowing_the_details_applies_at_once_and_widening_is_refused(world, api):
+    client, usage, _, _ = world
+    data_token = lifecycle.issue_token(usage)[0]
+    token = admin_token(api, client)
+    [entry] = usage.authorization_details
+    narrower = {**entry, "segment_start": "2026-01-01T00:00:00+00:00", "sync_until": "P0D"}
+    narrower["include_usage_segment_value_types"] = None
+    response = call(
+        api, "patch", f"{GRANTS}/{usage.pk}", token, {"authorization_details": [narrower]}
+    )
+    assert response.status_code == 200, response.content
+    [stored] = Grant.objects.get(pk=usage.pk).authorization_details
+    assert stored["segment_start"] == "2026-01-01T00:00:00Z"
+    assert stored["include_usage_segment_value_types"] is None
+    assert api.get("usage-segments", data_token).status_code == 200
+    for wider in (
+        {**stored, "segment_start": "2025-01-01T00:00:00+00:00"},
+        {**stored, "include_usage_segment_value_types": ["electric_usage"]},
+        {**stored, "sync_until": "infinite"},
+        {**stored, "include_meter_devices": True},
+    ):
+        response = call(
+            api, "patch", f"{GRANTS}/{usage.pk}", token, {"authorization_details": [wider]}
+        )
+        assert response.status_code == 400, wider
+        assert "only reductions" in response.json()["error_description"]
+    assert Grant.objects.get(pk=usage.pk).authorization_details == [stored]
+
+
 @pytest.mark.parametrize(
     "body",
-    [{"status": "revoked"}, {"scope": 7}, {"authorization_details": []}, ["closed"]],
+    [
+        {"status": "revoked"},
+        {"scope": 7},
+        {"authorization_details": []},
+        {"authorization_details": [{"type": "cds_accounts_1"}]},
+        {"authorization_details": "[{"},
+        ["closed"],
+    ],
 )
 def test_invalid_changes_are_400_and_change_nothing(world, api, body):
     client, usage, _, _ = world

@@ -20,6 +20,7 @@ from cdsapi.api.filters import DateTimeBound, Filter, IdList, parse_list
 from cdsapi.api.pagination import paginate
 from cdsapi.api.parsers import StrictJSONParser
 from cdsapi.api.views import CdsListView
+from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.upstream import CLIENT_ADMIN
 from cdsapi.models import Grant
@@ -193,13 +194,6 @@ class GrantView(ClientAdminView):
         changes = request.data
         if not isinstance(changes, dict):
             raise InvalidRequest("expected a JSON object of the fields to change")
-        if "authorization_details" in changes and changes["authorization_details"] != (
-            grant.authorization_details
-        ):
-            raise InvalidRequest(
-                "authorization_details: changing them is not supported yet; narrow the "
-                "grant with scope, or close it"
-            )
         if "status" in changes and changes["status"] != Grant.Status.CLOSED:
             raise InvalidRequest(f"status: only 'closed' may be set, got {changes['status']!r}")
         status = changes.get("status", grant.status)
@@ -214,9 +208,14 @@ class GrantView(ClientAdminView):
                     raise InvalidRequest("scope: expected a space-separated string")
                 if set(changes["scope"].split()) != set(grant.scopes):
                     lifecycle.reduce_scope(grant, changes["scope"])
+            details = changes.get("authorization_details")
+            if details is not None and details != grant.authorization_details:
+                if grant.status in Grant.FINAL:
+                    raise InvalidRequest(f"the grant is {grant.status}; it cannot change")
+                lifecycle.narrow_details(grant, details)
             if status == Grant.Status.CLOSED and grant.status != Grant.Status.CLOSED:
                 lifecycle.close_grant(grant)
-        except lifecycle.GrantError as exc:
+        except (lifecycle.GrantError, ad.InvalidAuthorizationDetails) as exc:
             raise InvalidRequest(str(exc)) from None
         grant.refresh_from_db()
         return Response(grant_object(grant))

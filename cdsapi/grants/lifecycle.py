@@ -14,7 +14,7 @@ from oauthlib.common import generate_token
 
 from accounts.models import Account
 from cdsapi.grants import details as ad
-from cdsapi.grants.scopes import INFINITE, registry
+from cdsapi.grants.scopes import INFINITE, registry, scope_of_type
 from cdsapi.grants.upstream import CLIENT_ADMIN, PRESELECTIONS
 from cdsapi.models import AccessToken, Application, DirectAccess, Grant
 from cdsapi.times import LATEST, format_datetime, in_range, to_datetime
@@ -366,6 +366,50 @@ def reduce_scope(grant: Grant, scope: str) -> None:
     grant.scope = " ".join(s for s in grant.scopes if s in kept)
     grant.authorization_details = [e for e in grant.authorization_details if e["type"] in types]
     grant.save(update_fields=["scope", "authorization_details", "modified"])
+
+
+def narrow_details(grant: Grant, authorization_details: Any, now: datetime | None = None) -> None:
+    """A client narrows its own grant's details (WG1-02 §8.6: a reduction needs no new
+    consent). The same entry types, every field the same or narrower: an include turned
+    off, a window or ``sync_until`` or ``expires`` drawn in, a list cut to a subset."""
+    if ad.family_of(grant.authorization_details) not in ("consent", "direct", "seed"):
+        raise GrantError("authorization_details: this grant's details cannot change")
+    resolved = ad.resolve(authorization_details, grant.scopes, now=now)
+    before = {e["type"]: e for e in grant.authorization_details}
+    if sorted(e["type"] for e in resolved) != sorted(before):
+        raise GrantError(
+            "authorization_details: keep one entry of each type the grant has (narrow the "
+            "grant's scope to drop one)"
+        )
+    for n, entry in enumerate(resolved):
+        old = before[entry["type"]]
+        for field in scope_of_type(entry["type"]).fields_for(entry["type"]).values():
+            if field.id in entry and not _within(field, old.get(field.id), entry[field.id]):
+                raise GrantError(
+                    f"authorization_details[{n}].{field.id}: {entry[field.id]!r} is wider than "
+                    f"{old.get(field.id)!r}; only reductions are allowed"
+                )
+    grant.authorization_details = resolved
+    grant.expires = earliest(grant.expires, detail_expiry(resolved))
+    grant.save(update_fields=["authorization_details", "expires", "modified"])
+
+
+def _within(field: Any, old: Any, new: Any) -> bool:
+    """Whether ``new`` lets through no more than ``old`` for this field."""
+    if new == old:
+        return True
+    if field.format == "boolean":
+        return field.id.startswith("include_") and new is False
+    if field.format.startswith("relative_or_absolute"):
+        lo, hi = ad.parse_bound(old), ad.parse_bound(new)
+        if field.looks == "back":  # a start: later is narrower; infinite is the earliest
+            return lo is None or (hi is not None and hi >= lo)
+        return hi is not None and (lo is None or hi <= lo)  # an end: earlier is narrower
+    if "_list" in field.format:
+        if field.id in PRESELECTIONS:  # a filter: null lets everything through
+            return new is not None and (old is None or set(new) <= set(old))
+        return new is None or (old is not None and set(new) <= set(old))
+    return False
 
 
 def revoke_grant(grant: Grant) -> None:

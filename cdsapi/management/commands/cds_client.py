@@ -1,6 +1,9 @@
 """``manage.py cds_client``: register data recipients and set their direct access.
 
-- ``create --name NAME [--client-id ID]``: a confidential client; prints its secret once.
+- ``create --name NAME [--client-id ID] [--redirect-uri URI ...] [--public] [--client-uri URL]
+  [--default-scope S]``: a client; prints its secret once. With a redirect URI it asks
+  customers for consent (the authorization code flow); ``--public`` (no secret, PKCE only)
+  needs one.
 - ``list``: the clients as JSON.
 - ``direct-access --client-id ID --scopes "cds_query_accounts_1 ..." (--accounts A,B |
   --all-accounts)``: the direct-access scopes (CDS-WG3-01 §6.2) the client may ask for with
@@ -10,13 +13,17 @@
 import json
 import secrets
 from typing import Any
+from urllib.parse import urlsplit
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from accounts.models import Account
 from cdsapi.grants import lifecycle
+from cdsapi.grants.scopes import registry
 from cdsapi.management.options import refuse_control_characters
 from cdsapi.models import Application
+from consent.authorization import default_redirect_uri
 
 
 class Command(BaseCommand):
@@ -27,6 +34,19 @@ class Command(BaseCommand):
         create = actions.add_parser("create", help="Create a confidential client.")
         create.add_argument("--name", required=True)
         create.add_argument("--client-id", help="Default: a random id.")
+        create.add_argument(
+            "--redirect-uri",
+            action="append",
+            default=[],
+            help="A redirect URI for customer consent (repeat for several).",
+        )
+        create.add_argument(
+            "--public", action="store_true", help="No secret: a browser or mobile app (PKCE)."
+        )
+        create.add_argument("--client-uri", default="", help="The recipient's home page.")
+        create.add_argument(
+            "--default-scope", default="", help="Scopes a consent request without scope asks."
+        )
         actions.add_parser("list", help="List clients as JSON.")
         direct = actions.add_parser(
             "direct-access", help="Enable direct-access scopes and set the base set of accounts."
@@ -54,19 +74,45 @@ class Command(BaseCommand):
         client_id = options["client_id"] or secrets.token_urlsafe(18)
         if Application.objects.filter(client_id=client_id).exists():
             raise CommandError(f"a client with client_id {client_id!r} already exists")
-        secret = secrets.token_urlsafe(36)
-        Application.objects.create(
+        consent = bool(options["redirect_uri"])
+        if options["public"] and not consent:
+            raise CommandError("--public: a public client asks for consent; give --redirect-uri")
+        for uri in options["redirect_uri"]:
+            if urlsplit(uri).scheme not in ("https", "http") or not urlsplit(uri).netloc:
+                raise CommandError(f"--redirect-uri: {uri!r} is not an absolute http(s) URL")
+        known = registry()
+        for scope in options["default_scope"].split():
+            if scope not in known or "code" not in known[scope].response_types_supported:
+                raise CommandError(f"--default-scope: {scope!r} is not a consent scope")
+        secret = "" if options["public"] else secrets.token_urlsafe(36)
+        client = Application(
             name=options["name"],
             client_id=client_id,
             client_secret=secret,  # stored hashed; shown once, here
-            client_type=Application.CLIENT_CONFIDENTIAL,
-            authorization_grant_type=Application.GRANT_CLIENT_CREDENTIALS,
+            client_type=Application.CLIENT_PUBLIC
+            if options["public"]
+            else Application.CLIENT_CONFIDENTIAL,
+            authorization_grant_type=Application.GRANT_AUTHORIZATION_CODE
+            if consent
+            else Application.GRANT_CLIENT_CREDENTIALS,
+            redirect_uris=" ".join(options["redirect_uri"]),
+            client_uri=options["client_uri"],
+            cds_default_scope=options["default_scope"],
         )
-        self.stdout.write(
-            json.dumps(
-                {"client_id": client_id, "client_secret": secret, "name": options["name"]}, indent=2
-            )
-        )
+        try:
+            client.full_clean(exclude=["client_secret", "user"])
+        except ValidationError as exc:
+            raise CommandError(
+                "; ".join(f"{k}: {' '.join(v)}" for k, v in exc.message_dict.items())
+            ) from None
+        client.save()
+        shown = {"client_id": client_id, "name": options["name"]}
+        if secret:
+            shown["client_secret"] = secret
+        if consent:
+            shown["redirect_uris"] = options["redirect_uri"]
+            shown["cds_default_redirect_uri"] = default_redirect_uri(client)
+        self.stdout.write(json.dumps(shown, indent=2))
 
     def direct_access(self, options: dict[str, Any]) -> None:
         client = Application.objects.filter(client_id=options["client_id"]).first()
