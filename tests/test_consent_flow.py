@@ -7,6 +7,7 @@ import hashlib
 import itertools
 import json
 import shlex
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
@@ -15,6 +16,7 @@ from django.contrib.auth import get_user_model
 from django.core import mail
 from django.core.management import CommandError, call_command
 from django.test import Client
+from django.utils import timezone
 
 from cdsapi.grants import lifecycle
 from cdsapi.models import Grant
@@ -527,3 +529,26 @@ def test_cds_client_registers_consent_clients_public_or_confidential(db, capsys)
     ):
         with pytest.raises(CommandError):
             call_command("cds_client", "create", "--name", "Bad", *wrong)
+
+
+def test_prompt_login_asks_a_customer_to_log_in_again_unless_they_just_did(sample, recipient):
+    browser, url, _ = consent("alice", recipient, prompt="login")
+    assert browser.get(url).status_code == 200  # logged in a moment ago
+    user = get_user_model().objects.get(username="alice")
+    user.last_login = user.last_login - timedelta(hours=1)
+    user.save()
+    response = browser.get(url)
+    assert response.status_code == 302 and response["Location"].startswith("/login?")
+    assert browser.get("/my/grants").status_code == 302  # logged out
+
+
+def test_a_pushed_request_expires_and_is_used_once(sample, recipient):
+    pushed = Client().post("/oauth/par", request_params(recipient)).json()
+    url = authorize_url({"client_id": recipient.client_id, "request_uri": pushed["request_uri"]})
+    browser = logged_in("alice")
+    redirect_query(browser.post(url, {"decision": "decline"}))
+    assert browser.get(url).status_code == 400
+    pushed = Client().post("/oauth/par", request_params(recipient)).json()
+    PushedRequest.objects.update(expires=timezone.now())
+    url = authorize_url({"client_id": recipient.client_id, "request_uri": pushed["request_uri"]})
+    assert browser.get(url).status_code == 400
