@@ -4,6 +4,7 @@ per scope, so the page says exactly what the policy enforces)."""
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django.conf import settings
 from django.utils.formats import date_format
@@ -36,9 +37,7 @@ def _moment(value: str, field: Field) -> str:
     if value == INFINITE:
         return "no limit"
     if field.format.endswith("datetime"):
-        moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
-        from zoneinfo import ZoneInfo
-
+        moment = datetime.fromisoformat(value)
         local = moment.astimezone(ZoneInfo(settings.CDS_TIMEZONE))
         return date_format(local, "DATETIME_FORMAT")
     return date_format(date.fromisoformat(value), "DATE_FORMAT")

@@ -299,7 +299,11 @@ def receipt(request: HttpRequest, key: str) -> HttpResponse:
     if grant.scope != found.scope:
         changes.append(("Scopes", found.scope, grant.scope))
     if grant.authorization_details != found.authorization_details:
-        changes.append(("What is shared", "as listed below", "narrowed since; see your grants"))
+        now = "; ".join(
+            f"{d.name}: {', '.join([*d.shares, *d.limits]) or 'the basics'}"
+            for d in map(describe, grant.authorization_details)
+        )
+        changes.append(("What is shared", "as listed below", now))
     return _page(
         request,
         "receipt.html",

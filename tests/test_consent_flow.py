@@ -552,3 +552,14 @@ def test_a_pushed_request_expires_and_is_used_once(sample, recipient):
     PushedRequest.objects.update(expires=timezone.now())
     url = authorize_url({"client_id": recipient.client_id, "request_uri": pushed["request_uri"]})
     assert browser.get(url).status_code == 400
+
+
+def test_a_receipt_shows_what_changed_since_approval(sample, recipient):
+    body = approved_tokens(recipient, ["acc-r1"], scope="cds_accounts_1 cds_usage_1")
+    grant = Grant.objects.get(pk=body["cds_grant_ids"][0])
+    receipt = Receipt.objects.get(grant=grant)
+    assert "Changed since" not in Client().get(f"/receipts/{receipt.key}").content.decode()
+    lifecycle.reduce_scope(grant, "cds_accounts_1")
+    page = Client().get(f"/receipts/{receipt.key}").content.decode()
+    assert "Changed since you approved" in page
+    assert "cds_accounts_1 cds_usage_1" in page  # as approved, beside what holds now
