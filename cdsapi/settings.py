@@ -197,3 +197,22 @@ REST_FRAMEWORK = {
 
 # Customer Data API page size (the most a page holds; `limit` may ask for fewer).
 CDS_PAGE_SIZE = int(os.environ.get("CDS_PAGE_SIZE", "100"))
+
+# A resource server run apart from its authorization server (README: "Running the resource
+# server separately"). With the AS's base URL set, the Customer Data and Grants APIs check
+# bearer tokens by RFC 7662 introspection there, as a confidential client the AS lists in its
+# CDS_RESOURCE_SERVERS, instead of reading the token table; empty keeps the local check. An
+# answer is reused for at most CDS_INTROSPECTION_CACHE_SECONDS (and never past the token's
+# expiry): that is how long a token revoked at the AS may still be served here.
+CDS_AUTHORIZATION_SERVER_URL = os.environ.get("CDS_AUTHORIZATION_SERVER_URL", "").rstrip("/")
+CDS_INTROSPECTION_CLIENT_ID = os.environ.get("CDS_INTROSPECTION_CLIENT_ID", "")
+CDS_INTROSPECTION_CLIENT_SECRET = os.environ.get("CDS_INTROSPECTION_CLIENT_SECRET", "")
+CDS_INTROSPECTION_CACHE_SECONDS = int(os.environ.get("CDS_INTROSPECTION_CACHE_SECONDS", "30"))
+if CDS_AUTHORIZATION_SERVER_URL and not (
+    CDS_INTROSPECTION_CLIENT_ID and CDS_INTROSPECTION_CLIENT_SECRET
+):
+    raise ImproperlyConfigured(
+        "CDS_AUTHORIZATION_SERVER_URL needs CDS_INTROSPECTION_CLIENT_ID and "
+        "CDS_INTROSPECTION_CLIENT_SECRET (a confidential client the authorization server "
+        "lists in CDS_RESOURCE_SERVERS)."
+    )

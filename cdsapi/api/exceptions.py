@@ -18,6 +18,11 @@ logger = logging.getLogger("cdsapi.api")
 RETRY_AFTER_SECONDS = 5
 
 
+class TemporarilyUnavailable(Exception):
+    """Something the API needs on every request cannot answer now (HTTP 503, retryable);
+    whoever raises it has logged why."""
+
+
 class InsufficientScope(Exception):
     """The token's grant does not reach this resource or field (HTTP 403)."""
 
@@ -78,10 +83,11 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, SuspiciousOperation):
         # e.g. a malformed percent-escape, met when the query string is first parsed
         return Response(_body("invalid_request", unreadable(exc)), 400)
-    if isinstance(exc, DatabaseError):
+    if isinstance(exc, DatabaseError | TemporarilyUnavailable):
         # An outage: one line per request (no traceback), and a retryable answer.
-        request = context["request"]
-        logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
+        if isinstance(exc, DatabaseError):
+            request = context["request"]
+            logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
         response = Response(
             _body("temporarily_unavailable", "the service is temporarily unavailable; retry"),
             status=503,

@@ -290,13 +290,13 @@ class CdsOAuth2Validator(OAuth2Validator):
         grant = access_token.cds_grant
         if not grant.is_active():
             request.oauth2_error = OrderedDict(
-                [("error", "invalid_token"), ("error_description", _why_inactive(grant))]
+                [("error", "invalid_token"), ("error_description", why_inactive(grant))]
             )
             return False
         return valid
 
 
-def _why_inactive(grant: Grant) -> str:
+def why_inactive(grant: Grant) -> str:
     """Why a grant gives no access, for the 401 (its own status, or the administered one's)."""
     for which, one in (
         ("the token's grant", grant),
