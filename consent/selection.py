@@ -14,8 +14,8 @@ from accounts.models import Account, AccountVersion, MeterDevice, ServiceContrac
 from cdsapi.grants.upstream import ACCOUNTS, CONTRACTS, METERS, POINTS, PRESELECTIONS
 from cdsapi.grants.upstream_policy import (
     SELECTION_KINDS,
-    matching,
     preselected,
+    preselected_under,
     resources_under,
 )
 
@@ -101,19 +101,10 @@ def ticks(user: Any, selection_type: str, entries: list[dict[str, Any]]) -> Tick
     ]
     pres = {n: values for n, values in preselected(cleaned).items() if values}
     asked = bool(pres) or everything or include_future
-    pks = held_accounts(user)
     if not pres:
         ids = {c.id for c in choices(user, selection_type)} if everything else set()
         return Ticks(frozenset(ids), include_future, asked)
-    for name in ("account_numbers", "account_programs"):
-        if name in pres:
-            field = PRESELECTIONS[name].field
-            rows = AccountVersion.objects.filter(account_id__in=pks).as_of(None)
-            rows = [
-                {"pk": r["account_id"], field: r[field]} for r in rows.values("account_id", field)
-            ]
-            pks &= matching(rows, name, pres[name])
-    universe = resources_under(frozenset(pks), pres)
+    universe = preselected_under(held_accounts(user), pres, None)
     lower = {PRESELECTIONS[n].kind for n in pres} - {ACCOUNTS}
     meters = universe.meters
     points = universe.points

@@ -205,17 +205,25 @@ def direct_universe(
     if access is None:
         return Universe(frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
     accounts = Account.objects.all() if access.all_accounts else access.accounts.all()
-    pres = preselected(entries)
-    pks = set(accounts.values_list("pk", flat=True))
+    pks = frozenset(accounts.values_list("pk", flat=True))
+    return preselected_under(pks, preselected(entries), as_of)
+
+
+def preselected_under(
+    pks: frozenset[int], pres: dict[str, frozenset[str]], as_of: datetime | None
+) -> Universe:
+    """What the preselections pick among these accounts and everything under them; the
+    account-level ones compare the accounts as of ``as_of`` (None: now)."""
+    kept = set(pks)
     for name in ("account_numbers", "account_programs"):
         if name in pres:
             field = PRESELECTIONS[name].field
-            rows = AccountVersion.objects.filter(account_id__in=pks).as_of(as_of)
+            rows = AccountVersion.objects.filter(account_id__in=kept).as_of(as_of)
             rows = [
                 {"pk": r["account_id"], field: r[field]} for r in rows.values("account_id", field)
             ]
-            pks &= matching(rows, name, pres[name])
-    return resources_under(frozenset(pks), pres)
+            kept &= matching(rows, name, pres[name])
+    return resources_under(frozenset(kept), pres)
 
 
 # The consent page's selection types (WG3 §7.4.1) and the kind of object each picks.
