@@ -19,7 +19,7 @@ from django.test import Client
 from django.utils import timezone
 
 from cdsapi.grants import lifecycle
-from cdsapi.models import Grant
+from cdsapi.models import Application, Grant
 from consent.models import PushedRequest, Receipt
 from tests.factories import ApplicationFactory
 
@@ -472,6 +472,10 @@ def test_a_confidential_consent_client_finds_its_grant_by_receipt_and_reads_it_a
     assert [a["cds_account_id"] for a in accounts] == ["acc-r1"]
 
 
+def basic(client_id: str, secret: str) -> str:
+    return "Basic " + base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+
+
 def curl_form(line: str) -> dict[str, str]:
     """The form fields a printed ``curl -d``/``--data-urlencode`` line posts."""
     words = shlex.split(line)
@@ -563,3 +567,33 @@ def test_a_receipt_shows_what_changed_since_approval(sample, recipient):
     page = Client().get(f"/receipts/{receipt.key}").content.decode()
     assert "Changed since you approved" in page
     assert "cds_accounts_1 cds_usage_1" in page  # as approved, beside what holds now
+
+
+def test_the_demo_confidential_app_lists_its_grants_as_printed(sample, capsys):
+    call_command("cds_demo_grants")
+    lines = capsys.readouterr().out.splitlines()
+    admin_line = next(line for line in lines if "scope=cds_client_admin" in line)
+    words = shlex.split(admin_line)
+    user, _, secret = words[words.index("-u") + 1].partition(":")
+    browser = Client()
+    assert browser.login(username="alice", password="demo")
+    pushed = Client().post(
+        "/oauth/par",
+        request_params(
+            Application.objects.get(client_id=user), redirect_uri="http://localhost:8765/callback"
+        ),
+        HTTP_AUTHORIZATION=basic(user, secret),
+    )
+    assert pushed.status_code == 201, pushed.content
+    url = authorize_url({"client_id": user, "request_uri": pushed.json()["request_uri"]})
+    redirect_query(approve(browser, url, ["acc-r1"]))
+    admin = Client().post(
+        "/oauth/token", curl_form(admin_line), HTTP_AUTHORIZATION=basic(user, secret)
+    )
+    assert admin.status_code == 200, admin.content
+    grants = (
+        Client()
+        .get("/cds-api/v1/grants", HTTP_AUTHORIZATION=f"Bearer {admin.json()['access_token']}")
+        .json()["grants"]
+    )
+    assert "cds_accounts_1" in [g["scope"] for g in grants]

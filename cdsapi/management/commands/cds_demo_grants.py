@@ -85,6 +85,7 @@ CONSENT_DETAILS = [
         "include_meter_numbers": True,
     }
 ]
+WEB_CLIENT_ID = "demo-web"
 CUSTOMER_PASSWORD = "demo"
 DIRECT_CLIENT_ID = "demo-portal"
 DIRECT_SCOPES = "cds_query_accounts_1 cds_query_meter_devices_1"
@@ -186,4 +187,22 @@ class Command(BaseCommand):
             f" -d client_id={CONSENT_CLIENT_ID} -d redirect_uri={shlex.quote(CONSENT_REDIRECT)}"
             f" -d code_verifier={verifier} -d code=CODE\n"
             f"# The customer's receipts and grants: {base}/my/grants\n"
+        )
+        self.confidential_consent(base)
+
+    def confidential_consent(self, base: str) -> None:
+        """The same flow for a confidential app, which may also list its grants."""
+        client = _fresh_client(WEB_CLIENT_ID, "Demo energy web service (customer consent)")
+        secret = secrets.token_urlsafe(24)
+        client.client_secret = secret
+        client.authorization_grant_type = Application.GRANT_AUTHORIZATION_CODE
+        client.redirect_uris = CONSENT_REDIRECT
+        client.save()
+        token_url = shlex.quote(base + "/oauth/token")
+        self.stdout.write(
+            f"# The same flow as a confidential app: client_id {WEB_CLIENT_ID}, secret {secret}"
+            f" (add -u {WEB_CLIENT_ID}:{secret} to steps 1 and 3). It may also list its grants:\n"
+            f"curl -s -u {WEB_CLIENT_ID}:{secret} {token_url} -d grant_type=client_credentials"
+            " -d scope=cds_client_admin\n"
+            f"#    curl -s -H 'Authorization: Bearer ADMIN_TOKEN' {base}/cds-api/v1/grants\n"
         )
