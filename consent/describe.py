@@ -55,7 +55,7 @@ def describe(entry: dict[str, Any]) -> EntryText:
             continue
         if field.format == "boolean":
             if value is True:
-                shares.append(field.name[0].upper() + field.name[1:])
+                shares.append(_capital(field.name))
         elif field.format.startswith("relative_or_absolute"):
             limits.append(f"{field.name}: {_moment(value, field)}")
         elif field.id == "jwk":
@@ -70,4 +70,10 @@ def describe(entry: dict[str, Any]) -> EntryText:
             else:
                 names = {c.id: c.name for c in field.choices}
                 limits.append(f"{field.name}: {', '.join(names.get(v, v) for v in value)}")
-    return EntryText(scope.id, scope.name, scope.description, tuple(shares), tuple(limits))
+    return EntryText(
+        scope.id, scope.name, scope.description, tuple(shares), tuple(map(_capital, limits))
+    )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
