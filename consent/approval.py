@@ -13,12 +13,16 @@ from cdsapi.grants import lifecycle
 from cdsapi.grants.scopes import scope_of_type
 from cdsapi.models import Grant
 from consent.authorization import AuthorizationRequest
-from consent.models import Receipt
+from consent.models import PushedRequest, Receipt
 from consent.selection import Choice, accounts_for, choices
 
 
 class SelectionError(ValueError):
     """The submitted form does not describe a selection of the customer's own resources."""
+
+
+class AlreadyUsed(ValueError):
+    """The pushed request was approved or declined already."""
 
 
 def approve(
@@ -33,16 +37,23 @@ def approve(
     if foreign:
         raise SelectionError("the form named a resource that is not yours")
     ids = list(dict.fromkeys(picked))
-    if include_future:
-        ids = list(offered)
-    if not ids and not include_future:
+    if not ids:
         raise SelectionError("pick at least one to share, or decline")
     entries = [e for e in request.details if scope_of_type(e["type"]).id in scopes]
     accounts = [a.cds_account_id for a in accounts_for(user, request.selection_type, ids)]
-    if not accounts:
-        raise SelectionError("pick at least one to share, or decline")
     selection = {"type": request.selection_type, "ids": ids, "include_future": include_future}
+    if include_future:
+        # What is already the customer's and not picked stays out; only what comes later
+        # joins (Grant.selection, upstream_policy.consent_universe).
+        selection["seen"] = list(offered)
     with transaction.atomic():
+        if request.pushed is not None:
+            # Used once: of two approvals of one pushed request (a double click), one wins.
+            used, _ = PushedRequest.objects.filter(pk=request.pushed.pk).delete()
+            if not used:
+                raise AlreadyUsed(
+                    "this request was already answered; the application must ask again"
+                )
         if request.grant is not None:
             grant = lifecycle.reauthorize(
                 request.grant, accounts, entries, " ".join(scopes), selection
@@ -57,8 +68,6 @@ def approve(
                 selection=selection,
             )
         receipt = make_receipt(grant, [offered[i] for i in ids], include_future)
-        if request.pushed is not None:
-            request.pushed.delete()
     transaction.on_commit(lambda: send_receipt(receipt, user))
     return grant, receipt
 

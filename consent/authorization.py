@@ -19,7 +19,8 @@ from django.urls import reverse
 from django.utils import timezone
 
 from cdsapi.grants import details as ad
-from cdsapi.grants.scopes import registry
+from cdsapi.grants.lifecycle import detail_expiry
+from cdsapi.grants.scopes import INFINITE, registry
 from cdsapi.grants.upstream import SELECTION_TYPES
 from cdsapi.models import Application, DirectAccess, Grant
 from cdsapi.text import has_control_characters
@@ -38,6 +39,7 @@ PARAMETERS = (
     "cds_grant_id",
     "prompt",
 )
+_FORMATTING = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 # RFC 7636 §4.2: BASE64URL of a SHA-256 digest is 43 characters; 43..128 unreserved ones.
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -121,8 +123,10 @@ def _single(query: Mapping[str, list[str]], name: str) -> str | None:
     if len(values) > 1:
         raise PageError(f"{name}: given more than once")
     value = values[0] if values else None
-    if value is not None and has_control_characters(value):
-        raise PageError(f"{name}: control characters are not allowed")
+    if value is not None and (has_control_characters(value) or _FORMATTING.search(value)):
+        # Bidirectional and invisible formatting characters could make what the consent
+        # page shows read differently from what is asked.
+        raise PageError(f"{name}: control or invisible formatting characters are not allowed")
     return value
 
 
@@ -205,6 +209,12 @@ def _checked(
         resolved = ad.resolve(entries, scopes, now=now)
     except ad.InvalidAuthorizationDetails as exc:
         raise RedirectError("invalid_authorization_details", str(exc)) from None
+    for n, entry in enumerate(resolved):
+        if entry.get("expires") not in (None, INFINITE) and detail_expiry([entry]) <= now:
+            raise RedirectError(
+                "invalid_authorization_details",
+                f"authorization_details[{n}].expires: must be in the future",
+            )
     selection_type = _selection_type(resolved)
     grant = _grant(client, params.get("cds_grant_id"))
     return AuthorizationRequest(

@@ -33,7 +33,7 @@ from cdsapi.grants.scopes import scope_of_type
 from cdsapi.grants.upstream import PRESELECTIONS
 from cdsapi.models import Application, AuthorizationCode, Grant
 from consent import authorization, selection
-from consent.approval import SelectionError, approve
+from consent.approval import AlreadyUsed, SelectionError, approve
 from consent.authorization import AuthorizationRequest, PageError, RedirectError
 from consent.describe import describe
 from consent.models import PushedRequest, Receipt
@@ -76,7 +76,7 @@ class AuthorizeView(View):
         if not request.user.is_authenticated:
             return redirect_to_login(request.get_full_path())
         if "login" in found.prompts and not _fresh_login(request.user):
-            logout(request)
+            # Asked to log in again; the session stays until they do (no logout by link).
             return redirect_to_login(request.get_full_path())
         try:
             authorization.check_customer(found, request.user)
@@ -95,6 +95,11 @@ class AuthorizeView(View):
 
     def post(self, request: HttpRequest) -> HttpResponse:
         found = self.found
+        repeated = [
+            k for k, v in request.POST.lists() if len(v) > 1 and k != "resource" and k != "scope"
+        ]
+        if repeated:
+            return invalid_request_page(request, f"{repeated[0]}: given more than once")
         decision = request.POST.get("decision")
         if decision != "approve":
             if found.pushed is not None:
@@ -123,6 +128,8 @@ class AuthorizeView(View):
             )
         try:
             grant, _ = approve(found, request.user, picked, include_future, scopes)
+        except AlreadyUsed as exc:
+            return invalid_request_page(request, str(exc))
         except SelectionError as exc:
             return self._consent(request, set(picked), include_future, set(scopes), str(exc))
         except ad.InvalidAuthorizationDetails as exc:
@@ -269,18 +276,28 @@ def default_redirect(request: HttpRequest, client_id: str) -> HttpResponse:
         receipt = found.cds_grant.receipts.filter(superseded_by=None).first()
         if receipt is not None:
             return HttpResponseRedirect(reverse("consent-receipt", args=[receipt.key]))
+    # Only this server's own words: the query string is anyone's to write.
+    error = request.GET.get("error", "")
     return _page(
         request,
         "default_redirect_error.html",
-        {
-            "client": client,
-            "error": request.GET.get("error", "invalid_request"),
-            "description": request.GET.get(
-                "error_description", "the authorization did not complete"
-            ),
-        },
+        {"client": client, "reason": REDIRECT_ERRORS.get(error, REDIRECT_ERRORS[""])},
         status=400,
     )
+
+
+REDIRECT_ERRORS = {
+    "access_denied": "You declined; nothing is shared.",
+    "invalid_request": "The application's request could not be accepted; nothing is shared.",
+    "invalid_scope": "The application asked for data this server does not share this way.",
+    "invalid_authorization_details": "The application's request could not be accepted; "
+    "nothing is shared.",
+    "consent_required": "The application asked to skip your approval; nothing is shared.",
+    "cds_grant_id_invalid_value": "The application named an authorization that is not its "
+    "own; nothing is shared.",
+    "cds_grant_id_invalid_user": "That authorization was given by someone else; nothing is shared.",
+    "": "The authorization did not complete; nothing is shared.",
+}
 
 
 @login_not_required

@@ -9,6 +9,7 @@ import json
 import shlex
 from datetime import timedelta
 from typing import Any
+from unittest.mock import patch
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
@@ -18,10 +19,11 @@ from django.core.management import CommandError, call_command
 from django.test import Client
 from django.utils import timezone
 
+from accounts.models import Account
 from cdsapi.grants import lifecycle
 from cdsapi.models import Application, Grant
 from consent.models import PushedRequest, Receipt
-from tests.factories import ApplicationFactory
+from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
 
 REDIRECT = "https://recipient.example/callback"
 VERIFIER = "a-long-enough-code-verifier-for-pkce-0123456789abcdef"
@@ -384,7 +386,7 @@ def test_the_default_redirect_ends_on_the_receipt(sample, recipient):
         authorize_url(request_params(recipient, redirect_uri=None)), {"decision": "decline"}
     )
     error_page = browser.get("/" + declined["Location"].split("://", 1)[1].partition("/")[2])
-    assert error_page.status_code == 400 and "access_denied" in error_page.content.decode()
+    assert error_page.status_code == 400 and "You declined" in error_page.content.decode()
 
 
 def test_client_defaults_fill_in_what_a_request_omits(sample, recipient, api):
@@ -543,7 +545,9 @@ def test_prompt_login_asks_a_customer_to_log_in_again_unless_they_just_did(sampl
     user.save()
     response = browser.get(url)
     assert response.status_code == 302 and response["Location"].startswith("/login?")
-    assert browser.get("/my/grants").status_code == 302  # logged out
+    assert browser.get("/my/grants").status_code == 200  # asked again, never logged out by a link
+    assert browser.post("/login", {"username": "alice", "password": PASSWORD}).status_code == 302
+    assert browser.get(url).status_code == 200
 
 
 def test_a_pushed_request_expires_and_is_used_once(sample, recipient):
@@ -597,3 +601,111 @@ def test_the_demo_confidential_app_lists_its_grants_as_printed(sample, capsys):
         .json()["grants"]
     )
     assert "cds_accounts_1" in [g["scope"] for g in grants]
+
+
+def test_include_future_adds_only_what_the_customer_gets_later(sample, recipient, api):
+    browser, url, _ = consent("bob", recipient)
+    code = redirect_query(approve(browser, url, ["acc-r2"], include_future="on"))["code"]
+    body = exchange(code, recipient).json()
+    tok = body["access_token"]
+    assert [a["cds_account_id"] for a in api.rows("accounts", tok, "accounts")] == ["acc-r2"]
+    later = AccountVersionFactory(account=AccountFactory(cds_account_id="acc-r9")).account
+    later.holders.add(get_user_model().objects.get(username="bob"))
+    ids = sorted(a["cds_account_id"] for a in api.rows("accounts", tok, "accounts"))
+    assert ids == ["acc-r2", "acc-r9"]  # acc-r3, bob's at approval and not picked, stays out
+    receipt = Receipt.objects.get(grant_id=body["cds_grant_ids"][0])
+    assert [i["id"] for i in receipt.selection["items"]] == ["acc-r2"]
+
+
+def test_an_account_that_moves_to_another_customer_leaves_the_grant(sample, recipient, api):
+    body = approved_tokens(recipient, ["acc-r1"])
+    tok = body["access_token"]
+    assert api.rows("accounts", tok, "accounts")
+    account = Account.objects.get(cds_account_id="acc-r1")
+    account.holders.set([get_user_model().objects.get(username="bob")])
+    assert api.rows("accounts", tok, "accounts") == []
+
+
+def test_a_partial_contract_selection_shows_no_account_wide_statement(sample, recipient, api):
+    details = [
+        {
+            "type": "cds_service_bills_1",
+            "authorization_form_selection_type": "service_contract_selection",
+            "include_bill_statements": True,
+            "include_bill_statement_charges": True,
+        }
+    ]
+    params = {"scope": "cds_service_bills_1", "authorization_details": json.dumps(details)}
+    partial = approved_tokens(recipient, ["sc-r1e"], **params)["access_token"]
+    assert api.rows("bill-statements", partial, "bill_statements") == []
+    assert api.rows("bill-sections", partial, "bill_sections")
+    whole = approved_tokens(recipient, ["sc-r1e", "sc-r1g"], **params)["access_token"]
+    assert api.rows("bill-statements", whole, "bill_statements")
+
+
+def test_a_pushed_request_is_approved_once(sample, recipient):
+    pushed = Client().post("/oauth/par", request_params(recipient)).json()
+    url = authorize_url({"client_id": recipient.client_id, "request_uri": pushed["request_uri"]})
+    browser = logged_in("alice")
+    redirect_query(approve(browser, url, ["acc-r1"]))
+    assert approve(browser, url, ["acc-r1"]).status_code == 400
+    assert Grant.objects.filter(client=recipient).count() == 1
+
+
+def test_a_token_request_that_loses_a_race_for_its_code_is_invalid_grant(sample, recipient):
+    from oauth2_provider import views
+
+    from cdsapi.models import AuthorizationCode
+
+    with patch.object(views.TokenView, "post", side_effect=AuthorizationCode.DoesNotExist):
+        response = exchange("spent", recipient)
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_grant"
+
+
+def test_an_expires_in_the_past_is_refused_before_login(sample, recipient):
+    details = [{"type": "cds_usage_1", "expires": "2020-01-01T00:00:00Z"}]
+    query = redirect_query(
+        Client().get(
+            authorize_url(
+                request_params(
+                    recipient, scope="cds_usage_1", authorization_details=json.dumps(details)
+                )
+            )
+        )
+    )
+    assert query["error"] == "invalid_authorization_details"
+    assert "authorization_details[0].expires" in query["error_description"]
+
+
+def test_the_default_redirect_error_page_shows_only_its_own_words(sample, recipient):
+    page = Client().get(
+        f"/oauth/default-redirect/{recipient.client_id}",
+        {"error": "access_denied", "error_description": "Call 1-800-SCAM"},
+    )
+    assert page.status_code == 400
+    text = page.content.decode()
+    assert "SCAM" not in text and "You declined" in text
+
+
+def test_a_public_client_revokes_its_own_token(sample, recipient, api):
+    body = approved_tokens(recipient, ["acc-r1"])
+    response = Client().post(
+        "/oauth/revoke_token", {"token": body["access_token"], "client_id": recipient.client_id}
+    )
+    assert response.status_code == 200
+    assert api.get("accounts", body["access_token"]).status_code == 401
+
+
+def test_repeated_decisions_and_invisible_formatting_characters_are_refused(sample, recipient):
+    browser, url, _ = consent("alice", recipient)
+    response = browser.post(url, {"decision": ["decline", "approve"], "resource": ["acc-r1"]})
+    assert response.status_code == 400
+    assert not Grant.objects.exists()
+    details = [{"type": "cds_accounts_1", "account_numbers": ["1001\u202e7-0144"]}]
+    page = Client().get(
+        authorize_url(
+            request_params(recipient, authorization_details=json.dumps(details, ensure_ascii=False))
+        )
+    )
+    assert page.status_code == 400 and "formatting" in page.content.decode()

@@ -386,8 +386,8 @@ def narrow_details(grant: Grant, authorization_details: Any, now: datetime | Non
         for field in scope_of_type(entry["type"]).fields_for(entry["type"]).values():
             if field.id in entry and not _within(field, old.get(field.id), entry[field.id]):
                 raise GrantError(
-                    f"authorization_details[{n}].{field.id}: {entry[field.id]!r} is wider than "
-                    f"{old.get(field.id)!r}; only reductions are allowed"
+                    f"authorization_details[{n}].{field.id}: {old.get(field.id)!r} cannot "
+                    f"become {entry[field.id]!r}; only reductions are allowed"
                 )
     grant.authorization_details = resolved
     grant.expires = earliest(grant.expires, detail_expiry(resolved))

@@ -50,8 +50,10 @@ class CdsOAuth2Validator(OAuth2Validator):
 
     def client_authentication_required(self, request: Any, *args: Any, **kwargs: Any) -> bool:
         """Every token request authenticates its client, except a public client exchanging
-        a code (proved by PKCE) or a refresh token bound to its grant (RFC 6749 §6)."""
-        if request.grant_type in ("authorization_code", "refresh_token"):
+        a code (proved by PKCE) or a refresh token bound to its grant (RFC 6749 §6), or
+        revoking its own token."""
+        if request.grant_type in ("authorization_code", "refresh_token", None):
+            # None: a revocation request, which a public client may make (RFC 7009 §2.1).
             return super().client_authentication_required(request, *args, **kwargs)
         return True
 

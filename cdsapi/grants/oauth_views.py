@@ -17,7 +17,7 @@ from urllib.parse import unquote
 from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.hashers import check_password, make_password
-from django.core.exceptions import SuspiciousOperation
+from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
 from django.db import DatabaseError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
@@ -81,6 +81,10 @@ class GuardedEndpoint:
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         except SuspiciousOperation as exc:
             return oauth_error(400, "invalid_request", unreadable(exc))
+        except ObjectDoesNotExist:
+            # Two requests spent the same code or refresh token at once: DOT finds it gone
+            # half way through the loser's request.
+            return oauth_error(400, "invalid_grant", "the code or refresh token was already used")
         except DatabaseError as exc:
             logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
             response = oauth_error(

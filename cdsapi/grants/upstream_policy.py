@@ -237,18 +237,39 @@ SELECTION_KINDS = {
 
 def consent_universe(grant: Grant) -> Universe:
     """The recorded selection: the grant's accounts and everything under them, cut to the
-    contracts, service points or meters the customer picked. With "include future" the
-    customer's accounts are read again on every request (only theirs, never another's)."""
+    contracts, service points or meters the customer picked. A grant a customer approved
+    covers only accounts they still hold; with "include future", it also covers what they
+    have added since (what was not yet theirs to pick when they approved)."""
     selection = grant.selection or {}
-    if selection.get("include_future") and grant.customer_id:
-        accounts = Account.objects.filter(holders=grant.customer_id)
-    else:
-        accounts = grant.accounts.all()
-    pks = frozenset(accounts.values_list("pk", flat=True))
-    kind = SELECTION_KINDS.get(selection.get("type", ""), ACCOUNTS)
-    if kind == ACCOUNTS or selection.get("include_future"):
+    pks = frozenset(grant.accounts.values_list("pk", flat=True))
+    if grant.customer_id is None:
         return resources_under(pks, {})
-    return resources_under(pks, {}, picked=(kind, frozenset(selection.get("ids", ()))))
+    held = frozenset(Account.objects.filter(holders=grant.customer_id).values_list("pk", flat=True))
+    kind = SELECTION_KINDS.get(selection.get("type", ""), ACCOUNTS)
+    picked = frozenset(selection.get("ids", ()))
+    if selection.get("include_future"):
+        seen = frozenset(selection.get("seen", ()))
+        if kind == ACCOUNTS:
+            ids = Account.objects.filter(pk__in=held).values_list("cds_account_id", flat=True)
+            new = frozenset(ids) - seen
+            pks = pks | frozenset(
+                Account.objects.filter(pk__in=held, cds_account_id__in=new).values_list(
+                    "pk", flat=True
+                )
+            )
+        else:
+            everything = resources_under(held, {})
+            new = {CONTRACTS: everything.contracts, POINTS: everything.points}.get(
+                kind, everything.meters
+            ) - seen
+            picked = picked | new
+            pks = held
+    pks = pks & held
+    if kind == ACCOUNTS:
+        return resources_under(pks, {})
+    universe = resources_under(pks, {}, picked=(kind, picked))
+    owners = ServiceContract.objects.filter(cds_servicecontract_id__in=universe.contracts)
+    return replace(universe, accounts=frozenset(owners.values_list("account_id", flat=True)))
 
 
 def resources_under(
@@ -364,6 +385,9 @@ class UpstreamPolicy(Policy):
     entries: tuple[Entry, ...] = ()
     universe: Universe | None = None
     listed: frozenset[int] = frozenset()
+    # Accounts whose statements may show: a statement covers all of its account's contracts
+    # (its charges name them), so one shows only when the selection holds every one of them.
+    whole: frozenset[int] = frozenset()
 
     @classmethod
     def for_grant(
@@ -406,6 +430,12 @@ class UpstreamPolicy(Policy):
         ids = frozenset(
             Account.objects.filter(pk__in=listed).values_list("cds_account_id", flat=True)
         )
+        whole = universe.accounts
+        if CONTRACTS in universe.narrowed and any(STATEMENTS in e.kinds for e in entries):
+            partial = ServiceContract.objects.filter(account_id__in=whole).exclude(
+                cds_servicecontract_id__in=universe.contracts
+            )
+            whole = whole - frozenset(partial.values_list("account_id", flat=True))
         return cls(
             account_pks=universe.accounts,
             account_ids=ids,
@@ -416,6 +446,7 @@ class UpstreamPolicy(Policy):
             entries=entries,
             universe=universe,
             listed=listed,
+            whole=whole,
         )
 
     def showing(self, kind: str) -> tuple[Entry, ...]:
@@ -634,7 +665,7 @@ class StatementsRule(NumberedRule):
 
     def rows(self) -> QuerySet[BillStatement]:
         return (
-            BillStatement.objects.filter(account_id__in=self.policy.account_pks)
+            BillStatement.objects.filter(account_id__in=self.policy.whole)
             .filter(any_of(self._admits(e) for e in self.entries))
             .select_related("account")
             .order_by("-statement_date", "-cds_modified", "cds_billstatement_id")
