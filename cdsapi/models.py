@@ -198,6 +198,10 @@ class AuthorizationCode(oauth2_models.AbstractGrant):
     """An OAuth authorization code (DOT's "Grant"; not to be confused with ``Grant``)."""
 
     cds_grant = models.ForeignKey(Grant, on_delete=models.CASCADE, null=True, blank=True)
+    spent = models.BooleanField(
+        default=False,
+        help_text="Exchanged for a token. Kept (until it expires) so that a replay is seen.",
+    )
 
     class Meta(oauth2_models.AbstractGrant.Meta):
         swappable = "OAUTH2_PROVIDER_GRANT_MODEL"

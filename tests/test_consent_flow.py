@@ -214,6 +214,18 @@ def test_a_code_is_used_once_and_only_with_its_redirect_uri(sample, recipient):
     assert exchange(code, recipient).status_code == 400
 
 
+def test_a_replayed_code_revokes_the_tokens_it_gave(sample, recipient, api):
+    browser, url, _ = consent("alice", recipient)
+    code = redirect_query(approve(browser, url, ["acc-r1"]))["code"]
+    first = exchange(code, recipient).json()
+    assert api.get("accounts", first["access_token"]).status_code == 200
+    assert exchange(code, recipient).status_code == 400
+    assert api.get("accounts", first["access_token"]).status_code == 401
+    refresh = {"grant_type": "refresh_token", "client_id": recipient.client_id}
+    again = Client().post("/oauth/token", {**refresh, "refresh_token": first["refresh_token"]})
+    assert again.status_code == 400
+
+
 def test_a_customer_cannot_share_someone_elses_account(sample, recipient):
     browser, url, _ = consent("alice", recipient)
     response = approve(browser, url, ["acc-r1", "acc-r2"])

@@ -83,10 +83,31 @@ class CdsOAuth2Validator(OAuth2Validator):
         found = AuthorizationCode.objects.select_related("cds_grant").get(
             code=code, application=client
         )
+        if found.spent:
+            # A replayed code: whoever holds it also holds the tokens it gave (RFC 6749
+            # §4.1.2), so those are revoked.
+            now = timezone.now()
+            issued = {"cds_grant": found.cds_grant, "application": client}
+            AccessToken.objects.filter(**issued, created__gte=found.created).update(expires=now)
+            RefreshToken.objects.filter(
+                **issued, created__gte=found.created, revoked__isnull=True
+            ).update(revoked=now)
+            return False
         if found.cds_grant is None or not found.cds_grant.is_active():
             return False
         request.cds_grant = found.cds_grant
         return True
+
+    def invalidate_authorization_code(
+        self, client_id: str, code: str, request: Any, *args: Any, **kwargs: Any
+    ) -> None:
+        """A spent code is kept, marked, until it expires (DOT deletes it), so that a replay
+        is recognised; of two requests spending it at once, one wins."""
+        spent = AuthorizationCode.objects.filter(
+            code=code, application=request.client, spent=False
+        ).update(spent=True)
+        if not spent:
+            raise errors.InvalidGrantError(request=request)
 
     def validate_refresh_token(
         self, refresh_token: str, client: Any, request: Any, *args: Any, **kwargs: Any

@@ -27,6 +27,11 @@ class Migration(migrations.Migration):
             field=models.URLField(blank=True, help_text="The recipient's home page, linked on consent pages and receipts."),
         ),
         migrations.AddField(
+            model_name='authorizationcode',
+            name='spent',
+            field=models.BooleanField(default=False, help_text='Exchanged for a token. Kept (until it expires) so that a replay is seen.'),
+        ),
+        migrations.AddField(
             model_name='grant',
             name='selection',
             field=cdsapi.fields.ExactJSONField(blank=True, help_text='What the customer picked on the consent page (WG3 §9.2): {"type": <selection type>, "ids": [...], "include_future": bool}. Empty for a grant an operator made, which covers its accounts whole.', null=True),
