@@ -130,13 +130,15 @@ def _single(query: Mapping[str, list[str]], name: str) -> str | None:
     return value
 
 
-def params_of(query: Mapping[str, list[str]], now: datetime | None = None) -> dict[str, str]:
+def _params(
+    query: Mapping[str, list[str]], now: datetime | None = None
+) -> tuple[dict[str, str], PushedRequest | None]:
     """The request's parameters, from the query or from the pushed request it names (RFC
-    9126 §4: then only the pushed ones count)."""
+    9126 §4: then only the pushed ones count), and that pushed request."""
     params = {name: v for name in PARAMETERS if (v := _single(query, name)) is not None}
     request_uri = _single(query, "request_uri")
     if request_uri is None:
-        return params
+        return params, None
     pushed = PushedRequest.objects.filter(request_uri=request_uri).first()
     if pushed is None or not pushed.is_live(now):
         raise PageError(
@@ -145,23 +147,20 @@ def params_of(query: Mapping[str, list[str]], now: datetime | None = None) -> di
         )
     if params.get("client_id") != pushed.client.client_id:
         raise PageError("client_id: does not match the pushed request")
-    return {**pushed.params, "client_id": pushed.client.client_id, "request_uri": request_uri}
+    return {**pushed.params, "client_id": pushed.client.client_id}, pushed
 
 
 def read(query: Mapping[str, list[str]], now: datetime | None = None) -> AuthorizationRequest:
     """Every check an authorization request can pass before the customer logs in."""
     now = now or timezone.now()
-    params = params_of(query, now)
-    pushed = None
-    if "request_uri" in params:
-        pushed = PushedRequest.objects.get(request_uri=params["request_uri"])
+    params, pushed = _params(query, now)
     client = _client(params.get("client_id"))
     redirect_uri = _redirect_uri(client, params.get("redirect_uri"))
     if params.get("response_type") != "code":
         raise PageError("response_type: must be code")
     state = params.get("state")
     try:
-        return _checked(params, client, redirect_uri, state, pushed, now)
+        return _checked(params, client, redirect_uri, pushed, now)
     except RedirectError as exc:
         exc.location = redirect_with(
             redirect_uri, error=exc.error, error_description=exc.description, state=state
@@ -173,11 +172,10 @@ def _checked(
     params: dict[str, str],
     client: Application,
     redirect_uri: str,
-    state: str | None,
     pushed: PushedRequest | None,
     now: datetime,
 ) -> AuthorizationRequest:
-
+    """The checks whose failures go back to the (now trusted) redirect URI."""
     challenge = params.get("code_challenge")
     if not challenge:
         raise RedirectError(
@@ -220,7 +218,7 @@ def _checked(
     return AuthorizationRequest(
         client=client,
         redirect_uri=redirect_uri,
-        state=state,
+        state=params.get("state"),
         scopes=tuple(scopes),
         raw_details=tuple(entries),
         details=tuple(resolved),
