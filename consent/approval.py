@@ -32,6 +32,8 @@ def approve(
     include_future: bool,
     scopes: list[str],
 ) -> tuple[Grant, Receipt]:
+    """The customer approved ``scopes`` of the request for the resources ``picked`` (cds
+    ids among their own choices), with or without what becomes theirs later."""
     offered = {c.id: c for c in choices(user, request.selection_type)}
     foreign = [i for i in picked if i not in offered]
     if foreign:
