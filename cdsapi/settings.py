@@ -199,6 +199,8 @@ OAUTH2_PROVIDER = {
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cdsapi.api.renderers.ExactJSONRenderer"],
+    # JSON only: `format` is an unknown query parameter like any other (400), not a renderer.
+    "URL_FORMAT_OVERRIDE": None,
     "DEFAULT_PARSER_CLASSES": [],
     "DEFAULT_AUTHENTICATION_CLASSES": ["cdsapi.api.authentication.BearerTokenAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["cdsapi.api.authentication.HasGrantToken"],

@@ -23,7 +23,7 @@ from cdsapi.grants.lifecycle import detail_expiry
 from cdsapi.grants.scopes import INFINITE, registry
 from cdsapi.grants.upstream import SELECTION_TYPES
 from cdsapi.models import Application, DirectAccess, Grant
-from cdsapi.text import has_control_characters
+from cdsapi.text import has_invisible_characters, strings_in
 from consent.models import PushedRequest
 
 # The parameters an authorization request may carry; anything else is ignored (RFC 6749 §3.1).
@@ -39,7 +39,6 @@ PARAMETERS = (
     "cds_grant_id",
     "prompt",
 )
-_FORMATTING = re.compile("[\u061c\u200b-\u200f\u202a-\u202e\u2060-\u2069\ufeff]")
 PROMPTS = frozenset({"none", "login", "consent", "select_account"})
 # RFC 7636 §4.2: BASE64URL of a SHA-256 digest is 43 characters; 43..128 unreserved ones.
 _CHALLENGE = re.compile(r"^[A-Za-z0-9\-._~]{43,128}$")
@@ -123,7 +122,7 @@ def _single(query: Mapping[str, list[str]], name: str) -> str | None:
     if len(values) > 1:
         raise PageError(f"{name}: given more than once")
     value = values[0] if values else None
-    if value is not None and (has_control_characters(value) or _FORMATTING.search(value)):
+    if value is not None and has_invisible_characters(value):
         # Bidirectional and invisible formatting characters could make what the consent
         # page shows read differently from what is asked.
         raise PageError(f"{name}: control or invisible formatting characters are not allowed")
@@ -201,6 +200,11 @@ def _checked(
         raw = client.cds_default_authorization_details
     try:
         entries = None if raw is None else ad.parse(raw)
+        if any(has_invisible_characters(s) for s in strings_in(entries)):
+            raise ad.InvalidAuthorizationDetails(
+                "authorization_details",
+                "control or invisible formatting characters are not allowed (escaped or not)",
+            )
         scope = params.get("scope") or client.cds_default_scope
         scopes = _scopes(scope or " ".join(ad.default_scope(entries or [])))
         entries = [{"type": s} for s in scopes] if entries is None else entries

@@ -63,7 +63,9 @@ def describe(entry: dict[str, Any]) -> EntryText:
                 limits.append("Sent encrypted to a key only the recipient holds")
         elif field.id in PRESELECTIONS:
             if value is not None:
-                limits.append(f"{field.name}: only {', '.join(map(str, value)) or 'none'}")
+                # The client's own words: quoted, so they cannot pass for the page's.
+                quoted = ", ".join(f"“{v}”" for v in value)
+                limits.append(f"{field.name}: only {quoted or 'none'}")
         elif field.format.startswith("choice_list"):
             if value is None:
                 limits.append(f"{field.name}: none")

@@ -134,6 +134,8 @@ class AuthorizeView(View):
             return self._consent(request, set(picked), include_future, set(scopes), str(exc))
         except ad.InvalidAuthorizationDetails as exc:
             return HttpResponseRedirect(found.location(exc.error, str(exc)))
+        except lifecycle.GrantEnded as exc:
+            return HttpResponseRedirect(found.location("cds_grant_id_invalid_value", str(exc)))
         except lifecycle.GrantError as exc:
             return HttpResponseRedirect(found.location("invalid_request", str(exc)))
         return HttpResponseRedirect(_code_location(found, request.user, grant, scopes))

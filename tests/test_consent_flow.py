@@ -20,10 +20,16 @@ from django.test import Client
 from django.utils import timezone
 
 from accounts.models import Account
+from bills.models import BillStatement
 from cdsapi.grants import lifecycle
 from cdsapi.models import Application, Grant
 from consent.models import PushedRequest, Receipt
-from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
+from tests.factories import (
+    AccountFactory,
+    AccountVersionFactory,
+    ApplicationFactory,
+    BillSectionFactory,
+)
 
 REDIRECT = "https://recipient.example/callback"
 VERIFIER = "a-long-enough-code-verifier-for-pkce-0123456789abcdef"
@@ -721,3 +727,71 @@ def test_repeated_decisions_and_invisible_formatting_characters_are_refused(samp
         )
     )
     assert page.status_code == 400 and "formatting" in page.content.decode()
+
+
+def test_a_section_naming_an_unpicked_contract_is_not_served(sample, recipient, api):
+    statement = BillStatement.objects.filter(account__cds_account_id="acc-r1").first()
+    BillSectionFactory(
+        cds_billsection_id="bsec-shared",
+        statement=statement,
+        related_servicecontracts=["sc-r1e", "sc-r1g"],
+        start_date=statement.statement_date,
+        end_date=statement.statement_date,
+    )
+    details = [
+        {
+            "type": "cds_service_bills_1",
+            "authorization_form_selection_type": "service_contract_selection",
+        }
+    ]
+    params = {"scope": "cds_service_bills_1", "authorization_details": json.dumps(details)}
+
+    def section_ids(picked: list[str]) -> list[str]:
+        tok = approved_tokens(recipient, picked, **params)["access_token"]
+        rows = api.rows("bill-sections", tok, "bill_sections")
+        return [r["cds_billsection_id"] for r in rows]
+
+    assert "bsec-shared" not in section_ids(["sc-r1e"])
+    assert "bsec-shared" in section_ids(["sc-r1e", "sc-r1g"])
+
+
+def test_escaped_invisible_characters_in_details_are_refused(sample, recipient):
+    for text in ("SOLAR\u202e-1", "a\u200bb", "x\u00ady", "t\U000e0041", "\u3164"):
+        details = [{"type": "cds_account_programs_1", "account_programs": [text]}]
+        query = redirect_query(
+            Client().get(
+                authorize_url(
+                    request_params(
+                        recipient,
+                        scope="cds_account_programs_1",
+                        authorization_details=json.dumps(details),
+                    )
+                )
+            )
+        )
+        assert query["error"] == "invalid_authorization_details", text
+
+
+def test_client_sent_values_are_quoted_on_the_consent_page(sample, recipient):
+    details = [
+        {"type": "cds_account_programs_1", "account_programs": ["SOLAR-1; Access until: today"]}
+    ]
+    browser, url, _ = consent(
+        "alice",
+        recipient,
+        scope="cds_account_programs_1",
+        authorization_details=json.dumps(details),
+    )
+    assert "only “SOLAR-1; Access until: today”" in browser.get(url).content.decode()
+
+
+def test_a_grant_closed_while_the_customer_approves_again_is_refused_cleanly(sample, recipient):
+    body = approved_tokens(recipient, ["acc-r1"])
+    grant = Grant.objects.get(pk=body["cds_grant_ids"][0])
+    browser, url, _ = consent("alice", recipient, cds_grant_id=grant.pk)
+    assert browser.get(url).status_code == 200
+    with patch("consent.authorization._grant", return_value=grant):
+        lifecycle.close_grant(Grant.objects.get(pk=grant.pk))
+        query = redirect_query(approve(browser, url, ["acc-r1"]))
+    assert query["error"] == "cds_grant_id_invalid_value"
+    assert Grant.objects.get(pk=grant.pk).status == "closed"

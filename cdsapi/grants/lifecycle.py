@@ -24,6 +24,10 @@ class GrantError(ValueError):
     """A grant cannot be created as asked; the message says why (for CLI, admin and OAuth)."""
 
 
+class GrantEnded(GrantError):
+    """The grant was revoked or closed meanwhile (final): it cannot change any more."""
+
+
 def parse_expires(value: str | None, now: datetime | None = None) -> datetime | None:
     """``--expires``: an RFC 3339 datetime, a duration from now (``P90D``), or ``never``."""
     if value in (None, "", "never", INFINITE):
@@ -174,6 +178,11 @@ def reauthorize(
         client=grant.client,
     )
     with transaction.atomic():
+        status = (
+            Grant.objects.select_for_update().filter(pk=grant.pk).values_list("status", flat=True)
+        )
+        if status.first() in Grant.FINAL:
+            raise GrantEnded(f"grant {grant.pk} has ended; it cannot be authorized again")
         grant.scope = spec.scope
         grant.authorization_details = spec.authorization_details
         grant.expires = spec.expires

@@ -710,8 +710,8 @@ class StatementsRule(NumberedRule):
 @dataclass(frozen=True)
 class SectionsRule(SectionRows, NumberedRule):
     """Sections of the base accounts whose service period lies in an entry's window (WG3
-    §7.3.4-5, whole sections only), modified by its ``sync_until``; a direct grant narrowed
-    to some contracts shows only sections related to them."""
+    §7.3.4-5, whole sections only), modified by its ``sync_until``; a grant narrowed to some
+    contracts shows only sections naming no other contract."""
 
     policy: UpstreamPolicy
     entries: tuple[Entry, ...]
@@ -727,10 +727,12 @@ class SectionsRule(SectionRows, NumberedRule):
         rows = BillSection.objects.filter(account_id__in=self.policy.account_pks).filter(admits)
         universe = self.policy.universe
         if CONTRACTS in universe.narrowed:
+            # A section's amounts cover every contract it names: it shows only when the
+            # selection holds each of them.
             keep = [
                 pk
                 for pk, ids in rows.values_list("pk", "related_servicecontracts")
-                if not universe.contracts.isdisjoint(ids or ())
+                if ids and set(ids) <= universe.contracts
             ]
             rows = rows.filter(pk__in=keep)
         return rows
