@@ -118,6 +118,15 @@ class GrantAdmin(admin.ModelAdmin):
     readonly_fields = ["id", "created", "modified"]
     actions = ["revoke"]
 
+    def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
+        """The grant, also when an older id holding ``_`` and two hex digits was typed into
+        the URL (the admin would unquote ``grt_3F...`` to ``grt?...``)."""
+        found = super().get_object(request, object_id, from_field)
+        typed = request.resolver_match.kwargs.get("object_id") if request.resolver_match else None
+        if found is None and typed:
+            found = self.get_queryset(request).filter(pk=typed).first()
+        return found
+
     @admin.action(description="Revoke the selected grants (their tokens stop at once)")
     def revoke(self, request: HttpRequest, queryset: QuerySet[Grant]) -> None:
         for grant in queryset:

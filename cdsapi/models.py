@@ -1,5 +1,6 @@
 """The grant core's models, and the metadata every CDS object model shares."""
 
+import base64
 import secrets
 from datetime import datetime
 from typing import Any
@@ -25,7 +26,10 @@ class CdsObject(models.Model):
 
 
 def new_grant_id() -> str:
-    return f"grt_{secrets.token_urlsafe(12)}"
+    """``grt-`` and 16 base32 letters and digits (80 random bits). No ``_``: the admin reads
+    ``_`` and two hex digits in a URL as an escape, so ``grt_3F...`` came back as ``grt?...``.
+    Ids minted before (``grt_`` and URL-safe base64) keep working."""
+    return "grt-" + base64.b32encode(secrets.token_bytes(10)).decode().lower()
 
 
 class Grant(models.Model):

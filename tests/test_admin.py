@@ -134,3 +134,24 @@ def test_a_revoked_grant_cannot_be_saved_as_active_in_the_admin(
     assert b"a revoked grant stays revoked" in page.content
     grant.refresh_from_db()
     assert grant.status == "revoked"
+
+
+@pytest.mark.django_db
+def test_grant_ids_survive_the_admins_url_quoting_old_and_new(
+    admin_client, shared_account, make_grant
+) -> None:
+    new = make_grant(["acc-a"], [{"type": "cds_usage"}])
+    assert "_" not in new.pk and new.pk.startswith("grt-")
+    from cdsapi.models import Grant
+
+    Grant.objects.create(
+        id="grt_3F_2Cab",
+        client=new.client,
+        scope=new.scope,
+        authorization_details=new.authorization_details,
+    )
+    for pk in (new.pk, "grt_3F_2Cab"):
+        typed = f"/admin/cdsapi/grant/{pk}/change/"  # as typed, not as the admin quotes it
+        page = admin_client.get(typed)
+        assert page.status_code == 200, pk
+        assert pk in page.content.decode()
