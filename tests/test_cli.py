@@ -139,3 +139,8 @@ def test_cds_grant_revoke_and_list(account, make_grant, api) -> None:
     assert listed["grant_id"] == grant.pk
     with pytest.raises(CommandError, match="no grant 'grt_missing'"):
         run("cds_grant", "revoke", "grt_missing")
+
+
+def test_listing_grants_of_an_unknown_client_is_an_error(db) -> None:
+    with pytest.raises(CommandError, match="no client with client_id 'nosuch'"):
+        run("cds_grant", "list", "--client-id", "nosuch")

@@ -667,3 +667,24 @@ def test_a_cost_given_as_a_numeric_string_is_a_number_and_other_text_stays_text(
     costs = [d["cost"] for d in BillSection.objects.get().cost_details]
     assert costs == [Decimal("33.30"), "included"]
     assert isinstance(costs[0], Decimal)
+
+
+@pytest.mark.django_db
+def test_a_dry_run_checks_and_counts_but_writes_nothing(sample_path: Path, capsys) -> None:
+    call_command("cds_import", str(sample_path), "--no-progress", "--dry-run")
+    out = capsys.readouterr().out
+    assert "account versions: 7 created" in out
+    assert "Dry run: nothing was written." in out
+    assert not Account.objects.exists()
+    call_command("cds_import", str(sample_path), "--no-progress")
+    assert "account versions: 7 created" in capsys.readouterr().out
+    assert Account.objects.exists()
+
+
+@pytest.mark.django_db
+def test_importing_before_migrate_says_so(sample_path: Path, monkeypatch) -> None:
+    from django.db import connection
+
+    monkeypatch.setattr(connection.introspection, "table_names", lambda *a, **k: [])
+    with pytest.raises(CommandError, match=r"run `manage\.py migrate` first"):
+        call_command("cds_import", str(sample_path), "--no-progress")

@@ -32,7 +32,9 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         actions = parser.add_subparsers(dest="action", required=True)
         create = actions.add_parser("create", help="Create a confidential client.")
-        create.add_argument("--name", required=True)
+        create.add_argument(
+            "--name", required=True, help="The recipient's name, as customers will read it."
+        )
         create.add_argument("--client-id", help="Default: a random id.")
         create.add_argument(
             "--redirect-uri",

@@ -18,9 +18,11 @@ class Command(BaseCommand):
     help = "Create, revoke and list grants. Output is JSON."
 
     def add_arguments(self, parser: CommandParser) -> None:
-        actions = parser.add_subparsers(dest="action", required=True)
+        actions = parser.add_subparsers(
+            dest="action", required=True, metavar="{create,revoke,list}"
+        )
         create = actions.add_parser("create", help="Create a grant for a client.")
-        create.add_argument("--client-id", required=True)
+        create.add_argument("--client-id", required=True, help="The client the grant is for.")
         create.add_argument(
             "--accounts", required=True, help="Comma-separated cds_account_ids to share."
         )
@@ -37,9 +39,9 @@ class Command(BaseCommand):
             help="Also issue an access token bound to the grant.",
         )
         revoke = actions.add_parser("revoke", help="Revoke a grant; its tokens stop working.")
-        revoke.add_argument("grant_id")
+        revoke.add_argument("grant_id", help="The grant's id (grt-...).")
         listing = actions.add_parser("list", help="List grants.")
-        listing.add_argument("--client-id")
+        listing.add_argument("--client-id", help="Only this client's grants.")
 
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_control_characters(options)
@@ -77,5 +79,7 @@ class Command(BaseCommand):
     def _list(self, options: dict[str, Any]) -> None:
         found = Grant.objects.select_related("client", "customer").prefetch_related("accounts")
         if options["client_id"]:
+            if not Application.objects.filter(client_id=options["client_id"]).exists():
+                raise CommandError(f"no client with client_id {options['client_id']!r}")
             found = found.filter(client__client_id=options["client_id"])
         self.stdout.write(json.dumps([lifecycle.describe(g) for g in found], indent=2))

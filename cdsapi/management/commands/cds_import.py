@@ -5,8 +5,10 @@ from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
+from django.db import connection, transaction
 from tqdm import tqdm
 
+from accounts.models import Account
 from cdsapi.importer.errors import DocumentError
 from cdsapi.importer.loader import KINDS, load_document, object_count, parse_document
 from cdsapi.management.options import refuse_control_characters
@@ -22,6 +24,11 @@ class Command(BaseCommand):
     def add_arguments(self, parser: CommandParser) -> None:
         parser.add_argument("file", help="Path of the JSON document, or - for standard input.")
         parser.add_argument("--no-progress", action="store_true", help="Never show a progress bar.")
+        parser.add_argument(
+            "--dry-run",
+            action="store_true",
+            help="Check the document and count what would change, then write nothing.",
+        )
 
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_control_characters(options)
@@ -31,20 +38,36 @@ class Command(BaseCommand):
         except OSError as exc:
             raise CommandError(f"cannot read {source}: {exc.strerror}") from None
         show_bar = not options["no_progress"] and sys.stderr.isatty()
+        _require_tables()
         try:
             doc = parse_document(text)
-            with tqdm(
-                total=object_count(doc), disable=not show_bar, unit="obj", desc="Importing"
-            ) as bar:
+            with (
+                tqdm(
+                    total=object_count(doc), disable=not show_bar, unit="obj", desc="Importing"
+                ) as bar,
+                transaction.atomic(),
+            ):
                 result = load_document(doc, bar.update)
+                if options["dry_run"]:
+                    transaction.set_rollback(True)
         except DocumentError as exc:
             raise CommandError(f"{source}: {exc}") from None
         for kind in KINDS:
             counts = result.counts[kind]
             if counts.created or counts.updated or counts.unchanged:
+                # An account is imported as a new version of its history.
+                label = "account versions" if kind == "accounts" else kind
                 self.stdout.write(
-                    f"{kind}: {counts.created} created, {counts.updated} updated, "
+                    f"{label}: {counts.created} created, {counts.updated} updated, "
                     f"{counts.unchanged} unchanged"
                 )
-        if not result.changed:
+        if options["dry_run"]:
+            self.stdout.write("Dry run: nothing was written.")
+        elif not result.changed:
             self.stdout.write("Nothing changed.")
+
+
+def _require_tables() -> None:
+    """A database that was never migrated gets a sentence, not a traceback."""
+    if Account._meta.db_table not in connection.introspection.table_names():
+        raise CommandError("the database has no tables yet; run `manage.py migrate` first")
