@@ -6,7 +6,7 @@ DEMO_FILE ?= var/demo.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
 
-.PHONY: install demo demo-data serve test lint format bench clean
+.PHONY: port-free install demo demo-data serve test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -25,7 +25,7 @@ demo-data: install $(DEMO_FILE)
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py cds_import $(DEMO_FILE)
 
-demo: demo-data
+demo: port-free demo-data
 	@echo
 	@echo "Demo data loaded: Cascade Valley Power & Gas (3 customers, 6 accounts, 2 years of intervals)."
 	@echo "A demo client with one grant of each type; paste these while the server runs:"
@@ -34,6 +34,10 @@ demo: demo-data
 	@echo "Health checks: curl http://$(HOST):$(PORT)/healthz  and  curl http://$(HOST):$(PORT)/readyz"
 	@echo
 	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+
+# Before anything is loaded or replaced: a second `make demo` must not touch the running one.
+port-free:
+	@$(PYTHON) -c "import socket, sys; s = socket.socket(); busy = s.connect_ex(('$(HOST)', $(PORT))) == 0; sys.exit('port $(PORT) on $(HOST) is in use (another make demo?); try make demo PORT=8001' if busy else 0)"
 
 serve: install
 	$(PY) manage.py migrate --noinput

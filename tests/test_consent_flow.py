@@ -795,3 +795,16 @@ def test_a_grant_closed_while_the_customer_approves_again_is_refused_cleanly(sam
         query = redirect_query(approve(browser, url, ["acc-r1"]))
     assert query["error"] == "cds_grant_id_invalid_value"
     assert Grant.objects.get(pk=grant.pk).status == "closed"
+
+
+def test_the_demo_prints_its_clients_secret_and_a_working_token_request(sample, api, capsys):
+    call_command("cds_demo_grants")
+    lines = capsys.readouterr().out.splitlines()
+    line = next(x for x in lines if "-u demo-recipient:" in x).lstrip("# ")
+    words = shlex.split(line)
+    client_id, _, secret = words[words.index("-u") + 1].partition(":")
+    response = Client().post(
+        "/oauth/token", curl_form(line), HTTP_AUTHORIZATION=basic(client_id, secret)
+    )
+    assert response.status_code == 200, response.content
+    assert api.get("service-contracts", response.json()["access_token"]).status_code == 200

@@ -115,6 +115,9 @@ class Command(BaseCommand):
         if not Account.objects.filter(cds_account_id="acc-r1").exists():
             raise CommandError("the demo data is not loaded; run `make demo-data` first")
         client = _fresh_client(CLIENT_ID, "Demo data recipient")
+        secret = secrets.token_urlsafe(24)
+        client.client_secret = secret
+        client.save()
         base = options["base_url"].rstrip("/") + "/cds-customerdata-api/v1/"
         for title, accounts, details, endpoint in DEMO_GRANTS:
             grant = lifecycle.create_grant(client, accounts, details)
@@ -123,6 +126,17 @@ class Command(BaseCommand):
             self.stdout.write(f"#   grant {grant.pk}: {json.dumps(grant.authorization_details)}")
             url = shlex.quote(base + endpoint)
             self.stdout.write(f"curl -s -H 'Authorization: Bearer {token}' {url}\n")
+        token_url = shlex.quote(options["base_url"].rstrip("/") + "/oauth/token")
+        entry = shlex.quote(
+            "authorization_details="
+            + json.dumps([{"type": "cds_grant_admin", "grant_id": grant.pk}])
+        )
+        self.stdout.write(
+            f"# These grants' client: client_id {CLIENT_ID}, client_secret {secret}. A fresh "
+            'token for the last grant (README "Tokens for server-created grants"):\n'
+            f"#    curl -s -u {CLIENT_ID}:{secret} {token_url} -d grant_type=client_credentials "
+            f"--data-urlencode {entry}\n"
+        )
         self.direct_access(base)
         self.consent(options["base_url"].rstrip("/"))
 
