@@ -20,6 +20,7 @@ from django.http import HttpRequest, HttpResponse, HttpResponseNotModified, Json
 from django.urls import NoReverseMatch, reverse
 from django.views.decorators.csrf import csrf_exempt
 
+from cdsapi import __version__
 from cdsapi.grants import scopes
 from cdsapi.grants.details import GRANT_ADMIN as GRANT_ADMIN_REQUEST
 from cdsapi.grants.oauth_views import TokenView
@@ -124,6 +125,7 @@ def server() -> dict[str, Any]:
         "documentation": settings.CDS_DOCUMENTATION,
         "support": settings.CDS_SUPPORT,
         "capabilities": ["oauth"],
+        "software_version": __version__,
         "oauth_metadata": url("oauth-metadata"),
         "related_metadata": [],
     }

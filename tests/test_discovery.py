@@ -3,12 +3,14 @@ the URL conf (so they cannot drift), and RFC 7662 introspection answers resource
 
 import base64
 from datetime import timedelta
+from importlib import metadata
 from urllib.parse import urlparse
 
 import pytest
 from django.urls import resolve
 from django.utils import timezone
 
+import cdsapi
 from cdsapi.grants import lifecycle, scopes
 from cdsapi.models import AccessToken
 from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
@@ -56,6 +58,7 @@ def test_cds_server_metadata_points_to_the_oauth_metadata(db, client, issuer):
     meta = client.get("/.well-known/cds-server-metadata.json").json()
     assert meta["cds_metadata_version"] == "v1"
     assert meta["capabilities"] == ["oauth"]
+    assert meta["software_version"] == cdsapi.__version__ == metadata.version("cdsapi")
     assert meta["oauth_metadata"] == f"{issuer}/.well-known/oauth-authorization-server"
     assert meta["cds_metadata_url"] == f"{issuer}/.well-known/cds-server-metadata.json"
     for key in ("created", "updated", "name", "description", "website", "documentation"):
