@@ -12,9 +12,11 @@ from cdsapi.api.filters import (
     OwnFieldList,
     Search,
 )
+from cdsapi.api.schema import cds_list_schema
 from cdsapi.api.views import CdsListView
 
 
+@cds_list_schema("accounts")
 class AccountsView(CdsListView):
     """``GET /cds-customerdata-api/v1/accounts`` (CDS-WG3-01 §10.1.6)."""
 
@@ -30,6 +32,7 @@ class AccountsView(CdsListView):
     )
 
 
+@cds_list_schema("service-contracts")
 class ServiceContractsView(CdsListView):
     """``GET /cds-customerdata-api/v1/service-contracts`` (CDS-WG3-01 §10.2.7)."""
 
@@ -47,6 +50,7 @@ class ServiceContractsView(CdsListView):
     )
 
 
+@cds_list_schema("service-points")
 class ServicePointsView(CdsListView):
     """``GET /cds-customerdata-api/v1/service-points`` (CDS-WG3-01 §10.3.5)."""
 
@@ -62,6 +66,7 @@ class ServicePointsView(CdsListView):
     )
 
 
+@cds_list_schema("meter-devices")
 class MeterDevicesView(CdsListView):
     """``GET /cds-customerdata-api/v1/meter-devices`` (CDS-WG3-01 §10.4.5; its number filter
     is ``meter_number``, singular, as the spec names it)."""

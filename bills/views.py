@@ -7,9 +7,11 @@ from cdsapi.api.filters import (
     ObjectFieldList,
     ShownIds,
 )
+from cdsapi.api.schema import cds_list_schema
 from cdsapi.api.views import CdsListView
 
 
+@cds_list_schema("bill-statements")
 class BillStatementsView(CdsListView):
     """``GET /cds-customerdata-api/v1/bill-statements`` (CDS-WG3-01 §10.5.4)."""
 
@@ -25,6 +27,7 @@ class BillStatementsView(CdsListView):
     )
 
 
+@cds_list_schema("bill-sections")
 class BillSectionsView(CdsListView):
     """``GET /cds-customerdata-api/v1/bill-sections`` (CDS-WG3-01 §10.6.7)."""
 

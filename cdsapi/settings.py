@@ -10,6 +10,8 @@ from pathlib import Path
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
+from cdsapi import __version__
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -49,6 +51,8 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "rest_framework",
     "oauth2_provider",
+    "drf_spectacular",
+    "drf_spectacular_sidecar",
     "cdsapi",
     "accounts",
     "bills",
@@ -206,6 +210,24 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["cdsapi.api.authentication.HasGrantToken"],
     "EXCEPTION_HANDLER": "cdsapi.api.exceptions.api_exception_handler",
     "UNAUTHENTICATED_USER": None,
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+
+# OpenAPI for the Customer Data API (cdsapi.api.schema); schema and docs are public, and the
+# docs page loads Swagger UI from this server's static files (drf-spectacular-sidecar).
+SPECTACULAR_SETTINGS = {
+    "TITLE": "CDS Customer Data API",
+    "DESCRIPTION": "LF Energy CDS-WG3-01 Customer Data API, as this server enforces grants.",
+    "VERSION": __version__,
+    "OAS_VERSION": "3.1.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "SERVE_AUTHENTICATION": [],
+    "SERVE_PERMISSIONS": ["rest_framework.permissions.AllowAny"],
+    "PREPROCESSING_HOOKS": ["cdsapi.api.schema.only_customer_data_api"],
+    "POSTPROCESSING_HOOKS": ["cdsapi.api.schema.postprocess"],
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
 }
 
 # Customer Data API page size (the most a page holds; `limit` may ask for fewer).

@@ -1,5 +1,6 @@
 from django.contrib import admin
 from django.urls import include, path
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from accounts.views import (
     AccountsView,
@@ -39,6 +40,8 @@ urlpatterns = [
     path(f"{API}bill-statements", BillStatementsView.as_view(), name="cds-bill-statements"),
     path(f"{API}bill-sections", BillSectionsView.as_view(), name="cds-bill-sections"),
     path(f"{API}usage-segments", UsageSegmentsView.as_view(), name="cds-usage-segments"),
+    path(f"{API}schema", SpectacularJSONAPIView.as_view(), name="cds-schema"),
+    path(f"{API}docs", SpectacularSwaggerView.as_view(url_name="cds-schema"), name="cds-docs"),
 ]
 
 handler400 = "cdsapi.api.exceptions.bad_request"

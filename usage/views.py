@@ -1,4 +1,5 @@
 from cdsapi.api.exceptions import InvalidRequest
+from cdsapi.api.schema import cds_list_schema
 from cdsapi.api.views import CdsListView
 from cdsapi.grants.policy import Policy, Rule
 from usage.aggregation import AGGREGATION_TYPES
@@ -12,6 +13,7 @@ from usage.filters import (
 )
 
 
+@cds_list_schema("usage-segments")
 class UsageSegmentsView(CdsListView):
     """``GET /cds-customerdata-api/v1/usage-segments`` (CDS-WG3-01 §10.8.8)."""
 
