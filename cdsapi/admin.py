@@ -1,16 +1,18 @@
 """Admin for grants, and pieces shared by the data apps' admins."""
 
 import json
+import secrets
 from typing import Any
 
 from django import forms
 from django.contrib import admin, messages
 from django.db.models import QuerySet
-from django.http import HttpRequest
+from django.http import HttpRequest, HttpResponse
+from django.template.response import TemplateResponse
 
 from cdsapi.grants import lifecycle
 from cdsapi.grants.details import InvalidAuthorizationDetails
-from cdsapi.models import DirectAccess, Grant
+from cdsapi.models import Application, DirectAccess, Grant, IDToken
 
 
 class ImportedDataAdmin(admin.ModelAdmin):
@@ -170,3 +172,86 @@ class DirectAccessAdmin(admin.ModelAdmin):
 
     search_fields = ["client__name", "client__client_id", "scope"]
     filter_horizontal = ["accounts"]
+
+
+class ClientForm(forms.ModelForm):
+    """What a client is here: who it is, how it authenticates, where consent sends it back."""
+
+    authorization_grant_type = forms.ChoiceField(
+        label="Kind",
+        choices=[
+            (Application.GRANT_CLIENT_CREDENTIALS, "Server to server (operator-made grants)"),
+            (Application.GRANT_AUTHORIZATION_CODE, "Asks customers for consent"),
+        ],
+    )
+
+    class Meta:
+        model = Application
+        fields = [
+            "name",
+            "client_id",
+            "client_type",
+            "authorization_grant_type",
+            "redirect_uris",
+            "client_uri",
+            "cds_default_scope",
+            "cds_default_authorization_details",
+        ]
+        help_texts = {
+            "redirect_uris": "Space-separated; needed to ask customers for consent.",
+            "client_type": "Public: a browser or mobile app without a secret (consent only).",
+        }
+
+
+def _secret_page(request: HttpRequest, shown: list[tuple[Application, str]]) -> HttpResponse:
+    """New secrets, shown once: only their hashes are kept."""
+    response = TemplateResponse(
+        request,
+        "admin/cdsapi/client_secrets.html",
+        {**admin.site.each_context(request), "title": "Client secrets", "shown": shown},
+    )
+    response["Cache-Control"] = "no-store"
+    return response
+
+
+class ClientAdmin(admin.ModelAdmin):
+    """Clients (data recipients) with only what applies here; a secret is shown once, when
+    the client is made or its secret rotated."""
+
+    form = ClientForm
+    list_display = ["name", "client_id", "client_type", "authorization_grant_type", "created"]
+    list_filter = ["client_type", "authorization_grant_type"]
+    search_fields = ["name", "client_id"]
+    actions = ["rotate_secret"]
+
+    def get_readonly_fields(self, request: HttpRequest, obj: Any = None) -> list[str]:
+        return ["client_id"] if obj is not None else []
+
+    def save_model(self, request: HttpRequest, obj: Application, form: Any, change: bool) -> None:
+        if not change and obj.client_type == Application.CLIENT_CONFIDENTIAL:
+            obj.client_secret = request._cds_new_secret = secrets.token_urlsafe(36)
+        elif not change:
+            obj.client_secret = ""
+        super().save_model(request, obj, form, change)
+
+    def response_add(self, request: HttpRequest, obj: Application, *args: Any) -> HttpResponse:
+        secret = getattr(request, "_cds_new_secret", None)
+        if secret is None:
+            return super().response_add(request, obj, *args)
+        return _secret_page(request, [(obj, secret)])
+
+    @admin.action(description="Rotate the secret of the selected clients (shown once)")
+    def rotate_secret(self, request: HttpRequest, queryset: QuerySet[Application]) -> Any:
+        shown = []
+        for client in queryset.filter(client_type=Application.CLIENT_CONFIDENTIAL):
+            secret = secrets.token_urlsafe(36)
+            client.client_secret = secret
+            client.save(update_fields=["client_secret", "updated"])
+            shown.append((client, secret))
+        return _secret_page(request, shown)
+
+
+admin.site.unregister(Application)
+admin.site.register(Application, ClientAdmin)
+# No OpenID Connect here: ID tokens never exist.
+admin.site.unregister(IDToken)

@@ -196,6 +196,7 @@ class Application(oauth2_models.AbstractApplication):
 
     class Meta(oauth2_models.AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
+        verbose_name = "client"
 
 
 class AuthorizationCode(oauth2_models.AbstractGrant):

@@ -155,3 +155,52 @@ def test_grant_ids_survive_the_admins_url_quoting_old_and_new(
         page = admin_client.get(typed)
         assert page.status_code == 200, pk
         assert pk in page.content.decode()
+
+
+@pytest.mark.django_db
+def test_a_client_made_in_the_admin_shows_its_secret_once(admin_client) -> None:
+    from django.contrib.auth.hashers import check_password
+
+    from cdsapi.models import Application
+
+    page = admin_client.post(
+        reverse("admin:cdsapi_application_add"),
+        {
+            "name": "Solar Co",
+            "client_id": "solar",
+            "client_type": "confidential",
+            "authorization_grant_type": "authorization-code",
+            "redirect_uris": "https://solar.example/cb",
+            "client_uri": "https://solar.example",
+            "cds_default_scope": "",
+            "cds_default_authorization_details": "null",
+        },
+    )
+    assert page.status_code == 200, page.content[:2000]
+    assert "no-store" in page["Cache-Control"]
+    secret = page.context["shown"][0][1]
+    client = Application.objects.get(client_id="solar")
+    assert check_password(secret, client.client_secret)
+    assert (
+        secret
+        not in admin_client.get(
+            reverse("admin:cdsapi_application_change", args=[client.pk])
+        ).content.decode()
+    )
+    rotated = admin_client.post(
+        reverse("admin:cdsapi_application_changelist"),
+        {"action": "rotate_secret", "_selected_action": [client.pk]},
+    )
+    new = rotated.context["shown"][0][1]
+    client.refresh_from_db()
+    assert new != secret and check_password(new, client.client_secret)
+    assert "Clients" in admin_client.get(reverse("admin:index")).content.decode()
+
+
+@pytest.mark.django_db
+def test_unused_oauth_models_are_not_in_the_admin() -> None:
+    from django.contrib import admin as django_admin
+
+    from cdsapi.models import IDToken
+
+    assert not django_admin.site.is_registered(IDToken)
