@@ -177,6 +177,9 @@ class DirectAccessAdmin(admin.ModelAdmin):
 class ClientForm(forms.ModelForm):
     """What a client is here: who it is, how it authenticates, where consent sends it back."""
 
+    client_uri = forms.URLField(
+        required=False, assume_scheme="https", help_text="The recipient's home page."
+    )
     authorization_grant_type = forms.ChoiceField(
         label="Kind",
         choices=[

@@ -204,3 +204,27 @@ def test_unused_oauth_models_are_not_in_the_admin() -> None:
     from cdsapi.models import IDToken
 
     assert not django_admin.site.is_registered(IDToken)
+
+
+@pytest.mark.django_db
+def test_an_account_page_links_what_it_connects_to(admin_client, sample_path) -> None:
+    from django.core.management import call_command
+
+    from accounts.models import Account
+    from cdsapi.grants import lifecycle
+    from tests.factories import ApplicationFactory
+
+    call_command("cds_import", str(sample_path), "--no-progress")
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], [{"type": "cds_usage_1"}])
+    account = Account.objects.get(cds_account_id="acc-r1")
+    page = admin_client.get(reverse("admin:accounts_account_change", args=[account.pk]))
+    assert page.status_code == 200
+    text = page.content.decode()
+    for linked in ("sc-r1e", "sp-r1e", "md-r1e", grant.pk):
+        assert linked in text, linked
+    assert "/admin/accounts/servicecontract/" in text and "/admin/cdsapi/grant/" in text
+    assert "/admin/bills/billstatement/" in text
+    assert (
+        "Account ID"
+        in admin_client.get(reverse("admin:accounts_account_changelist")).content.decode()
+    )
