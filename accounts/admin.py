@@ -9,6 +9,7 @@ from django.utils.safestring import mark_safe
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
 from cdsapi.admin import ImportedDataAdmin, ImportedDataInline
+from usage.admin import usage_chart
 
 
 class AccountVersionInline(ImportedDataInline):
@@ -120,3 +121,9 @@ class ServicePointAdmin(ImportedDataAdmin):
 class MeterDeviceAdmin(ImportedDataAdmin):
     list_display = ["cds_meterdevice_id", "meter_number"]
     search_fields = ["cds_meterdevice_id", "meter_number"]
+    readonly_fields = ["usage"]
+
+    @admin.display(description="Usage (the latest 90 segments; hover a bar for its total)")
+    def usage(self, obj: MeterDevice) -> str:
+        latest = obj.usage_segments.order_by("-segment_start")[:90]
+        return usage_chart(list(reversed(latest)))

@@ -228,3 +228,25 @@ def test_an_account_page_links_what_it_connects_to(admin_client, sample_path) ->
         "Account ID"
         in admin_client.get(reverse("admin:accounts_account_changelist")).content.decode()
     )
+
+
+@pytest.mark.django_db
+def test_a_meter_page_charts_its_usage_and_a_segment_shows_a_value_table(
+    admin_client, sample_path
+) -> None:
+    from django.core.management import call_command
+
+    from accounts.models import MeterDevice
+    from usage.models import UsageSegment
+
+    call_command("cds_import", str(sample_path), "--no-progress")
+    meter = MeterDevice.objects.get(cds_meterdevice_id="md-r1e")
+    page = admin_client.get(reverse("admin:accounts_meterdevice_change", args=[meter.pk]))
+    assert page.status_code == 200
+    assert "<svg" in page.content.decode() and "<rect" in page.content.decode()
+    segment = UsageSegment.objects.filter(meter=meter).first()
+    page = admin_client.get(reverse("admin:usage_usagesegment_change", args=[segment.pk]))
+    text = page.content.decode()
+    assert page.status_code == 200
+    assert "elec-net-15m" in text and "<td>0.091</td>" in text
+    assert "values_json" not in text
