@@ -10,7 +10,7 @@ from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.template.response import TemplateResponse
 
-from cdsapi.grants import lifecycle
+from cdsapi.grants import entry_form, lifecycle
 from cdsapi.grants.details import InvalidAuthorizationDetails
 from cdsapi.models import Application, DirectAccess, Grant, IDToken
 
@@ -44,16 +44,24 @@ class ImportedDataInline(admin.TabularInline):
         return False
 
 
-class GrantForm(forms.ModelForm):
-    """Validates through ``lifecycle.validate_grant``, like the CLI and the OAuth endpoints."""
+class GrantFormBase(forms.ModelForm):
+    """Validates through ``lifecycle.validate_grant``, like the CLI and the OAuth endpoints.
+    The entries come from the generated per-scope fields (``entry_form``), or from the JSON
+    when that is what the operator edited."""
 
     authorization_details = forms.CharField(
+        required=False,
         widget=forms.Textarea(attrs={"rows": 10, "cols": 80}),
         help_text='JSON array, e.g. [{"type": "cds_bill_statements", "flavor": "usage_only", '
-        '"statement_date_start": "P1Y"}]. Relative values are resolved when you save.',
+        '"statement_date_start": "P1Y"}]. Used when you edit it; otherwise the scopes ticked '
+        "above make it. Relative values are resolved when you save.",
     )
     scope = forms.CharField(
         required=False, help_text="Space-separated; leave empty for the entries' types."
+    )
+    expires = forms.CharField(
+        required=False,
+        help_text="An RFC 3339 date and time, a duration such as P90D, or empty for never.",
     )
 
     class Meta:
@@ -71,18 +79,32 @@ class GrantForm(forms.ModelForm):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         if self.instance.pk:
-            self.initial["authorization_details"] = json.dumps(
-                self.instance.authorization_details, indent=2
-            )
+            details = self.instance.authorization_details
+            self.initial["authorization_details"] = json.dumps(details, indent=2)
+            self.initial.update(entry_form.initial_from(details))
+            expires = self.instance.expires
+            self.initial["expires"] = expires.isoformat() if expires else ""
+
+    def clean_expires(self) -> Any:
+        try:
+            return lifecycle.parse_expires(self.cleaned_data.get("expires") or None)
+        except lifecycle.GrantError as exc:
+            raise forms.ValidationError(str(exc)) from None
 
     def clean(self) -> dict[str, Any]:
         cleaned = super().clean()
         if self.errors:
             return cleaned
+        details: Any = cleaned.get("authorization_details")
+        if "authorization_details" not in self.changed_data or not details:
+            details = entry_form.details_from(cleaned)
+            if not details:
+                self.add_error(None, "tick a scope to share (or give the JSON)")
+                return cleaned
         try:
             spec = lifecycle.validate_grant(
                 [a.cds_account_id for a in cleaned.get("accounts", [])],
-                cleaned["authorization_details"],
+                details,
                 scope=cleaned.get("scope") or None,
                 # An unchanged expiry of an existing grant is not checked again.
                 expires=cleaned.get("expires")
@@ -104,10 +126,15 @@ class GrantForm(forms.ModelForm):
         return cleaned
 
 
+GrantForm = type("GrantForm", (GrantFormBase,), entry_form.declared_fields())
+
+
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):
     form = GrantForm
-    list_display = ["id", "client", "customer", "scope", "status", "created", "expires"]
+    list_display = ["id", "client", "customer", "shared_accounts", "types", "status", "expires"]
+    list_select_related = ["client", "customer"]
+    autocomplete_fields = ["accounts"]
     list_filter = ["status", "client", "created"]
     search_fields = [
         "id",
@@ -116,9 +143,45 @@ class GrantAdmin(admin.ModelAdmin):
         "customer__username",
         "accounts__cds_account_id",
     ]
-    filter_horizontal = ["accounts"]
     readonly_fields = ["id", "created", "modified"]
-    actions = ["revoke"]
+    actions = ["revoke", "issue_token"]
+
+    def get_fieldsets(self, request: HttpRequest, obj: Any = None) -> list[Any]:
+        return [
+            (None, {"fields": ["client", "customer", "accounts", "status", "expires"]}),
+            *entry_form.fieldsets(),
+            (
+                "JSON (for power users)",
+                {"classes": ["collapse"], "fields": ["scope", "authorization_details"]},
+            ),
+            ("Record", {"fields": ["id", "created", "modified"]}),
+        ]
+
+    def get_queryset(self, request: HttpRequest) -> QuerySet[Grant]:
+        return super().get_queryset(request).prefetch_related("accounts")
+
+    @admin.display(description="Accounts")
+    def shared_accounts(self, obj: Grant) -> str:
+        return ", ".join(a.cds_account_id for a in obj.accounts.all()) or "-"
+
+    @admin.display(description="Types")
+    def types(self, obj: Grant) -> str:
+        return ", ".join(e.get("type", "") for e in obj.authorization_details) or "-"
+
+    @admin.action(description="Issue a token for the selected grants (shown once)")
+    def issue_token(self, request: HttpRequest, queryset: QuerySet[Grant]) -> Any:
+        issued = []
+        for grant in queryset.select_related("client"):
+            if grant.is_active():
+                token, seconds = lifecycle.issue_token(grant)
+                issued.append((grant, token, seconds))
+        response = TemplateResponse(
+            request,
+            "admin/cdsapi/issued_tokens.html",
+            {**admin.site.each_context(request), "title": "Access tokens", "issued": issued},
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         """The grant, also when an older id holding ``_`` and two hex digits was typed into

@@ -63,8 +63,7 @@ def grant_form(client_pk: int, account_pk: int, details: str, **extra: str) -> d
         "scope": "",
         "authorization_details": details,
         "status": "active",
-        "expires_0": "",
-        "expires_1": "",
+        "expires": "",
         **extra,
     }
 
@@ -250,3 +249,44 @@ def test_a_meter_page_charts_its_usage_and_a_segment_shows_a_value_table(
     assert page.status_code == 200
     assert "elec-net-15m" in text and "<td>0.091</td>" in text
     assert "values_json" not in text
+
+
+@pytest.mark.django_db
+def test_the_admin_makes_a_grant_without_json_and_issues_its_token_once(
+    admin_client, shared_account, api
+) -> None:
+    from cdsapi.models import Grant
+
+    client = factories.ApplicationFactory()
+    form = grant_form(client.pk, shared_account.pk, "", expires="P90D")
+    form.update(
+        {
+            "use__cds_bill_statements": "on",
+            "cds_bill_statements__flavor": "usage_only",
+            "cds_bill_statements__statement_date_start": "P1Y",
+        }
+    )
+    created = admin_client.post(reverse("admin:cdsapi_grant_add"), form)
+    assert created.status_code == 302, created.content[:3000]
+    grant = Grant.objects.get()
+    [entry] = grant.authorization_details
+    assert entry["type"] == "cds_bill_statements" and entry["flavor"] == "usage_only"
+    assert entry["statement_date_start"][:2] == "20"
+    assert grant.expires is not None
+    edit = admin_client.get(reverse("admin:cdsapi_grant_change", args=[grant.pk]))
+    initial = edit.context["adminform"].form.initial
+    assert initial["use__cds_bill_statements"] is True
+    assert initial["cds_bill_statements__flavor"] == "usage_only"
+    listing = admin_client.get(reverse("admin:cdsapi_grant_changelist")).content.decode()
+    assert "acc-a" in listing and "cds_bill_statements" in listing
+    issued = admin_client.post(
+        reverse("admin:cdsapi_grant_changelist"),
+        {"action": "issue_token", "_selected_action": [grant.pk]},
+    )
+    assert "no-store" in issued["Cache-Control"]
+    [(_, token, seconds)] = issued.context["issued"]
+    assert seconds > 0
+    assert api.get("bill-statements", token).status_code == 200
+    nothing = grant_form(client.pk, shared_account.pk, "")
+    refused = admin_client.post(reverse("admin:cdsapi_grant_add"), nothing)
+    assert refused.status_code == 200 and b"tick a scope to share" in refused.content
