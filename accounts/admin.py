@@ -8,7 +8,7 @@ from django.utils.html import format_html, format_html_join
 from django.utils.safestring import mark_safe
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
-from cdsapi.admin import ImportedDataAdmin, ImportedDataInline
+from cdsapi.admin import ImportedDataAdmin, ImportedDataInline, column
 from usage.admin import usage_chart
 
 
@@ -106,20 +106,32 @@ class AccountAdmin(ImportedDataAdmin):
 
 @admin.register(ServiceContract)
 class ServiceContractAdmin(ImportedDataAdmin):
-    list_display = ["cds_servicecontract_id", "account", "contract_number", "contract_status"]
+    list_display = [
+        column("cds_servicecontract_id", "Service contract ID"),
+        "account",
+        column("contract_number", "Contract number"),
+        "contract_status",
+    ]
     list_filter = ["contract_status"]
     search_fields = ["cds_servicecontract_id", "contract_number", "account__cds_account_id"]
 
 
 @admin.register(ServicePoint)
 class ServicePointAdmin(ImportedDataAdmin):
-    list_display = ["cds_servicepoint_id", "servicepoint_number", "timezone"]
+    list_display = [
+        column("cds_servicepoint_id", "Service point ID"),
+        column("servicepoint_number", "Service point number"),
+        "timezone",
+    ]
     search_fields = ["cds_servicepoint_id", "servicepoint_number"]
 
 
 @admin.register(MeterDevice)
 class MeterDeviceAdmin(ImportedDataAdmin):
-    list_display = ["cds_meterdevice_id", "meter_number"]
+    list_display = [
+        column("cds_meterdevice_id", "Meter ID"),
+        column("meter_number", "Meter number"),
+    ]
     search_fields = ["cds_meterdevice_id", "meter_number"]
     readonly_fields = ["usage"]
 

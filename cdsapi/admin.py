@@ -2,6 +2,7 @@
 
 import json
 import secrets
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -13,6 +14,17 @@ from django.template.response import TemplateResponse
 from cdsapi.grants import entry_form, lifecycle
 from cdsapi.grants.details import InvalidAuthorizationDetails
 from cdsapi.models import Application, DirectAccess, Grant, IDToken
+
+
+def column(field: str, label: str) -> Callable[[Any], Any]:
+    """A list column showing ``field`` under a readable label ("Account ID", not "Cds
+    account id"), sortable by it."""
+
+    @admin.display(description=label, ordering=field)
+    def show(obj: Any) -> Any:
+        return getattr(obj, field)
+
+    return show
 
 
 class ImportedDataAdmin(admin.ModelAdmin):

@@ -290,3 +290,19 @@ def test_the_admin_makes_a_grant_without_json_and_issues_its_token_once(
     nothing = grant_form(client.pk, shared_account.pk, "")
     refused = admin_client.post(reverse("admin:cdsapi_grant_add"), nothing)
     assert refused.status_code == 200 and b"tick a scope to share" in refused.content
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("url", "label"),
+    [
+        ("admin:accounts_servicecontract_changelist", "Service contract ID"),
+        ("admin:accounts_servicepoint_changelist", "Service point ID"),
+        ("admin:accounts_meterdevice_changelist", "Meter ID"),
+        ("admin:bills_billstatement_changelist", "Bill statement ID"),
+        ("admin:usage_usagesegment_changelist", "Usage segment ID"),
+    ],
+)
+def test_list_columns_have_readable_labels(admin_client, url, label) -> None:
+    text = admin_client.get(reverse(url)).content.decode()
+    assert label in text and "Cds " not in text

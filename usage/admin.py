@@ -8,7 +8,7 @@ from django.contrib import admin
 from django.utils.html import format_html, format_html_join
 
 from cdsapi import exactjson
-from cdsapi.admin import ImportedDataAdmin
+from cdsapi.admin import ImportedDataAdmin, column
 from usage.models import UsageSegment
 
 MAX_ROWS = 500
@@ -21,7 +21,7 @@ def _local(moment: Any) -> str:
 @admin.register(UsageSegment)
 class UsageSegmentAdmin(ImportedDataAdmin):
     list_display = [
-        "cds_usagesegment_id",
+        column("cds_usagesegment_id", "Usage segment ID"),
         "account",
         "meter",
         "segment_start",
