@@ -304,5 +304,10 @@ def test_the_admin_makes_a_grant_without_json_and_issues_its_token_once(
     ],
 )
 def test_list_columns_have_readable_labels(admin_client, url, label) -> None:
+    factories.ServiceContractFactory()
+    factories.ServicePointFactory()
+    factories.MeterDeviceFactory()
+    factories.BillSectionFactory()
+    factories.UsageSegmentFactory()
     text = admin_client.get(reverse(url)).content.decode()
     assert label in text and "Cds " not in text
