@@ -60,4 +60,4 @@ format: install
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var db.sqlite3 db.sqlite3-* db-accesslog.sqlite3* .pytest_cache .ruff_cache .hypothesis

@@ -58,6 +58,7 @@ INSTALLED_APPS = [
     "bills",
     "usage",
     "consent",
+    "accesslog",
 ]
 
 MIDDLEWARE = [
@@ -110,6 +111,39 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
             "init_command": "PRAGMA journal_mode=WAL;",
         }
     )
+    # The access log (accesslog) gets a SQLite file of its own next to the main one, so an
+    # API request's log row never waits behind an import holding the main write lock. WAL
+    # with synchronous=NORMAL: a row survives a crash of the process (not of the machine)
+    # without an fsync per request.
+    _main = str(DATABASES["default"]["NAME"])
+    DATABASES["accesslog"] = {
+        "ENGINE": "django.db.backends.sqlite3",
+        "NAME": _main
+        if not _main or _main == ":memory:"
+        else str(Path(_main).with_name(Path(_main).stem + "-accesslog.sqlite3")),
+        "CONN_MAX_AGE": DATABASES["default"].get("CONN_MAX_AGE", 0),
+        "OPTIONS": {
+            "transaction_mode": "IMMEDIATE",
+            "timeout": 20,
+            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        },
+    }
+else:
+    # Elsewhere (PostgreSQL) the same database, through a connection of its own: the log row
+    # commits by itself whatever the request's transaction does, without waiting for its WAL
+    # flush (synchronous_commit=off: a server crash may lose the last moment's rows, never
+    # corrupt). Tests give it a database of its own.
+    DATABASES["accesslog"] = {
+        **DATABASES["default"],
+        "OPTIONS": {
+            **DATABASES["default"].get("OPTIONS", {}),
+            "options": "-c synchronous_commit=off",
+        },
+        "TEST": {"NAME": f"test_{DATABASES['default']['NAME']}_accesslog"},
+    }
+DATABASE_ROUTERS = ["accesslog.router.AccessLogRouter"]
+# Days an access log row is kept; `manage.py cds_prune_access_log` deletes older ones.
+CDS_ACCESS_LOG_DAYS = int(os.environ.get("CDS_ACCESS_LOG_DAYS", "365"))
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 

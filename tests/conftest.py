@@ -14,6 +14,31 @@ FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 API = "/cds-customerdata-api/v1/"
 
 
+# Every Customer Data API request writes an access log row through the "accesslog" alias (in
+# tests a database of its own, on SQLite and PostgreSQL alike): a test that uses the database
+# may use all of them unless it names its databases.
+DB_FIXTURES = {"db", "transactional_db", "django_db_reset_sequences", "live_server"}
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    from django.test import TransactionTestCase
+
+    for item in items:
+        cls = getattr(item, "cls", None)
+        if cls is not None and issubclass(cls, TransactionTestCase):
+            # Django test classes (hypothesis's included) that keep the default {"default"}.
+            if cls.databases == {"default"}:
+                cls.databases = "__all__"
+            continue
+        marker = item.get_closest_marker("django_db")
+        if marker is None:
+            if not DB_FIXTURES.isdisjoint(getattr(item, "fixturenames", ())):
+                item.add_marker(pytest.mark.django_db(databases="__all__"))
+        elif "databases" not in marker.kwargs and len(marker.args) < 3:
+            every = pytest.mark.django_db(*marker.args, **marker.kwargs, databases="__all__")
+            item.add_marker(every, append=False)
+
+
 @pytest.fixture
 def sample_path() -> Path:
     return FIXTURES / "sample.json"

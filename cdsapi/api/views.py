@@ -13,6 +13,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from accesslog import log as access_log
 from cdsapi.api.authentication import BearerTokenAuthentication, HasGrantToken
 from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.filters import Filter
@@ -34,6 +35,7 @@ class CdsListView(APIView):
     http_method_names = ["get", "head"]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
+        access_log.start(request)
         # Refuse other methods before authentication, which would try to parse a body.
         if request.method.lower() not in self.http_method_names:
             raise MethodNotAllowed(request.method)
@@ -52,6 +54,11 @@ class CdsListView(APIView):
         (compact serialization, ``application/jose``; see ``cdsapi.grants.jwk``). A request
         refused before its token was read has no grant to encrypt to."""
         response = super().finalize_response(request, response, *args, **kwargs)
+        served = self.encrypted(request, response)
+        # Every Customer Data API request: one access log row (accesslog), X-Request-ID.
+        return access_log.record(request, response, served, getattr(self, "envelope", None))
+
+    def encrypted(self, request: Request, response: Response) -> HttpResponse:
         # Only a request already authenticated: reading request.auth would authenticate now.
         token = getattr(request, "_auth", None)
         grant = getattr(token, "cds_grant", None)
@@ -71,7 +78,9 @@ class CdsListView(APIView):
 
     def policy(self, request: Request) -> Policy:
         token = request.auth
-        return compile_policy(token.cds_grant, token.scope.split())
+        policy = compile_policy(token.cds_grant, token.scope.split())
+        request.cds_account_ids = policy.account_ids  # for the access log
+        return policy
 
     def query_params(self, request: Request) -> dict[str, str]:
         """The query string as a plain dict; unknown or repeated parameters are refused."""
