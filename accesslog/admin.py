@@ -2,7 +2,6 @@
 
 import csv
 from collections.abc import Iterator
-from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -11,6 +10,7 @@ from django.urls import path
 from django.utils import timezone
 
 from accesslog.models import AccessLogEntry
+from cdsapi.admin import ReadOnlyAdmin
 
 COLUMNS = (
     "time",
@@ -49,7 +49,7 @@ def csv_response(rows: QuerySet) -> StreamingHttpResponse:
 
 
 @admin.register(AccessLogEntry)
-class AccessLogEntryAdmin(admin.ModelAdmin):
+class AccessLogEntryAdmin(ReadOnlyAdmin):
     list_display = (
         "time",
         "client_id",
@@ -66,15 +66,6 @@ class AccessLogEntryAdmin(admin.ModelAdmin):
     show_full_result_count = False
     actions = ["export_csv"]
     list_per_page = 100
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
     def get_urls(self) -> list:
         export = path(

@@ -27,12 +27,8 @@ def column(field: str, label: str) -> Callable[[Any], Any]:
     return show
 
 
-class ImportedDataAdmin(admin.ModelAdmin):
-    """Read-only admin for data that ``cds_import`` owns.
-
-    Edits would bypass the import's validation and its version history, so the admin shows
-    the data and leaves changes to the import.
-    """
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """An admin that shows rows and never adds, changes or deletes them."""
 
     def has_add_permission(self, request: HttpRequest) -> bool:
         return False
@@ -42,6 +38,14 @@ class ImportedDataAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+class ImportedDataAdmin(ReadOnlyAdmin):
+    """Read-only admin for data that ``cds_import`` owns.
+
+    Edits would bypass the import's validation and its version history, so the admin shows
+    the data and leaves changes to the import.
+    """
 
 
 class ImportedDataInline(admin.TabularInline):
@@ -187,13 +191,7 @@ class GrantAdmin(admin.ModelAdmin):
             if grant.is_active():
                 token, seconds = lifecycle.issue_token(grant)
                 issued.append((grant, token, seconds))
-        response = TemplateResponse(
-            request,
-            "admin/cdsapi/issued_tokens.html",
-            {**admin.site.each_context(request), "title": "Access tokens", "issued": issued},
-        )
-        response["Cache-Control"] = "no-store"
-        return response
+        return shown_once(request, "issued_tokens.html", "Access tokens", issued=issued)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
         """The grant, also when an older id holding ``_`` and two hex digits was typed into
@@ -281,15 +279,19 @@ class ClientForm(forms.ModelForm):
         }
 
 
-def _secret_page(request: HttpRequest, shown: list[tuple[Application, str]]) -> HttpResponse:
-    """New secrets, shown once: only their hashes are kept."""
+def shown_once(request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:
+    """A page showing secrets or tokens once (only their hashes are kept): never cached."""
     response = TemplateResponse(
         request,
-        "admin/cdsapi/client_secrets.html",
-        {**admin.site.each_context(request), "title": "Client secrets", "shown": shown},
+        f"admin/cdsapi/{template}",
+        {**admin.site.each_context(request), "title": title, **context},
     )
     response["Cache-Control"] = "no-store"
     return response
+
+
+def _secret_page(request: HttpRequest, shown: list[tuple[Application, str]]) -> HttpResponse:
+    return shown_once(request, "client_secrets.html", "Client secrets", shown=shown)
 
 
 class ClientAdmin(admin.ModelAdmin):
