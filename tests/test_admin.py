@@ -311,3 +311,16 @@ def test_list_columns_have_readable_labels(admin_client, url, label) -> None:
     factories.UsageSegmentFactory()
     text = admin_client.get(reverse(url)).content.decode()
     assert label in text and "Cds " not in text
+
+
+@pytest.mark.django_db
+def test_the_admin_shows_times_in_the_utilitys_zone(admin_client, make_grant, settings) -> None:
+    from datetime import UTC, datetime
+
+    from cdsapi.models import Grant
+
+    factories.AccountVersionFactory(account__cds_account_id="acc-z")
+    grant = make_grant(["acc-z"], [{"type": "cds_usage"}])
+    Grant.objects.filter(pk=grant.pk).update(expires=datetime(2030, 1, 1, 12, 0, tzinfo=UTC))
+    listing = admin_client.get(reverse("admin:cdsapi_grant_changelist")).content.decode()
+    assert "4 a.m." in listing  # 12:00 UTC is 04:00 in America/Los_Angeles
