@@ -8,6 +8,7 @@ from typing import Any
 from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.db import models, transaction
+from django.urls import reverse
 from django.utils import timezone
 from oauth2_provider import models as oauth2_models
 
@@ -197,6 +198,12 @@ class Application(oauth2_models.AbstractApplication):
     class Meta(oauth2_models.AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = "client"
+
+    @property
+    def default_redirect_uri(self) -> str:
+        """The server-hosted redirect URI every consent client has (WG1-02 §5.1): it ends
+        the flow on the receipt."""
+        return settings.CDS_ISSUER + reverse("consent-default-redirect", args=[self.client_id])
 
 
 class AuthorizationCode(oauth2_models.AbstractGrant):

@@ -14,8 +14,6 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
-from django.urls import reverse
 from django.utils import timezone
 
 from cdsapi.grants import details as ad
@@ -102,19 +100,12 @@ class AuthorizationRequest:
         return all(e.get("allow_scope_modifications") for e in self.raw_details)
 
     def uses_default_redirect(self) -> bool:
-        return self.redirect_uri == default_redirect_uri(self.client)
+        return self.redirect_uri == self.client.default_redirect_uri
 
 
 def redirect_with(uri: str, **params: str | None) -> str:
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{uri}{'&' if '?' in uri else '?'}{query}"
-
-
-def default_redirect_uri(client: Application) -> str:
-    """The server-hosted redirect URI every consent client has (WG1-02 §5.1): it ends the
-    flow on the receipt."""
-    path = reverse("consent-default-redirect", args=[client.client_id])
-    return f"{settings.CDS_ISSUER}{path}"
 
 
 def _single(query: Mapping[str, list[str]], name: str) -> str | None:
@@ -248,7 +239,7 @@ def _client(client_id: str | None) -> Application:
 
 
 def _redirect_uri(client: Application, redirect_uri: str | None) -> str:
-    default = default_redirect_uri(client)
+    default = client.default_redirect_uri
     if redirect_uri is None or redirect_uri == default:
         return default
     if redirect_uri not in client.redirect_uris.split():
@@ -264,7 +255,7 @@ def _scopes(scope: str | None) -> list[str]:
     for scope_id in scopes:
         if scope_id not in known:
             raise RedirectError("invalid_scope", f"scope: unknown scope {scope_id[:60]!r}")
-        if "code" not in known[scope_id].response_types_supported:
+        if not known[scope_id].by_consent:
             raise RedirectError(
                 "invalid_scope", f"scope: {scope_id} is not granted by customer consent"
             )

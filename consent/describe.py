@@ -10,18 +10,7 @@ from django.conf import settings
 from django.utils.formats import date_format
 
 from cdsapi.grants.scopes import INFINITE, Field, scope_of_type
-from cdsapi.grants.upstream import PRESELECTIONS
-
-# Fields that steer the consent form rather than say what is shared.
-_FORM_FIELDS = frozenset(
-    {
-        "authorization_form_selection_type",
-        "merge_selection_with",
-        "error_if_no_preselections",
-        "allow_scope_modifications",
-        "purpose",
-    }
-)
+from cdsapi.grants.upstream import CONSENT_FORM_FIELDS, PRESELECTIONS
 
 
 @dataclass(frozen=True)
@@ -51,7 +40,7 @@ def describe(entry: dict[str, Any]) -> EntryText:
     limits: list[str] = []
     for field in fields.values():
         value = entry.get(field.id)
-        if field.id in _FORM_FIELDS or field.id not in entry:
+        if field.id in CONSENT_FORM_FIELDS or field.id not in entry:
             continue
         if field.format == "boolean":
             if value is True:

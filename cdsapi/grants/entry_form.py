@@ -14,18 +14,8 @@ from typing import Any
 from django import forms
 
 from cdsapi.grants.scopes import Field, ScopeDescription, registry
-from cdsapi.grants.upstream import PRESELECTIONS
+from cdsapi.grants.upstream import CONSENT_FORM_FIELDS, PRESELECTIONS
 
-# Fields that steer the consent page, never a grant an operator makes.
-_CONSENT_PAGE = frozenset(
-    {
-        "authorization_form_selection_type",
-        "merge_selection_with",
-        "error_if_no_preselections",
-        "allow_scope_modifications",
-        "purpose",
-    }
-)
 USE = "use__"
 
 
@@ -40,7 +30,7 @@ def name_of(scope: ScopeDescription, field: Field) -> str:
 def entry_fields(scope: ScopeDescription) -> Iterator[Field]:
     kind = scope.authorization_details_types_supported[0]
     for field in scope.fields_for(kind).values():
-        if field.implied or field.id in _CONSENT_PAGE:
+        if field.implied or field.id in CONSENT_FORM_FIELDS:
             continue
         if field.id in PRESELECTIONS and not field.kept:
             continue

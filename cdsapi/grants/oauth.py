@@ -61,11 +61,9 @@ class CdsOAuth2Validator(OAuth2Validator):
         self, client_id: str, redirect_uri: str, request: Any, *args: Any, **kwargs: Any
     ) -> bool:
         """The registered redirect URIs, and the server-hosted default (WG1-02 §5.1)."""
-        from consent.authorization import default_redirect_uri
-
-        return redirect_uri == default_redirect_uri(
-            request.client
-        ) or super().validate_redirect_uri(client_id, redirect_uri, request, *args, **kwargs)
+        return redirect_uri == request.client.default_redirect_uri or super().validate_redirect_uri(
+            client_id, redirect_uri, request, *args, **kwargs
+        )
 
     def _create_authorization_code(self, request: Any, code: dict, expires: Any = None) -> Any:
         """A code is bound to the grant the customer just approved (the consent page creates
@@ -246,7 +244,7 @@ class CdsOAuth2Validator(OAuth2Validator):
         if request.response_type == "code":
             # The consent page checked them against the registry (consent.authorization).
             known = registry()
-            return all(s in known and "code" in known[s].response_types_supported for s in scopes)
+            return all(s in known and known[s].by_consent for s in scopes)
         if request.grant_type == "client_credentials":
             held = self._requested_grant(request).scopes
             extra = [s for s in scopes if s not in held]

@@ -122,6 +122,11 @@ class ScopeDescription:
     family: str = "seed"
 
     @property
+    def by_consent(self) -> bool:
+        """Whether a customer grants this scope (the authorization code flow)."""
+        return "code" in self.response_types_supported
+
+    @property
     def authorization_details_types_supported(self) -> tuple[str, ...]:
         return (self.id,) if self.types is None else self.types
 

@@ -130,6 +130,16 @@ _SENTINELS = {
     "meter_numbers": ("_all",),
 }
 
+# Fields that steer the consent page rather than say what is shared.
+CONSENT_FORM_FIELDS = frozenset(
+    {
+        "authorization_form_selection_type",
+        "merge_selection_with",
+        "error_if_no_preselections",
+        "allow_scope_modifications",
+        "purpose",
+    }
+)
 SELECTION_TYPES = (
     "account_selection",
     "service_contract_selection",

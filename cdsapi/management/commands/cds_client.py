@@ -23,7 +23,6 @@ from cdsapi.grants import lifecycle
 from cdsapi.grants.scopes import registry
 from cdsapi.management.options import refuse_control_characters
 from cdsapi.models import Application
-from consent.authorization import default_redirect_uri
 
 
 class Command(BaseCommand):
@@ -84,7 +83,7 @@ class Command(BaseCommand):
                 raise CommandError(f"--redirect-uri: {uri!r} is not an absolute http(s) URL")
         known = registry()
         for scope in options["default_scope"].split():
-            if scope not in known or "code" not in known[scope].response_types_supported:
+            if scope not in known or not known[scope].by_consent:
                 raise CommandError(f"--default-scope: {scope!r} is not a consent scope")
         secret = "" if options["public"] else secrets.token_urlsafe(36)
         client = Application(
@@ -113,7 +112,7 @@ class Command(BaseCommand):
             shown["client_secret"] = secret
         if consent:
             shown["redirect_uris"] = options["redirect_uri"]
-            shown["cds_default_redirect_uri"] = default_redirect_uri(client)
+            shown["cds_default_redirect_uri"] = client.default_redirect_uri
         self.stdout.write(json.dumps(shown, indent=2))
 
     def direct_access(self, options: dict[str, Any]) -> None:
