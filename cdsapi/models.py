@@ -129,6 +129,19 @@ class Grant(models.Model):
         own = self.status == self.Status.ACTIVE and (self.expires is None or self.expires > now)
         return own and (self.administers is None or self.administers.is_active(now))
 
+    def shown_status(self, now: datetime | None = None) -> str:
+        """The status as shown (Grants API, receipts, the customer's page): ``expired`` once
+        past ``expires``; a grant-admin grant whose administered grant ended shows how that
+        one ended."""
+        now = now or timezone.now()
+        if self.status != self.Status.ACTIVE:
+            return self.status
+        if self.expires is not None and self.expires <= now:
+            return self.Status.EXPIRED
+        if self.administers is not None:
+            return self.administers.shown_status(now)
+        return self.status
+
     @property
     def data_grant(self) -> "Grant":
         """The grant whose data this grant's tokens read: itself, or the administered one."""

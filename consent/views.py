@@ -386,16 +386,13 @@ def _describable(entry: dict[str, Any]) -> bool:
 
 
 def _status_words(grant: Grant) -> str:
-    now = timezone.now()
-    if grant.status == Grant.Status.ACTIVE and grant.expires is not None and grant.expires <= now:
-        return "Expired: no longer shared"
     return {
         Grant.Status.ACTIVE: "Active: being shared",
         Grant.Status.REVOKED: "Revoked: no longer shared",
         Grant.Status.CLOSED: "Closed by the recipient: no longer shared",
         Grant.Status.EXPIRED: "Expired: no longer shared",
         Grant.Status.SUSPENDED: "Suspended by the utility: not shared for now",
-    }.get(grant.status, grant.status)
+    }.get(grant.shown_status(), grant.status)
 
 
 @method_decorator(login_not_required, name="dispatch")

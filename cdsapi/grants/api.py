@@ -31,22 +31,10 @@ def _when(moment: datetime | None) -> str | None:
     return format_datetime(moment) if moment else None
 
 
-def shown_status(grant: Grant, now: datetime) -> str:
-    """The status a Grant object shows: ``expired`` once past ``expires``; a grant-admin
-    grant whose administered grant ended shows how that one ended."""
-    if grant.status != Grant.Status.ACTIVE:
-        return grant.status
-    if grant.expires is not None and grant.expires <= now:
-        return Grant.Status.EXPIRED
-    if grant.administers is not None:
-        return shown_status(grant.administers, now)
-    return grant.status
-
-
 def grant_object(grant: Grant, now: datetime | None = None) -> dict[str, Any]:
     """The upstream Grant object (WG1-02 §8.1). A grant past ``expires`` shows ``expired``;
     one that gives no access shows empty ``enabled_*``."""
-    status = shown_status(grant, now or timezone.now())
+    status = grant.shown_status(now)
     enabled = status == Grant.Status.ACTIVE
     return {
         "grant_id": grant.pk,
@@ -93,7 +81,7 @@ class Scopes(Filter):
 
 
 class Statuses(Filter):
-    """``statuses``: by the status the Grant object shows (see ``shown_status``)."""
+    """``statuses``: by the status the Grant object shows (see ``Grant.shown_status``)."""
 
     param = "statuses"
 
@@ -104,7 +92,7 @@ class Statuses(Filter):
         now = timezone.now()
         wanted = set(value)
         matching = [
-            g.pk for g in rows.select_related("administers") if shown_status(g, now) in wanted
+            g.pk for g in rows.select_related("administers") if g.shown_status(now) in wanted
         ]
         return rows.filter(pk__in=matching)
 
