@@ -13,6 +13,7 @@ from django.template.response import TemplateResponse
 
 from cdsapi.grants import entry_form, lifecycle
 from cdsapi.grants.details import InvalidAuthorizationDetails
+from cdsapi.grants.scopes import registry
 from cdsapi.models import Application, DirectAccess, Grant, IDToken
 
 
@@ -247,6 +248,10 @@ class DirectAccessAdmin(admin.ModelAdmin):
     filter_horizontal = ["accounts"]
 
 
+# The vocabularies grants hold (direct access and the admin scopes are enabled elsewhere).
+GRANTED_FAMILIES = frozenset({"seed", "consent"})
+
+
 class ClientForm(forms.ModelForm):
     """What a client is here: who it is, how it authenticates, where consent sends it back."""
 
@@ -261,6 +266,14 @@ class ClientForm(forms.ModelForm):
         ],
     )
 
+    cds_enabled_scopes = forms.MultipleChoiceField(
+        label="Enabled scopes",
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
+        help_text="What new grants to this client may hold; none ticked: every scope. "
+        "Existing grants keep what they hold (revoke them to stop them).",
+    )
+
     class Meta:
         model = Application
         fields = [
@@ -270,6 +283,7 @@ class ClientForm(forms.ModelForm):
             "authorization_grant_type",
             "redirect_uris",
             "client_uri",
+            "cds_enabled_scopes",
             "cds_default_scope",
             "cds_default_authorization_details",
         ]
@@ -277,6 +291,19 @@ class ClientForm(forms.ModelForm):
             "redirect_uris": "Space-separated; needed to ask customers for consent.",
             "client_type": "Public: a browser or mobile app without a secret (consent only).",
         }
+
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.fields["cds_enabled_scopes"].choices = [
+            (scope.id, f"{scope.name} ({scope.id})")
+            for scope in registry().values()
+            if scope.family in GRANTED_FAMILIES
+        ]
+        self.initial["cds_enabled_scopes"] = self.instance.cds_enabled_scopes.split()
+
+    def clean_cds_enabled_scopes(self) -> str:
+        return " ".join(self.cleaned_data["cds_enabled_scopes"])
 
 
 def shown_once(request: HttpRequest, template: str, title: str, **context: Any) -> HttpResponse:

@@ -207,10 +207,22 @@ class Application(oauth2_models.AbstractApplication):
         blank=True,
         help_text="authorization_details an authorization request without them asks for.",
     )
+    cds_enabled_scopes = models.CharField(
+        "enabled scopes",
+        max_length=1024,
+        blank=True,
+        help_text="Scopes new grants to this client may hold (space-separated); empty: every "
+        "scope this server offers.",
+    )
 
     class Meta(oauth2_models.AbstractApplication.Meta):
         swappable = "OAUTH2_PROVIDER_APPLICATION_MODEL"
         verbose_name = "client"
+
+    def not_enabled(self, scopes: list[str]) -> list[str]:
+        """Those of ``scopes`` the operator has not enabled for this client."""
+        enabled = self.cds_enabled_scopes.split()
+        return [s for s in scopes if s not in enabled] if enabled else []
 
     @property
     def default_redirect_uri(self) -> str:

@@ -197,7 +197,7 @@ def _checked(
                 "control or invisible formatting characters are not allowed (escaped or not)",
             )
         scope = params.get("scope") or client.cds_default_scope
-        scopes = _scopes(scope or " ".join(ad.default_scope(entries or [])))
+        scopes = _scopes(scope or " ".join(ad.default_scope(entries or [])), client)
         entries = [{"type": s} for s in scopes] if entries is None else entries
         resolved = ad.resolve(entries, scopes, now=now)
     except ad.InvalidAuthorizationDetails as exc:
@@ -247,7 +247,7 @@ def _redirect_uri(client: Application, redirect_uri: str | None) -> str:
     return redirect_uri
 
 
-def _scopes(scope: str | None) -> list[str]:
+def _scopes(scope: str | None, client: Application) -> list[str]:
     scopes = list(dict.fromkeys((scope or "").split()))
     if not scopes:
         raise RedirectError("invalid_scope", "scope: is missing and the client has no default")
@@ -259,6 +259,11 @@ def _scopes(scope: str | None) -> list[str]:
             raise RedirectError(
                 "invalid_scope", f"scope: {scope_id} is not granted by customer consent"
             )
+    refused = client.not_enabled(scopes)
+    if refused:
+        raise RedirectError(
+            "invalid_scope", f"scope: {refused[0]} is not enabled for this application"
+        )
     return scopes
 
 

@@ -105,6 +105,12 @@ def validate_grant(
             "direct-access scopes are granted by the client's own token request; enable them "
             "with `cds_client direct-access`"
         )
+    refused = client.not_enabled(scopes) if client is not None else []
+    if refused:
+        raise GrantError(
+            f"scope: {', '.join(refused)} not enabled for client {client.client_id} "
+            "(its enabled scopes, in the admin)"
+        )
     if client is not None and DirectAccess.objects.filter(client=client).exists():
         raise GrantError(
             f"client: {client.client_id} has direct access; operator-made grants need another "
