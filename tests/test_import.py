@@ -7,7 +7,8 @@ from typing import Any
 
 import pytest
 from django.apps import apps
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
+from django.db import connection
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
 from accounts.serializers import (
@@ -19,7 +20,7 @@ from accounts.serializers import (
 from bills.models import BillSection, BillStatement
 from bills.serializers import BillSectionSerializer, BillStatementSerializer
 from cdsapi import exactjson
-from cdsapi.importer.errors import DocumentError
+from cdsapi.importer.errors import DocumentError, ErrorCollector
 from cdsapi.importer.loader import load_document, parse_document
 from usage.models import UsageSegment
 from usage.serializers import UsageSegmentSerializer
@@ -603,6 +604,8 @@ def test_a_bad_document_names_the_path_of_its_error_and_writes_nothing(
         load(doc)
     assert error.value.path == path
     assert message in error.value.message
+    assert len(error.value.errors) == 1, error.value.errors
+    assert str(error.value) == f"{path}: {error.value.message}"
     assert database_snapshot() == {k: [] for k in database_snapshot()}
 
 
@@ -688,3 +691,236 @@ def test_importing_before_migrate_says_so(sample_path: Path, monkeypatch) -> Non
     monkeypatch.setattr(connection.introspection, "table_names", lambda *a, **k: [])
     with pytest.raises(CommandError, match=r"run `manage\.py migrate` first"):
         call_command("cds_import", str(sample_path), "--no-progress")
+
+
+# -- every error, not just the first ------------------------------------------------------------
+
+
+def table_counts() -> dict[str, int]:
+    """The number of rows of every table of the database."""
+    counts = {}
+    with connection.cursor() as cursor:
+        for table in connection.introspection.table_names():
+            cursor.execute(f"SELECT COUNT(*) FROM {connection.ops.quote_name(table)}")
+            counts[table] = cursor.fetchone()[0]
+    return counts
+
+
+def run_import(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture, *args: str
+) -> tuple[int, str, str]:
+    """Run ``cds_import`` as from the command line: (exit status, stdout, stderr)."""
+    # The command line closes the connections at the end; the test's transaction needs its own.
+    monkeypatch.setattr("django.core.management.base.connections.close_all", lambda: None)
+    command = load_command_class("cdsapi", "cds_import")
+    status = 0
+    try:
+        command.run_from_argv(["manage.py", "cds_import", *args, "--no-progress", "--skip-checks"])
+    except SystemExit as exc:
+        status = exc.code
+    out, err = capsys.readouterr()
+    return status, out, err
+
+
+def with_errors_in_many_objects() -> dict[str, Any]:
+    """A document whose schema is right but whose objects disagree, in six places."""
+    doc = minimal_document()
+    doc["service_contracts"][0]["cds_account_id"] = "acc-404"
+    doc["meter_devices"].append(copy.deepcopy(doc["meter_devices"][0]))
+    doc["accounts"].append({**doc["accounts"][0], "cds_account_id": "acc-2"})
+    doc["bill_sections"][0]["cds_account_id"] = "acc-2"
+    doc["usage_segments"][0]["values"] = [[{"eu": "lots"}], [None, None]]
+    doc["customers"][0]["accounts"] = ["acc-1", "acc-9"]
+    return doc
+
+
+CONSISTENCY_ERRORS = [
+    ("service_contracts[0].cds_account_id", "unknown cds_account_id 'acc-404'"),
+    ("meter_devices[1]", "duplicate of meter_devices[0]"),
+    (
+        "bill_sections[0].cds_account_id",
+        "'acc-2' is not the account of its statement 'bst-1' ('acc-1')",
+    ),
+    ("usage_segments[0].values[0][0].eu", "expected a number, got the string 'lots'"),
+    ("usage_segments[0].values[1]", "expected 1 values (one per format), got 2"),
+    ("customers[0].accounts", "unknown cds_account_id 'acc-9'"),
+]
+
+
+def test_schema_errors_of_every_object_are_reported_in_document_order() -> None:
+    doc = minimal_document()
+    doc["accounts"][0]["account_name"] = 7
+    del doc["accounts"][0]["cds_created"]
+    doc["service_points"][0]["timezone"] = "Mars/Olympus"
+    doc["usage_segments"][0]["interval"] = 0
+    doc["customers"][0]["username"] = "ada lovelace"
+    doc = {"customers": doc.pop("customers"), **doc}  # the document's order, not the schema's
+    with pytest.raises(DocumentError) as error:
+        parse_document(exactjson.dumps(doc))
+    assert error.value.errors == [
+        ("customers[0].username", "does not have the expected format"),
+        ("accounts[0].account_name", "expected a string, got a number"),
+        ("accounts[0].cds_created", "required field is missing"),
+        ("service_points[0].timezone", "unknown IANA timezone 'Mars/Olympus'"),
+        ("usage_segments[0].interval", "interval must be a positive number of seconds"),
+    ]
+    assert str(error.value).splitlines() == [
+        "5 errors:",
+        *(f"  {path}: {message}" for path, message in error.value.errors),
+    ]
+
+
+@pytest.mark.django_db
+def test_reference_duplicate_and_consistency_errors_are_all_reported_in_document_order() -> None:
+    before = table_counts()
+    with pytest.raises(DocumentError) as error:
+        load(with_errors_in_many_objects())
+    assert error.value.errors == CONSISTENCY_ERRORS
+    assert (error.value.path, error.value.message) == CONSISTENCY_ERRORS[0]
+    assert table_counts() == before
+    assert database_snapshot() == {k: [] for k in database_snapshot()}
+
+
+@pytest.mark.django_db
+def test_an_unknown_id_is_reported_once_where_it_is_written() -> None:
+    doc = minimal_document()
+    doc["usage_segments"][0]["related_accounts"] = ["acc-9"]  # also its cds_account_id
+    doc["customers"][0]["accounts"] = ["acc-9", "acc-9"]
+    with pytest.raises(DocumentError) as error:
+        load(doc)
+    assert error.value.errors == [
+        ("usage_segments[0].related_accounts", "unknown cds_account_id 'acc-9'"),
+        ("customers[0].accounts", "unknown cds_account_id 'acc-9'"),
+    ]
+
+
+def test_past_the_limit_schema_errors_are_counted() -> None:
+    doc = minimal_document()
+    doc["accounts"] = [
+        {**doc["accounts"][0], "cds_account_id": f"acc-{n}", "account_name": n} for n in range(5)
+    ]
+    with pytest.raises(DocumentError) as error:
+        parse_document(exactjson.dumps(doc), max_errors=2)
+    assert [path for path, _ in error.value.errors] == [
+        "accounts[0].account_name",
+        "accounts[1].account_name",
+    ]
+    assert error.value.more == 3
+    lines = str(error.value).splitlines()
+    assert lines[0] == "5 errors:"
+    assert lines[-1] == "  ... and 3 more"
+    assert len(lines) == 4
+
+
+@pytest.mark.django_db
+def test_past_the_limit_checking_stops_and_says_there_are_more() -> None:
+    with pytest.raises(DocumentError) as error:
+        load_document(parse_document(exactjson.dumps(with_errors_in_many_objects())), max_errors=3)
+    assert error.value.errors == CONSISTENCY_ERRORS[:3]
+    assert error.value.stopped
+    lines = str(error.value).splitlines()
+    assert lines[0] == "more than 3 errors:"
+    assert lines[-1] == "  ... and more (checking stopped at the limit of 3)"
+
+
+def test_the_error_collector_keeps_its_limit_and_raises_when_full() -> None:
+    errors = ErrorCollector(limit=2)
+    errors.raise_if_any()  # nothing found, nothing raised
+    errors.add("a[0]", "first")
+    errors.add("a[1]", "second")
+    with pytest.raises(DocumentError) as error:
+        errors.add("a[2]", "third")
+    assert error.value.errors == [("a[0]", "first"), ("a[1]", "second")]
+    assert error.value.stopped
+    one = DocumentError("a[0].b", "wrong")
+    assert (str(one), one.path, one.message, one.errors) == (
+        "a[0].b: wrong",
+        "a[0].b",
+        "wrong",
+        [("a[0].b", "wrong")],
+    )
+    with pytest.raises(ValueError):
+        ErrorCollector(limit=0)
+
+
+@pytest.mark.django_db
+def test_a_document_with_errors_writes_nothing_and_the_command_lists_them_all(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    doc = minimal_document()
+    load(doc)
+    before, rows = table_counts(), database_snapshot()
+    bad = with_errors_in_many_objects()
+    bad["accounts"][0]["account_name"] = "Ada L."  # a change that must not be written
+    bad["bill_statements"].append({**doc["bill_statements"][0], "cds_billstatement_id": "bst-2"})
+    path = tmp_path / "bad.json"
+    path.write_text(exactjson.dumps(bad))
+    status, out, err = run_import(monkeypatch, capsys, str(path))
+    assert status == 1
+    assert err.splitlines() == [
+        f"CommandError: {path}: 6 errors:",
+        *(f"  {p}: {m}" for p, m in CONSISTENCY_ERRORS),
+    ]
+    assert out == ""
+    assert table_counts() == before
+    assert database_snapshot() == rows
+
+
+@pytest.mark.django_db
+def test_the_command_takes_max_errors(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(exactjson.dumps(with_errors_in_many_objects()))
+    status, _, err = run_import(monkeypatch, capsys, str(path), "--max-errors", "2")
+    assert status == 1
+    assert err.splitlines() == [
+        f"CommandError: {path}: more than 2 errors:",
+        *(f"  {p}: {m}" for p, m in CONSISTENCY_ERRORS[:2]),
+        "  ... and more (checking stopped at the limit of 2)",
+    ]
+    with pytest.raises(CommandError, match="at least 1"):
+        call_command("cds_import", str(path), "--max-errors", "0")
+
+
+@pytest.mark.django_db
+def test_a_dry_run_with_errors_exits_nonzero_and_lists_them(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "bad.json"
+    path.write_text(exactjson.dumps(with_errors_in_many_objects()))
+    before = table_counts()
+    status, out, err = run_import(monkeypatch, capsys, str(path), "--dry-run")
+    assert status == 1
+    assert f"{path}: 6 errors:" in err
+    assert all(f"  {p}: {m}" in err for p, m in CONSISTENCY_ERRORS)
+    assert "Dry run" not in out
+    assert table_counts() == before
+
+
+@pytest.mark.django_db
+def test_a_dry_run_of_a_good_document_prints_the_counts_and_writes_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    path = tmp_path / "good.json"
+    path.write_text(exactjson.dumps(minimal_document()))
+    before = table_counts()
+    status, out, err = run_import(monkeypatch, capsys, str(path), "--dry-run")
+    assert (status, err) == (0, "")
+    assert out.splitlines() == [
+        "account versions: 1 created, 0 updated, 0 unchanged",
+        *(
+            f"{kind}: 1 created, 0 updated, 0 unchanged"
+            for kind in (
+                "service_contracts",
+                "service_points",
+                "meter_devices",
+                "bill_statements",
+                "bill_sections",
+                "usage_segments",
+                "customers",
+            )
+        ),
+        "Dry run: nothing was written.",
+    ]
+    assert table_counts() == before

@@ -1,14 +1,15 @@
 """Loading a validated document into the database: all of it or none of it.
 
-Every reference is checked before the first write, every object is upserted by its
-``cds_*_id`` (accounts by id and ``cds_modified``, each new ``cds_modified`` a new version),
-and the whole load runs in one transaction, so a failing document leaves nothing behind.
+Every check runs before the first write (each error is reported, up to a limit), every
+object is upserted by its ``cds_*_id`` (accounts by id and ``cds_modified``, each new
+``cds_modified`` a new version), and the whole load runs in one transaction, so a failing
+document leaves nothing behind.
 Loading the same document twice changes nothing the second time.
 """
 
 import math
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -28,7 +29,7 @@ from accounts.models import (
 )
 from bills.models import BillSection, BillStatement
 from cdsapi import exactjson
-from cdsapi.importer.errors import DocumentError
+from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError, ErrorCollector
 from cdsapi.importer.schema import ImportDocument
 from cdsapi.importer.values import check_values
 from usage.aggregation import totals
@@ -63,8 +64,9 @@ class ImportResult:
         return any(c.created or c.updated for c in self.counts.values())
 
 
-def parse_document(text: str | bytes) -> ImportDocument:
-    """Parse and validate a document; raise ``DocumentError`` naming the first problem."""
+def parse_document(text: str | bytes, *, max_errors: int = DEFAULT_MAX_ERRORS) -> ImportDocument:
+    """Parse and validate a document; raise ``DocumentError`` listing its schema errors in
+    document order (the first ``max_errors`` of them, and how many more)."""
     try:
         data = exactjson.loads(text)
     except ValueError as exc:
@@ -76,9 +78,9 @@ def parse_document(text: str | bytes) -> ImportDocument:
     if not isinstance(data, dict):
         raise DocumentError("$", "expected a JSON object with lists such as 'accounts'")
     try:
-        return ImportDocument.model_validate(data)
+        return ImportDocument.model_validate(data).keep_order(data)
     except ValidationError as exc:
-        raise DocumentError.from_validation_error(exc) from None
+        raise DocumentError.from_validation_error(exc, data, max_errors) from None
 
 
 def _canonical(value: Any) -> Any:
@@ -168,18 +170,87 @@ def _sync_links(
     return changed
 
 
+# What an object is keyed by: two objects of a list with the same key are duplicates.
+_IDENTITY: dict[str, Callable[[Any], Any]] = {
+    "accounts": lambda a: (a.cds_account_id, a.cds_modified),
+    "service_contracts": lambda o: o.cds_servicecontract_id,
+    "service_points": lambda o: o.cds_servicepoint_id,
+    "meter_devices": lambda o: o.cds_meterdevice_id,
+    "bill_statements": lambda o: o.cds_billstatement_id,
+    "bill_sections": lambda o: o.cds_billsection_id,
+    "usage_segments": lambda o: o.cds_usagesegment_id,
+    "customers": lambda o: o.username,
+}
+
+# What a reference can name: (model, id field, list of the document).
+_SOURCES: dict[str, tuple[type[models.Model], str, str]] = {
+    "account": (Account, "cds_account_id", "accounts"),
+    "contract": (ServiceContract, "cds_servicecontract_id", "service_contracts"),
+    "point": (ServicePoint, "cds_servicepoint_id", "service_points"),
+    "meter": (MeterDevice, "cds_meterdevice_id", "meter_devices"),
+    "statement": (BillStatement, "cds_billstatement_id", "bill_statements"),
+    "section": (BillSection, "cds_billsection_id", "bill_sections"),
+}
+
+Reference = tuple[str, str, str]  # (what it names, path, id)
+
+
+def _references(kind: str, base: str, obj: Any) -> Iterator[Reference]:
+    """The references of one object of the list ``kind``, in the order of its fields."""
+
+    def ref(target: str, name: str, ids: Iterable[str | None]) -> Iterator[Reference]:
+        return ((target, f"{base}.{name}", i) for i in ids if i is not None)
+
+    def related() -> Iterator[Reference]:
+        yield from ref("contract", "related_servicecontracts", obj.related_servicecontracts)
+        yield from ref("point", "related_servicepoints", obj.related_servicepoints)
+        yield from ref("meter", "related_meterdevices", obj.related_meterdevices)
+        yield from ref("section", "related_billsections", obj.related_billsections)
+
+    if kind == "accounts":
+        yield from ref("account", "cds_account_parent", [obj.cds_account_parent])
+    elif kind == "service_contracts":
+        yield from ref("account", "cds_account_id", [obj.cds_account_id])
+    elif kind == "service_points":
+        yield from ref("contract", "current_servicecontracts", obj.current_servicecontracts)
+        yield from ref("contract", "previous_servicecontracts", obj.previous_servicecontracts)
+    elif kind == "meter_devices":
+        yield from ref("point", "current_servicepoints", obj.current_servicepoints)
+        yield from ref("point", "previous_servicepoints", obj.previous_servicepoints)
+    elif kind == "bill_statements":
+        yield from ref("account", "cds_account_id", [obj.cds_account_id])
+        for c, charge in enumerate(obj.new_charges or []):
+            name = f"new_charges[{c}].related_billsections"
+            yield from ref("section", name, charge.related_billsections or [])
+    elif kind == "bill_sections":
+        yield from ref("statement", "cds_billstatement_id", [obj.cds_billstatement_id])
+        yield from ref("account", "cds_account_id", [obj.cds_account_id])
+        yield from related()
+    elif kind == "usage_segments":
+        # Given, or else the only entry of related_accounts / related_meterdevices (checked
+        # there, so as not to report one id twice).
+        yield from ref("account", "cds_account_id", [obj.cds_account_id])
+        yield from ref("meter", "cds_meterdevice_id", [obj.cds_meterdevice_id])
+        yield from ref("account", "related_accounts", obj.related_accounts)
+        yield from related()
+    elif kind == "customers":
+        yield from ref("account", "accounts", obj.accounts)
+
+
 class Loader:
     """Loads one validated document. Use ``load_document`` rather than this class directly."""
 
-    def __init__(self, doc: ImportDocument, progress: Progress) -> None:
+    def __init__(
+        self, doc: ImportDocument, progress: Progress, max_errors: int = DEFAULT_MAX_ERRORS
+    ) -> None:
         self.doc = doc
         self.progress = progress
+        self.max_errors = max_errors
         self.result = ImportResult()
         self.pks: dict[str, dict[str, int]] = {}
 
     def run(self) -> ImportResult:
-        self._check_references()
-        segment_values = self._check_segments()
+        segment_values = self._check()
         with transaction.atomic():
             self._accounts()
             self._contracts()
@@ -194,161 +265,111 @@ class Loader:
 
     # -- validation, before any write -------------------------------------------------------
 
-    def _known(
-        self, model: type[models.Model], key: str, in_doc: Iterable[str], wanted: set[str]
-    ) -> set[str]:
-        known = set(in_doc)
-        missing = wanted - known
-        if missing:
-            known |= set(
-                model.objects.filter(**{f"{key}__in": missing}).values_list(key, flat=True)
-            )
+    def _check(self) -> list[tuple[str, str]]:
+        """Every check of the document against itself and the database, objects in document
+        order, each error reported; return each segment's values and per-format totals as
+        exact JSON text."""
+        errors = ErrorCollector(self.max_errors)
+        known = self._known_ids()
+        owners = self._statement_owners()
+        texts: list[tuple[str, str]] = []
+        for kind in self.doc.kinds:
+            key = _IDENTITY[kind]
+            seen: dict[Any, int] = {}
+            for n, obj in enumerate(getattr(self.doc, kind)):
+                base = f"{kind}[{n}]"
+                ident = key(obj)
+                if ident in seen:
+                    errors.add(base, f"duplicate of {kind}[{seen[ident]}]")
+                else:
+                    seen[ident] = n
+                if kind == "usage_segments" and obj.account_id is None:
+                    errors.add(
+                        f"{base}.cds_account_id",
+                        "required when related_accounts does not name exactly one account",
+                    )
+                unknown = {
+                    (path, ref): target
+                    for target, path, ref in _references(kind, base, obj)
+                    if ref not in known[target]
+                }
+                for (path, ref), target in unknown.items():
+                    errors.add(path, f"unknown {_SOURCES[target][1]} {ref!r}")
+                if kind == "bill_sections":
+                    self._check_section_account(obj, base, owners, known["account"], errors)
+                elif kind == "usage_segments":
+                    text = self._check_segment(obj, base, errors)
+                    if text is not None:
+                        texts.append(text)
+        errors.raise_if_any()
+        return texts
+
+    def _known_ids(self) -> dict[str, set[str]]:
+        """Per kind of object referenced, the referenced ids that exist (in the document or
+        in the database)."""
+        wanted: dict[str, set[str]] = defaultdict(set)
+        for kind in self.doc.kinds:
+            for n, obj in enumerate(getattr(self.doc, kind)):
+                for target, _path, ident in _references(kind, f"{kind}[{n}]", obj):
+                    wanted[target].add(ident)
+        known = {}
+        for target, (model, key, kind) in _SOURCES.items():
+            ids = {getattr(obj, key) for obj in getattr(self.doc, kind)}
+            missing = wanted[target] - ids
+            if missing:
+                ids |= set(
+                    model.objects.filter(**{f"{key}__in": missing}).values_list(key, flat=True)
+                )
+            known[target] = ids
         return known
 
-    def _check_references(self) -> None:
-        doc = self.doc
-        refs: list[tuple[str, str, str]] = []  # (kind, path, id)
-
-        def ref(kind: str, path: str, ids: Iterable[str | None]) -> None:
-            refs.extend((kind, path, i) for i in ids if i is not None)
-
-        for n, a in enumerate(doc.accounts):
-            ref("account", f"accounts[{n}].cds_account_parent", [a.cds_account_parent])
-        for n, c in enumerate(doc.service_contracts):
-            ref("account", f"service_contracts[{n}].cds_account_id", [c.cds_account_id])
-        for n, p in enumerate(doc.service_points):
-            for name in ("current_servicecontracts", "previous_servicecontracts"):
-                ref("contract", f"service_points[{n}].{name}", getattr(p, name))
-        for n, m in enumerate(doc.meter_devices):
-            for name in ("current_servicepoints", "previous_servicepoints"):
-                ref("point", f"meter_devices[{n}].{name}", getattr(m, name))
-        for n, s in enumerate(doc.bill_statements):
-            ref("account", f"bill_statements[{n}].cds_account_id", [s.cds_account_id])
-            for c, charge in enumerate(s.new_charges or []):
-                path = f"bill_statements[{n}].new_charges[{c}].related_billsections"
-                ref("section", path, charge.related_billsections or [])
-        for n, s in enumerate(doc.bill_sections):
-            base = f"bill_sections[{n}]"
-            ref("statement", f"{base}.cds_billstatement_id", [s.cds_billstatement_id])
-            ref("account", f"{base}.cds_account_id", [s.cds_account_id])
-            self._related_refs(ref, base, s)
-        for n, u in enumerate(doc.usage_segments):
-            base = f"usage_segments[{n}]"
-            if u.account_id is None:
-                raise DocumentError(
-                    f"{base}.cds_account_id",
-                    "required when related_accounts does not name exactly one account",
-                )
-            ref("account", f"{base}.cds_account_id", [u.account_id])
-            ref("meter", f"{base}.cds_meterdevice_id", [u.meter_id])
-            ref("account", f"{base}.related_accounts", u.related_accounts)
-            self._related_refs(ref, base, u)
-        for n, cust in enumerate(doc.customers):
-            ref("account", f"customers[{n}].accounts", cust.accounts)
-
-        sources = {
-            "account": (Account, "cds_account_id", [a.cds_account_id for a in doc.accounts]),
-            "contract": (
-                ServiceContract,
-                "cds_servicecontract_id",
-                [c.cds_servicecontract_id for c in doc.service_contracts],
-            ),
-            "point": (
-                ServicePoint,
-                "cds_servicepoint_id",
-                [p.cds_servicepoint_id for p in doc.service_points],
-            ),
-            "meter": (
-                MeterDevice,
-                "cds_meterdevice_id",
-                [m.cds_meterdevice_id for m in doc.meter_devices],
-            ),
-            "statement": (
-                BillStatement,
-                "cds_billstatement_id",
-                [s.cds_billstatement_id for s in doc.bill_statements],
-            ),
-            "section": (
-                BillSection,
-                "cds_billsection_id",
-                [s.cds_billsection_id for s in doc.bill_sections],
-            ),
-        }
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for kind, _path, ident in refs:
-            wanted[kind].add(ident)
-        known = {
-            kind: self._known(model, key, ids, wanted[kind])
-            for kind, (model, key, ids) in sources.items()
-        }
-        for kind, path, ident in refs:
-            if ident not in known[kind]:
-                raise DocumentError(path, f"unknown {sources[kind][1]} {ident!r}")
-        self._check_duplicates()
-        self._check_section_accounts()
-
-    def _check_section_accounts(self) -> None:
-        """A bill section belongs to its statement's account."""
-        owners = {s.cds_billstatement_id: s.cds_account_id for s in self.doc.bill_statements}
+    def _statement_owners(self) -> dict[str, str]:
+        """The account of each statement the bill sections name (first in the document, or
+        in the database)."""
+        owners: dict[str, str] = {}
+        for s in self.doc.bill_statements:
+            owners.setdefault(s.cds_billstatement_id, s.cds_account_id)
         stored = {
             s.cds_billstatement_id for s in self.doc.bill_sections if s.cds_billstatement_id
         } - set(owners)
-        owners.update(
-            BillStatement.objects.filter(cds_billstatement_id__in=stored).values_list(
-                "cds_billstatement_id", "account__cds_account_id"
-            )
-        )
-        for n, section in enumerate(self.doc.bill_sections):
-            statement = section.cds_billstatement_id
-            if statement and owners[statement] != section.cds_account_id:
-                raise DocumentError(
-                    f"bill_sections[{n}].cds_account_id",
-                    f"{section.cds_account_id!r} is not the account of its statement "
-                    f"{statement!r} ({owners[statement]!r})",
+        if stored:
+            owners.update(
+                BillStatement.objects.filter(cds_billstatement_id__in=stored).values_list(
+                    "cds_billstatement_id", "account__cds_account_id"
                 )
+            )
+        return owners
 
     @staticmethod
-    def _related_refs(ref: Callable[..., None], base: str, obj: Any) -> None:
-        ref("contract", f"{base}.related_servicecontracts", obj.related_servicecontracts)
-        ref("point", f"{base}.related_servicepoints", obj.related_servicepoints)
-        ref("meter", f"{base}.related_meterdevices", obj.related_meterdevices)
-        ref("section", f"{base}.related_billsections", obj.related_billsections)
+    def _check_section_account(
+        section: Any, base: str, owners: dict[str, str], accounts: set[str], errors: ErrorCollector
+    ) -> None:
+        """A bill section belongs to its statement's account (checked when both exist)."""
+        statement = section.cds_billstatement_id
+        if statement not in owners or section.cds_account_id not in accounts:
+            return
+        if owners[statement] != section.cds_account_id:
+            errors.add(
+                f"{base}.cds_account_id",
+                f"{section.cds_account_id!r} is not the account of its statement "
+                f"{statement!r} ({owners[statement]!r})",
+            )
 
-    def _check_duplicates(self) -> None:
-        keyed = {
-            "accounts": lambda a: (a.cds_account_id, a.cds_modified),
-            "service_contracts": lambda o: o.cds_servicecontract_id,
-            "service_points": lambda o: o.cds_servicepoint_id,
-            "meter_devices": lambda o: o.cds_meterdevice_id,
-            "bill_statements": lambda o: o.cds_billstatement_id,
-            "bill_sections": lambda o: o.cds_billsection_id,
-            "usage_segments": lambda o: o.cds_usagesegment_id,
-            "customers": lambda o: o.username,
-        }
-        for kind, key in keyed.items():
-            seen: dict[Any, int] = {}
-            for n, obj in enumerate(getattr(self.doc, kind)):
-                k = key(obj)
-                if k in seen:
-                    raise DocumentError(f"{kind}[{n}]", f"duplicate of {kind}[{seen[k]}]")
-                seen[k] = n
-
-    def _check_segments(self) -> list[tuple[str, str]]:
-        """Each segment's values and per-format totals as exact JSON text."""
-        texts = []
-        for n, seg in enumerate(self.doc.usage_segments):
-            base = f"usage_segments[{n}]"
-            if seg.segment_end != seg.expected_end():
-                raise DocumentError(
-                    f"{base}.segment_end",
-                    f"expected {seg.expected_end().isoformat()} "
-                    f"(segment_start + {len(seg.values)} value sets x interval {seg.interval}s)",
-                )
-            checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values")
-            formats = _dump(seg.formats)
-            texts.append((exactjson.dumps(checked), exactjson.dumps(totals(checked, formats))))
-            self.progress(1)
-        return texts
+    def _check_segment(self, seg: Any, base: str, errors: ErrorCollector) -> tuple[str, str] | None:
+        """A segment's end and values; its values and totals as JSON text if no error has
+        been found so far (after one, nothing will be written)."""
+        if seg.segment_end != seg.expected_end():
+            errors.add(
+                f"{base}.segment_end",
+                f"expected {seg.expected_end().isoformat()} "
+                f"(segment_start + {len(seg.values)} value sets x interval {seg.interval}s)",
+            )
+        checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values", errors)
+        self.progress(1)
+        if errors:
+            return None
+        formats = _dump(seg.formats)
+        return exactjson.dumps(checked), exactjson.dumps(totals(checked, formats))
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -725,6 +746,13 @@ def object_count(doc: ImportDocument) -> int:
     return sum(len(getattr(doc, kind)) for kind in KINDS) + len(doc.usage_segments)
 
 
-def load_document(doc: ImportDocument, progress: Progress | None = None) -> ImportResult:
-    """Load a validated document in one transaction; raise ``DocumentError`` if it is wrong."""
-    return Loader(doc, progress or (lambda n: None)).run()
+def load_document(
+    doc: ImportDocument,
+    progress: Progress | None = None,
+    *,
+    max_errors: int = DEFAULT_MAX_ERRORS,
+) -> ImportResult:
+    """Load a validated document in one transaction. If it is wrong (references, duplicates,
+    segments), write nothing and raise ``DocumentError`` listing up to ``max_errors`` errors in
+    document order."""
+    return Loader(doc, progress or (lambda n: None), max_errors).run()

@@ -9,7 +9,14 @@ from datetime import datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    field_validator,
+    model_validator,
+)
 
 from cdsapi import enums
 from cdsapi.importer.types import (
@@ -399,3 +406,15 @@ class ImportDocument(Strict):
     bill_sections: list[BillSectionDoc] = Field(default_factory=list)
     usage_segments: list[UsageSegmentDoc] = Field(default_factory=list)
     customers: list[CustomerDoc] = Field(default_factory=list)
+    _given_order: tuple[str, ...] = PrivateAttr(default=())
+
+    def keep_order(self, data: dict[str, Any]) -> "ImportDocument":
+        """Remember the order of the lists in the parsed ``data`` (errors follow it)."""
+        self._given_order = tuple(k for k in data if k in type(self).model_fields)
+        return self
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The names of the lists in document order (those not given last)."""
+        rest = tuple(k for k in type(self).model_fields if k not in self._given_order)
+        return self._given_order + rest
