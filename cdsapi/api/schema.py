@@ -6,6 +6,12 @@ shows), so the schema is written here as data, not derived from serializers:
 - ``OBJECTS``: each object's fields as JSON Schema. Only the fields no grant can hide are
   ``required``; every other field may be absent (not granted) or, where stored so, ``null``
   (granted but unknown). Exact decimals are ``number``.
+- ``NESTED``: the objects inside them (entities, contacts, programs, premises, meter apps,
+  new charges, usage and cost details, line items, value formats and value objects), as
+  ``cdsapi.importer.schema`` admits them and the server serves them: exactly the import's
+  keys (``additionalProperties: false``), its enumerations, optional keys absent when the
+  source gave none. ``UsageAggregate`` narrows ``UsageSegment`` to what an aggregated view
+  serves.
 - ``ENDPOINTS``: each endpoint's envelope, object and query parameters.
 - ``cds_list_schema``: the ``@extend_schema`` each list view carries.
 - ``postprocess``: the drf-spectacular hook that adds the components and, as
@@ -20,6 +26,7 @@ from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 
+from cdsapi import enums
 from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
 from cdsapi.grants import upstream
 from cdsapi.grants.policy import ACCOUNT_ALWAYS, SECTION_FIELDS, STATEMENT_FIELDS
@@ -35,7 +42,7 @@ from cdsapi.grants.upstream import (
     SEGMENTS,
     STATEMENTS,
 )
-from usage.aggregation import AGGREGATION_TYPES
+from usage.aggregation import AGGREGATION_TYPES, SUMMED
 
 API_PREFIX = "/cds-customerdata-api/v1/"
 GOVERNED_BY = "x-cds-governed-by"
@@ -63,9 +70,354 @@ DATETIME = {
 }
 DECIMAL = {"type": "number", "description": "exact decimal: the stored digits, as a JSON number"}
 STRINGS = {"type": "array", "items": STRING}
-OBJECT = {"type": "object"}
-OBJECTS_ = {"type": "array", "items": OBJECT}
 META = {"cds_created": DATETIME, "cds_modified": DATETIME, "cds_synced": DATETIME}
+ID = {
+    "type": "string",
+    "minLength": 1,
+    "pattern": r"^[^\s~]+$",
+    "description": "an id as imported (no whitespace, no '~')",
+}
+IDS = {"type": "array", "items": ID}
+CURRENCY = {"type": "string", "pattern": "^[A-Z]{3}$", "description": "ISO 4217 code"}
+BOOLEAN = {"type": "boolean"}
+
+
+def _enum(values: Any) -> dict[str, Any]:
+    return {"type": "string", "enum": list(values)}
+
+
+def _enums(values: Any) -> dict[str, Any]:
+    return {"type": "array", "items": _enum(values)}
+
+
+def _ref(component: str) -> dict[str, Any]:
+    return {"$ref": REF + component}
+
+
+def _refs(component: str) -> dict[str, Any]:
+    return {"type": "array", "items": _ref(component)}
+
+
+def _null_ref(component: str) -> dict[str, Any]:
+    return {"anyOf": [_ref(component), {"type": "null"}]}
+
+
+def _described(schema: dict[str, Any], description: str) -> dict[str, Any]:
+    known = schema.get("description")
+    return {**schema, "description": f"{known}; {description}" if known else description}
+
+
+def _nested(
+    description: str,
+    required: dict[str, dict[str, Any]],
+    optional: dict[str, dict[str, Any]] | None = None,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A nested object served exactly as stored: its keys are the import schema's, no more."""
+    return {
+        "type": "object",
+        "description": description,
+        "required": list(required),
+        "properties": {**required, **(optional or {})},
+        "additionalProperties": False,
+        **extra,
+    }
+
+
+# -- nested object formats (as cdsapi/importer/schema.py admits them, served as stored) -------
+#
+# The import keeps only the keys a source gave, so an optional key may be absent ("omitted
+# when unknown"); where the import admits null, a given null is served as null.
+
+_PROGRAM_REQUIRED = {
+    "id": ID,
+    "program_number": STRING,
+    "types": STRINGS,  # narrowed per kind below
+    "name": STRING,
+    "description": STRING,
+    "documentation": _described(STRING, "URL of the program's documentation"),
+}
+_PROGRAM_OPTIONAL = {
+    "more_info": _null(_described(STRING, "URL")),
+    "signup": _null(_described(STRING, "URL")),
+    "settings": _null(_described(STRING, "URL")),
+    "discontinue": _null(_described(STRING, "URL")),
+    "participation_number": _null(STRING),
+    "start": _null(DATE),
+    "end": _null(DATE),
+    "balance": _null(DECIMAL),
+    "currency": _null(CURRENCY),
+}
+
+
+def _format_rule(kind: str, required: list[str], properties: dict[str, Any]) -> dict[str, Any]:
+    """What a format of one value type must carry (the import's per-type checks)."""
+    return {
+        "if": {"properties": {"type": {"const": kind}}, "required": ["type"]},
+        "then": {"required": required, "properties": properties},
+    }
+
+
+_UNITS_BY_TYPE = {
+    "electric_usage": enums.ELECTRIC_ENERGY_UNITS,
+    "electric_demand": enums.ELECTRIC_DEMAND_UNITS,
+    "water_usage": enums.WATER_UNITS,
+    "natural_gas_usage": enums.GAS_UNITS,
+    "fuel_oil_usage": enums.FUEL_OIL_UNITS,
+    "meter_readings": enums.UNIT_TYPES,
+}
+_FORMAT_RULES = [
+    *(
+        _format_rule(kind, ["units"], {"units": _enum(units)})
+        for kind, units in _UNITS_BY_TYPE.items()
+    ),
+    _format_rule("electric_demand", ["demand_type"], {"demand_type": _enum(enums.DEMAND_TYPES)}),
+    _format_rule(
+        "electric_supply_mix",
+        ["indexes", "attribution", "supply_type"],
+        {
+            "attribution": _enum(enums.SUPPLY_ATTRIBUTION_TYPES),
+            "supply_type": _enum(enums.SUPPLY_TYPES),
+        },
+    ),
+    _format_rule("cost", ["currency", "indexes"], {"currency": CURRENCY}),
+    # Required at import; left out when the grant does not show that meter.
+    _format_rule("meter_readings", [], {"related_meterdevice": ID}),
+]
+# Value types that aggregate (usage.aggregation.reducer): summed, or peak demand's maximum.
+AGGREGATED_TYPES = tuple(
+    kind for kind, key in enums.VALUE_KEYS.items() if key in SUMMED or kind == "electric_demand"
+)
+
+
+def _value(kind: str, properties: dict[str, Any]) -> dict[str, Any]:
+    """The value object of one value type: its key (``enums.VALUE_KEYS``), and no other
+    except a supply mix's optional ``ci`` and ``eacs``."""
+    return {
+        "type": "object",
+        "title": kind,
+        "required": [enums.VALUE_KEYS[kind]],
+        "properties": properties,
+        "additionalProperties": False,
+    }
+
+
+_DECIMAL_VALUES = {kind: _value(kind, {key: DECIMAL}) for kind, key in enums.VALUE_KEYS.items()}
+_VALUES = {
+    **_DECIMAL_VALUES,
+    "electric_supply_mix": _value(
+        "electric_supply_mix",
+        {
+            "sm": {**DECIMAL, "minimum": 0, "maximum": 1, "description": "a ratio, 0 to 1"},
+            "ci": _described(DECIMAL, "carbon intensity, gCO2e/kWh"),
+            "eacs": _described(STRINGS, "cds_eac_id of each energy attribute certificate"),
+        },
+    ),
+    "meter_readings": _value(
+        "meter_readings",
+        {"r": _described(STRING, "the register's reading at the start of the slot")},
+    ),
+}
+
+
+def _value_set(value: str, description: str) -> dict[str, Any]:
+    return {
+        "type": "array",
+        "description": description,
+        "items": {"anyOf": [_ref(value), {"type": "null"}]},
+    }
+
+
+NESTED: dict[str, dict[str, Any]] = {
+    "Entity": _nested(
+        "A utility or supplier (CDS-WG3-01 §10.1.2).",
+        {
+            "id": ID,
+            "types": _enums(enums.ENTITY_TYPES),
+            "entity_number": STRING,
+            "entity_name": STRING,
+            "entity_abbreviation": _null(STRING),
+        },
+    ),
+    "AccountContact": _nested(
+        "A contact of an account: types include phone_number or email (§10.1.3).",
+        {
+            "id": ID,
+            "types": {
+                **_enums(enums.CONTACT_TYPES),
+                "contains": {"enum": ["phone_number", "email"]},
+            },
+            "value": _described(STRING, "an E.164 phone number or an email address"),
+        },
+    ),
+    "AccountProgram": _nested(
+        "A program an account takes part in (§10.1.4). Optional fields are absent when "
+        "unknown; a program scope's grant shows only the programs it lists.",
+        {**_PROGRAM_REQUIRED, "types": _enums(enums.ACCOUNT_PROGRAM_TYPES)},
+        _PROGRAM_OPTIONAL,
+    ),
+    "ServiceProgram": _nested(
+        "A program a service contract takes part in (§10.2.3). Optional fields are absent "
+        "when unknown; a program scope's grant shows only the programs it lists.",
+        {**_PROGRAM_REQUIRED, "types": _enums(enums.SERVICE_PROGRAM_TYPES)},
+        {
+            **_PROGRAM_OPTIONAL,
+            "units": _null(_enum(enums.UNIT_TYPES)),
+            "pnode": _null(STRING),
+            "anode": _null(STRING),
+            "aggregated": _null(BOOLEAN),
+            "automated": _null(BOOLEAN),
+        },
+    ),
+    "Premise": _nested(
+        "A premise a service point serves (§10.3.2).",
+        {"id": ID, "premise_number": STRING, "types": _enums(enums.PREMISE_TYPES)},
+    ),
+    "MeterApp": _nested(
+        "An app on a meter (§10.4.2); start and end are absent when unknown.",
+        {
+            "id": ID,
+            "app_number": STRING,
+            "types": _enums(enums.METER_APP_TYPES),
+            "name": STRING,
+        },
+        {"start": _null(DATETIME), "end": _null(DATETIME)},
+    ),
+    "NewCharge": _nested(
+        "A new charge on a statement (§10.5.2): money in the statement's currency.",
+        {
+            "id": ID,
+            "name": STRING,
+            "types": _enums(enums.NEW_CHARGE_TYPES),
+            "amount": _described(DECIMAL, "positive a charge, negative a credit"),
+            "included_in_amount_due": BOOLEAN,
+        },
+        {
+            "related_billsections": _described(
+                IDS,
+                "absent if unknown or if the grant shows no bill sections; otherwise only "
+                "the sections the grant shows",
+            )
+        },
+    ),
+    "UsageDetail": _nested(
+        "A measurement on a bill section (§10.6.2): a number with its unit. Under the "
+        "usage_only flavor only those in a unit other than money are shown.",
+        {
+            "id": ID,
+            "name": STRING,
+            "types": _enums(enums.USAGE_DETAIL_TYPES),
+            "value": DECIMAL,
+            "units": _enum(enums.UNIT_TYPES),
+        },
+        {
+            "start_date": _null(DATE),
+            "end_date": _null(DATE),
+            "demand_type": _null(_enum(enums.DEMAND_TYPES)),
+            "tou": _null(_enum(enums.TOU_TYPES)),
+            "tier": _null(_enum(enums.TIER_TYPES)),
+            "direction": _null(_enum(enums.DIRECTION_TYPES)),
+            "season": _null(_enum(enums.SEASON_TYPES)),
+            "start_read": _null(DECIMAL),
+            "end_read": _null(DECIMAL),
+            "multiplier": _null(DECIMAL),
+        },
+    ),
+    "CostDetail": _nested(
+        "A subtotal of a bill section (§10.6.3), money in the section's currency. Cost "
+        "details may overlap: never sum them.",
+        {
+            "id": ID,
+            "name": STRING,
+            "types": _enums(enums.COST_DETAIL_TYPES),
+            "cost": {
+                "type": ["number", "string"],
+                "description": "an exact decimal as a JSON number, or (where the bill prints "
+                "no number) text; numeric text is always served as a number",
+            },
+        },
+    ),
+    "LineItem": _nested(
+        "A printed charge line of a bill section (§10.6.4).",
+        {
+            "id": ID,
+            "name": STRING,
+            "types": _enums(enums.LINE_ITEM_TYPES),
+            "start_date": DATE,
+            "end_date": DATE,
+            "cost": _described(DECIMAL, "money: positive a charge, negative a credit"),
+            "value": _null(_described(DECIMAL, "the quantity billed, in units")),
+            "rate": _null(_described(DECIMAL, "money per unit")),
+            "related_usage_details": _described(IDS, "ids of the section's usage_details"),
+            "related_cost_details": _described(IDS, "ids of the section's cost_details"),
+        },
+        {"units": _null(_enum(enums.UNIT_TYPES))},
+    ),
+    "UsageFormat": _nested(
+        "What one position of every value set holds (§10.8.2). Per value type: the units "
+        "it admits and the fields it needs (cost and electric_supply_mix formats name the "
+        "positions they describe in indexes, renumbered when a grant serves fewer formats).",
+        {"id": ID, "type": _enum(enums.VALUE_KEYS)},
+        {
+            "units": _null(_enum(enums.UNIT_TYPES)),
+            "direction": _null(_enum(enums.DIRECTION_TYPES)),
+            "tou": _null(_enum(enums.TOU_TYPES)),
+            "tier": _null(_enum(enums.TIER_TYPES)),
+            "season": _null(_enum(enums.SEASON_TYPES)),
+            "quality": _null(_enum(enums.READING_QUALITY_TYPES)),
+            "demand_type": _null(_enum(enums.DEMAND_TYPES)),
+            "related_meterdevices": _described(IDS, "only meters the grant shows"),
+            "related_meterdevice": _null(
+                _described(ID, "a meter_readings format's meter; absent if the grant hides it")
+            ),
+            "register": _null(STRING),
+            "indexes": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0},
+                "uniqueItems": True,
+                "description": "positions (0-based) of the formats this one describes",
+            },
+            "attribution": _null(_enum(enums.SUPPLY_ATTRIBUTION_TYPES)),
+            "supply_type": _null(_enum(enums.SUPPLY_TYPES)),
+            "currency": _null(CURRENCY),
+        },
+        allOf=_FORMAT_RULES,
+    ),
+    "UsageValue": {
+        "description": "A value object: the one key of its format's value type (§10.8.3).",
+        "oneOf": list(_VALUES.values()),
+    },
+    "UsageValueSet": _value_set(
+        "UsageValue",
+        "One value set: a value object per format, in the order of formats (null where "
+        "there is no data).",
+    ),
+    "UsageAggregateFormat": {
+        "description": "A format of an aggregate: a summed value type or peak demand, "
+        "marked calculated, its id the stored format's id with ':' and the aggregation type.",
+        "allOf": [
+            _ref("UsageFormat"),
+            {
+                "required": ["quality"],
+                "properties": {
+                    "id": {"pattern": ":(" + "|".join(AGGREGATION_TYPES[1:]) + ")$"},
+                    "type": {"enum": list(AGGREGATED_TYPES)},
+                    "quality": {"const": "calculated"},
+                },
+            },
+            _format_rule("electric_demand", [], {"demand_type": {"const": "peak"}}),
+        ],
+    },
+    "UsageAggregateValue": {
+        "description": "An aggregate's value object: the sum (peak demand: the maximum) of "
+        "the period's values.",
+        "oneOf": [_DECIMAL_VALUES[kind] for kind in AGGREGATED_TYPES],
+    },
+    "UsageAggregateValueSet": _value_set(
+        "UsageAggregateValue",
+        "The period's value set: per format, its total (null if the period has no data).",
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -93,15 +445,13 @@ OBJECTS: dict[str, Obj] = {
             "cds_account_parent": _null(STRING),
             "customer_number": _null(STRING),
             "account_number": _null(STRING),
-            "account_entity": _null(OBJECT),
+            "account_entity": _null_ref("Entity"),
             "account_name": _null(STRING),
             "account_address": _null(STRING),
-            "account_types": _null(STRINGS),
-            "account_status": _null(
-                {"type": "string", "enum": ["active", "suspended", "closed", "unknown"]}
-            ),
-            "account_contacts": _null(OBJECTS_),
-            "account_programs": _null(OBJECTS_),
+            "account_types": _null(_enums(enums.ACCOUNT_TYPES)),
+            "account_status": _null(_enum(enums.ACCOUNT_STATUSES)),
+            "account_contacts": _null(_refs("AccountContact")),
+            "account_programs": _null(_refs("AccountProgram")),
         },
         ACCOUNT_ALWAYS & ALWAYS[ACCOUNTS],
         "An account (CDS-WG3-01 §10.1), as it was at the grant's sync cutoff.",
@@ -116,15 +466,15 @@ OBJECTS: dict[str, Obj] = {
             "account_number": _null(STRING),
             "contract_number": _null(STRING),
             "contract_address": _null(STRING),
-            "contract_types": STRINGS,
-            "contract_entity": _null(OBJECT),
-            "contract_status": STRING,
+            "contract_types": _enums(enums.CONTRACT_TYPES),
+            "contract_entity": _null_ref("Entity"),
+            "contract_status": _enum(enums.CONTRACT_STATUSES),
             "contract_start": _null(DATE),
             "contract_end": _null(DATE),
-            "service_types": STRINGS,
+            "service_types": _enums(enums.SERVICE_TYPES),
             "rateplan_code": _null(STRING),
             "rateplan_name": _null(STRING),
-            "service_programs": _null(OBJECTS_),
+            "service_programs": _null(_refs("ServiceProgram")),
         },
         ALWAYS[CONTRACTS],
         "A service contract (CDS-WG3-01 §10.2).",
@@ -136,13 +486,13 @@ OBJECTS: dict[str, Obj] = {
             "cds_servicepoint_id": STRING,
             **META,
             "servicepoint_number": _null(STRING),
-            "servicepoint_types": STRINGS,
+            "servicepoint_types": _enums(enums.SERVICEPOINT_TYPES),
             "servicepoint_address": _null(STRING),
             "latitude": _null(DECIMAL),
             "longitude": _null(DECIMAL),
             "current_servicecontracts": STRINGS,
             "previous_servicecontracts": STRINGS,
-            "premises": _null(OBJECTS_),
+            "premises": _null(_refs("Premise")),
         },
         ALWAYS[POINTS],
         "A service point (CDS-WG3-01 §10.3).",
@@ -154,10 +504,10 @@ OBJECTS: dict[str, Obj] = {
             "cds_meterdevice_id": STRING,
             **META,
             "meter_number": _null(STRING),
-            "meter_types": STRINGS,
+            "meter_types": _enums(enums.METER_TYPES),
             "current_servicepoints": STRINGS,
             "previous_servicepoints": STRINGS,
-            "meter_apps": _null(OBJECTS_),
+            "meter_apps": _null(_refs("MeterApp")),
         },
         ALWAYS[METERS],
         "A meter device (CDS-WG3-01 §10.4).",
@@ -171,20 +521,20 @@ OBJECTS: dict[str, Obj] = {
             "cds_account_id": STRING,
             "account_number": _null(STRING),
             "statement_date": DATE,
-            "currency": STRING,
+            "currency": CURRENCY,
             "file_uri": _null(STRING),
             "file_mimetype": _null(STRING),
             "previous_balance_amount": _null(DECIMAL),
             "previous_balance_paid": _null(DECIMAL),
             "previous_balance_unpaid": _null(DECIMAL),
             "new_charges_amount": _null(DECIMAL),
-            "new_charges": _null(OBJECTS_),
+            "new_charges": _null(_refs("NewCharge")),
             "new_balance_amount": _null(DECIMAL),
             "amount_due": DECIMAL,
             "amount_due_date": DATE,
             "shutoff_prevention_minimum_due": _null(DECIMAL),
             "shutoff_prevention_date": _null(DATE),
-            "account_programs": _null(OBJECTS_),
+            "account_programs": _null(_refs("AccountProgram")),
         },
         _STATEMENT_REQUIRED,
         "A bill statement (CDS-WG3-01 §10.5).",
@@ -198,19 +548,19 @@ OBJECTS: dict[str, Obj] = {
             "cds_billstatement_id": _null(STRING),
             "cds_account_id": STRING,
             "account_number": _null(STRING),
-            "section_types": STRINGS,
+            "section_types": _enums(enums.BILL_SECTION_TYPES),
             "start_date": DATE,
             "end_date": DATE,
-            "currency": STRING,
-            "distribution_entity": _null(OBJECT),
-            "supply_entity": _null(OBJECT),
+            "currency": CURRENCY,
+            "distribution_entity": _null_ref("Entity"),
+            "supply_entity": _null_ref("Entity"),
             "related_servicecontracts": STRINGS,
             "related_servicepoints": STRINGS,
             "related_meterdevices": STRINGS,
             "related_billsections": STRINGS,
-            "usage_details": OBJECTS_,
-            "cost_details": OBJECTS_,
-            "line_items": _null(OBJECTS_),
+            "usage_details": _refs("UsageDetail"),
+            "cost_details": _refs("CostDetail"),
+            "line_items": _null(_refs("LineItem")),
         },
         _SECTION_REQUIRED,
         "A bill section (CDS-WG3-01 §10.6).",
@@ -230,18 +580,17 @@ OBJECTS: dict[str, Obj] = {
             "related_billsections": STRINGS,
             "segment_start": DATETIME,
             "segment_end": DATETIME,
-            "interval": {**DECIMAL, "description": "seconds per value set (exact decimal)"},
-            "formats": OBJECTS_,
+            "interval": {
+                **DECIMAL,
+                "exclusiveMinimum": 0,
+                "description": "seconds per value set (an exact decimal)",
+            },
+            "formats": _refs("UsageFormat"),
             "values": {
                 "type": "array",
-                "description": "one value set per interval, one object per format",
-                "items": {
-                    "type": "array",
-                    "items": {
-                        "type": "object",
-                        "additionalProperties": {"type": ["number", "null"]},
-                    },
-                },
+                "description": "one value set per interval, one value object per format "
+                "([] when the grant shows no value types)",
+                "items": _ref("UsageValueSet"),
             },
         },
         frozenset(
@@ -250,7 +599,8 @@ OBJECTS: dict[str, Obj] = {
             | {"related_aggregations", "related_accounts", "related_servicecontracts"}
             | {"related_servicepoints", "related_meterdevices", "related_billsections"}
         ),
-        "A usage segment (CDS-WG3-01 §10.8), or one period of an aggregate.",
+        "A usage segment (CDS-WG3-01 §10.8), as stored or trimmed to a grant window; on an "
+        "aggregated view, one period of an aggregate (see UsageAggregate).",
     ),
 }
 
@@ -569,13 +919,13 @@ def _error_name(status: int) -> str:
     return f"Error{status}"
 
 
-def _list_component(endpoint: Endpoint) -> dict[str, Any]:
+def _list_component(envelope: str, item: str) -> dict[str, Any]:
     link = _null({"type": "string", "format": "uri"})
     return {
         "type": "object",
-        "required": [endpoint.envelope, "next", "previous"],
+        "required": [envelope, "next", "previous"],
         "properties": {
-            endpoint.envelope: {"type": "array", "items": {"$ref": REF + endpoint.obj.component}},
+            envelope: {"type": "array", "items": _ref(item)},
             "next": {**link, "description": "the next page's URL, or null on the last page"},
             "previous": {**link, "description": "the previous page's URL, or null on the first"},
         },
@@ -585,6 +935,56 @@ def _list_component(endpoint: Endpoint) -> dict[str, Any]:
 
 def _list_name(endpoint: Endpoint) -> str:
     return endpoint.obj.component + "List"
+
+
+# An aggregated view (seed vocabulary: aggregation_type, or a grant allowing nothing finer)
+# serves one item per series and calendar period (usage.serving.aggregate_page).
+AGGREGATE = "UsageAggregate"
+AGGREGATE_LIST = AGGREGATE + "List"
+AGGREGATE_ID = r"^agg-[0-9a-f]{24}-\d{8}T\d{6}(\.\d{6})?Z$"
+
+
+def _aggregate_component() -> dict[str, Any]:
+    return {
+        "description": "One calendar period of an aggregate (hourly, daily or monthly, in "
+        "the series' timezone; the first and last clipped to the grant's window): a "
+        "UsageSegment with one value set, the period's totals.",
+        "allOf": [
+            _ref(OBJECTS[SEGMENTS].component),
+            {
+                "properties": {
+                    "cds_usagesegment_id": {
+                        "pattern": AGGREGATE_ID,
+                        "description": "agg-, a hash of the series and period, then the "
+                        "period's start (UTC)",
+                    },
+                    "interval": {
+                        "type": "integer",
+                        "description": "the period's length in whole seconds",
+                    },
+                    "formats": {"minItems": 1, "items": _ref("UsageAggregateFormat")},
+                    "values": {
+                        "minItems": 1,
+                        "maxItems": 1,
+                        "items": _ref("UsageAggregateValueSet"),
+                    },
+                },
+            },
+        ],
+    }
+
+
+def _ok_schema(endpoint: Endpoint) -> dict[str, Any]:
+    """The 200 body: the list; for usage segments, intervals or (on an aggregated view)
+    aggregates, which only the query or the grant tells apart."""
+    if endpoint.kind != SEGMENTS:
+        return _ref(_list_name(endpoint))
+    return {
+        "description": f"{AGGREGATE_LIST} on an aggregated view (aggregation_type "
+        "hourly_aggregates, daily_aggregates or monthly_aggregates, or a grant allowing "
+        f"nothing finer), else {_list_name(endpoint)}.",
+        "anyOf": [_ref(_list_name(endpoint)), _ref(AGGREGATE_LIST)],
+    }
 
 
 def _object_component(obj: Obj) -> dict[str, Any]:
@@ -603,8 +1003,11 @@ def components() -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = {}
     for obj in OBJECTS.values():
         found[obj.component] = _object_component(obj)
+    found.update(NESTED)
+    found[AGGREGATE] = _aggregate_component()
     for endpoint in ENDPOINTS.values():
-        found[_list_name(endpoint)] = _list_component(endpoint)
+        found[_list_name(endpoint)] = _list_component(endpoint.envelope, endpoint.obj.component)
+    found[AGGREGATE_LIST] = _list_component(ENDPOINTS["usage-segments"].envelope, AGGREGATE)
     for status, (code, _) in ERRORS.items():
         found[_error_name(status)] = _error_component(code)
     return found
@@ -626,7 +1029,7 @@ def cds_list_schema(path: str) -> Any:
     endpoint = ENDPOINTS[path]
     responses: dict[int, Any] = {
         200: OpenApiResponse(
-            response={"$ref": REF + _list_name(endpoint)},
+            response=_ok_schema(endpoint),
             description=f"A page of {endpoint.envelope} (at most 100 items). A grant with a "
             "jwk gets every body as a compact JWE (application/jose) instead.",
         )
