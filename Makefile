@@ -5,8 +5,11 @@ PY := $(VENV)/bin/python
 DEMO_FILE ?= var/demo.json
 HOST ?= 127.0.0.1
 PORT ?= 8000
+# A local SECRET_KEY for demo, test, lint and bench, made once (production sets SECRET_KEY).
+SECRET_KEY_FILE := var/secret_key
+LOCAL_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}"
 
-.PHONY: port-free install demo demo-data serve test lint format bench clean
+.PHONY: port-free install demo demo-data serve serve-key test lint format bench clean
 
 install: $(VENV)/.installed
 
@@ -21,43 +24,58 @@ $(DEMO_FILE): cdsapi/demo/data.py | install
 	mkdir -p $(dir $(DEMO_FILE))
 	$(PY) manage.py cds_demo_data --out $(DEMO_FILE)
 
-demo-data: install $(DEMO_FILE)
-	$(PY) manage.py migrate --noinput
-	$(PY) manage.py cds_import $(DEMO_FILE)
+$(SECRET_KEY_FILE):
+	mkdir -p $(dir $@)
+	umask 077 && $(PYTHON) -c "import secrets; print(secrets.token_urlsafe(50))" > $@
+
+demo-data: install $(DEMO_FILE) $(SECRET_KEY_FILE)
+	$(LOCAL_KEY) $(PY) manage.py migrate --noinput
+	$(LOCAL_KEY) $(PY) manage.py cds_import $(DEMO_FILE)
 
 demo: port-free demo-data
 	@echo
 	@echo "Demo data loaded: Cascade Valley Power & Gas (3 customers, 6 accounts, 2 years of intervals)."
 	@echo "A demo client with one grant of each type; paste these while the server runs:"
 	@echo
-	@$(PY) manage.py cds_demo_grants --base-url http://$(HOST):$(PORT)
+	@$(LOCAL_KEY) $(PY) manage.py cds_demo_grants --base-url http://$(HOST):$(PORT)
 	@echo "Health checks: curl http://$(HOST):$(PORT)/healthz  and  curl http://$(HOST):$(PORT)/readyz"
 	@echo
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+	$(LOCAL_KEY) DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
 
 # Before anything is loaded or replaced: a second `make demo` must not touch the running one.
 port-free:
 	@$(PYTHON) -c "import socket, sys; s = socket.socket(); busy = s.connect_ex(('$(HOST)', $(PORT))) == 0; sys.exit('port $(PORT) on $(HOST) is in use (another make demo?); try make demo PORT=8001' if busy else 0)"
 
-serve: install
-	$(PY) manage.py migrate --noinput
-	DEBUG=1 $(PY) manage.py runserver $(HOST):$(PORT)
+# Production serving: gunicorn (cdsapi/gunicorn.conf.py: CDS_BIND, default $(HOST):$(PORT) here,
+# CDS_WORKERS, ...), DEBUG off, JSON logs, static files collected for WhiteNoise. SECRET_KEY
+# must be set. HTTPS is required (plain HTTP is redirected): for a local plain-HTTP run,
+# SECRET_KEY=... SECURE_SSL_REDIRECT=0 make serve
+SERVE_ENV = DEBUG=0 CDS_REQUIRE_SECRET_KEY=1
+serve: install serve-key
+	$(SERVE_ENV) $(PY) manage.py collectstatic --noinput --verbosity 0
+	$(SERVE_ENV) $(PY) manage.py migrate --noinput
+	$(SERVE_ENV) CDS_BIND="$${CDS_BIND:-$(HOST):$(PORT)}" $(VENV)/bin/gunicorn -c cdsapi/gunicorn.conf.py
 
-test: install
-	$(VENV)/bin/pytest
+serve-key:
+	@test -n "$$SECRET_KEY" || { echo "make serve: set SECRET_KEY (50+ random characters, e.g. python3 -c 'import secrets; print(secrets.token_urlsafe(50))'); make demo runs without one" >&2; exit 1; }
+
+test: install $(SECRET_KEY_FILE)
+	$(LOCAL_KEY) $(VENV)/bin/pytest
 
 # Usage serving speed against raw SQL; DATABASE_URL picks the server (a *_bench database is used).
-bench: install
-	$(PY) bench/usage_bench.py
+# The test client speaks plain HTTP; the per-client rate limit is counted (its cost is part of
+# every request) but set too high to refuse the benchmark's own client.
+bench: install $(SECRET_KEY_FILE)
+	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min $(PY) bench/usage_bench.py
 
-lint: install
+lint: install $(SECRET_KEY_FILE)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
-	$(PY) manage.py makemigrations --check --dry-run
+	$(LOCAL_KEY) $(PY) manage.py makemigrations --check --dry-run
 
 format: install
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
 clean:
-	rm -rf $(VENV) var db.sqlite3 db.sqlite3-* db-accesslog.sqlite3* .pytest_cache .ruff_cache .hypothesis
+	rm -rf $(VENV) var staticfiles db.sqlite3 db.sqlite3-* db-accesslog.sqlite3* .pytest_cache .ruff_cache .hypothesis

@@ -30,3 +30,27 @@ class AccessLogEntry(models.Model):
 
     def __str__(self) -> str:
         return f"{self.time:%Y-%m-%d %H:%M:%S} {self.method} {self.endpoint} {self.status}"
+
+
+class ThrottleCounter(models.Model):
+    """One fixed window of a rate limit (``cdsapi.api.throttling``), when no shared cache is
+    configured: every worker adds to the same row with one atomic upsert. In the access
+    log's database, so counting never waits behind an import; ``cds_prune_access_log``
+    deletes windows that have ended."""
+
+    key = models.CharField(max_length=200, help_text="What is counted, e.g. client:<id>:60.")
+    window_start = models.BigIntegerField(help_text="Start of the window (Unix seconds).")
+    window_end = models.BigIntegerField(
+        db_index=True, help_text="End of the window (Unix seconds)."
+    )
+    count = models.BigIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["key", "window_start"], name="accesslog_throttle_key_window"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.key} @{self.window_start}: {self.count}"

@@ -1,7 +1,10 @@
 """The access log is read and written through the ``accesslog`` connection. With SQLite that is
 a file of its own, so an API request's log row never waits behind an import holding the main
 file's write lock; with PostgreSQL it is the main database through a second connection (its
-table is then migrated with the main database's). Without an ``accesslog`` alias, ``default``."""
+table is then migrated with the main database's). Without an ``accesslog`` alias, ``default``.
+
+Every model of the ``accesslog`` app goes there: the log's rows, and the rate limits'
+counters (``ThrottleCounter``, written on every API request when no shared cache is set)."""
 
 from typing import Any
 

@@ -5,12 +5,14 @@ same file serves `make demo` on a laptop and a production deployment.
 """
 
 import os
+import re
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 
 from cdsapi import __version__
+from cdsapi.logs import logging_config
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -35,12 +37,52 @@ DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
 if not SECRET_KEY:
+    # Production serving (`make serve`, cdsapi/gunicorn.conf.py) sets CDS_REQUIRE_SECRET_KEY.
     if not DEBUG and env_bool("CDS_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("SECRET_KEY must be set in the environment.")
-    # A fixed development key keeps `make demo` zero-setup; production sets SECRET_KEY.
-    SECRET_KEY = "cdsapi-insecure-development-key-set-SECRET_KEY-in-production"
+        raise ImproperlyConfigured(
+            "SECRET_KEY must be set in the environment to serve in production: 50 or more "
+            "random characters, such as python3 -c "
+            "'import secrets; print(secrets.token_urlsafe(50))' prints."
+        )
+    # A fixed development key keeps a bare `manage.py` or `pytest` zero-setup (the Makefile
+    # passes a generated one, var/secret_key); the prefix makes `check --deploy` refuse it.
+    SECRET_KEY = "django-insecure-cdsapi-development-key-set-SECRET_KEY-in-production"
 
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["127.0.0.1", "localhost", "testserver"])
+
+# HTTPS. The defaults are production's whenever DEBUG is off (`manage.py check --deploy` is
+# clean with them): plain HTTP is redirected to HTTPS, HSTS, cookies only over HTTPS.
+# SECURE_SSL_REDIRECT=0 is for a local plain-HTTP run only (it also drops the cookies'
+# Secure flag unless SESSION_COOKIE_SECURE / CSRF_COOKIE_SECURE say otherwise). The health
+# checks are never redirected (cdsapi.middleware.HealthChecks answers them first anyway).
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", not DEBUG)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$", r"^readyz$"]
+SECURE_HSTS_SECONDS = int(os.environ.get("SECURE_HSTS_SECONDS", "0" if DEBUG else "31536000"))
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", True)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", True)
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", SECURE_SSL_REDIRECT)
+
+
+def meta_name(header: str) -> str:
+    """A request header as Django's request.META names it: X-Forwarded-Proto and
+    HTTP_X_FORWARDED_PROTO are both HTTP_X_FORWARDED_PROTO; empty stays empty."""
+    name = header.strip().upper().replace("-", "_")
+    return name if not name or name.startswith("HTTP_") else "HTTP_" + name
+
+
+def proxy_ssl_header(value: str) -> tuple[str, str] | None:
+    """``CDS_PROXY_SSL_HEADER``: the header a TLS-terminating proxy sets on every request it
+    forwards, as ``HTTP_X_FORWARDED_PROTO`` (value ``https``), ``X-Forwarded-Proto`` or
+    ``HTTP_X_FORWARDED_PROTO=https``. The proxy must overwrite whatever a client sent."""
+    name, _, secure_value = value.partition("=")
+    return (meta_name(name), secure_value.strip() or "https") if meta_name(name) else None
+
+
+# Behind a TLS proxy: the header that says the client's request was HTTPS, and the origins
+# (scheme and host, e.g. https://data.example-utility.com) whose forms CSRF trusts.
+SECURE_PROXY_SSL_HEADER = proxy_ssl_header(os.environ.get("CDS_PROXY_SSL_HEADER", ""))
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -62,7 +104,14 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # Probes first: before host validation and the HTTPS redirect, and never logged.
+    "cdsapi.middleware.HealthChecks",
+    # One log line per request (with its X-Request-ID), whatever answers it below.
+    "cdsapi.middleware.RequestLog",
     "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    # gzip for the APIs only: never the pages that show a secret once (BREACH).
+    "cdsapi.middleware.ApiGZip",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -165,20 +214,72 @@ TIME_ZONE = os.environ.get("TIME_ZONE", "UTC")
 
 STATIC_URL = "static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "staticfiles"))
+# Static files (the admin's, Swagger UI's) are served by WhiteNoise from STATIC_ROOT,
+# which `manage.py collectstatic` fills (`make serve` runs it). With DEBUG off they have
+# content-hashed names and far-future caching, and are precompressed; with DEBUG on they are
+# read from the apps as they are. The test suite uses the plain storage (tests/conftest.py),
+# so it needs no collectstatic.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if DEBUG
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
 
 # The utility's own timezone: calendar days and months of usage aggregates, and relative
 # authorization_details dates, are computed here unless a service point names its own.
 CDS_TIMEZONE = os.environ.get("CDS_TIMEZONE", "America/Los_Angeles")
 
-LOGGING = {
-    "version": 1,
-    "disable_existing_loggers": False,
-    "formatters": {
-        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
-    },
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
-}
+# Logs go to standard error: plain lines, or one JSON object per line with CDS_LOG_FORMAT=json
+# (`make serve` and the gunicorn config default to it). Every request gets one line
+# (cdsapi.middleware.RequestLog) and every record logged while it is served its request id;
+# an error's traceback is logged once (cdsapi.logs).
+CDS_LOG_FORMAT = os.environ.get("CDS_LOG_FORMAT", "plain").strip().lower()
+if CDS_LOG_FORMAT not in {"plain", "json"}:
+    raise ImproperlyConfigured("CDS_LOG_FORMAT must be plain or json.")
+LOGGING = logging_config(CDS_LOG_FORMAT, os.environ.get("LOG_LEVEL", "INFO").upper())
+
+# A cache shared by every worker: Redis (Django's RedisCache) when CDS_CACHE_URL names one,
+# e.g. redis://127.0.0.1:6379/0. It holds the rate limits' counters and the resource
+# server's introspection answers. Without it each process has its own memory cache, and the
+# rate limits count in a table of the access log's database (cdsapi.api.throttling).
+CDS_CACHE_URL = os.environ.get("CDS_CACHE_URL", "").strip()
+if CDS_CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CDS_CACHE_URL,
+            "KEY_PREFIX": os.environ.get("CDS_CACHE_PREFIX", "cdsapi"),
+        }
+    }
+
+_RATE = re.compile(r"\s*(\d+)\s*/\s*(\d*)\s*(s|sec|second|m|min|minute|h|hour|d|day)s?\s*", re.I)
+
+
+def env_rate(name: str, default: str) -> str:
+    """A rate limit such as ``1200/min``, ``60/m``, ``10/s``, ``5000/h``, ``100/5min``; ``0``
+    or empty turns it off (returned as "")."""
+    value = os.environ.get(name, default).strip()
+    if value in {"", "0"}:
+        return ""
+    if not _RATE.fullmatch(value):
+        raise ImproperlyConfigured(f"{name}: expected a rate such as 1200/min, got {value!r}")
+    return value
+
+
+# Rate limits of the Customer Data and Grants APIs (cdsapi.api.throttling), answered 429 with
+# Retry-After: requests per OAuth client, and failed authentications (a bearer token that is
+# unknown, expired or revoked) per client IP address, checked before the token is looked up.
+CDS_THROTTLE_CLIENT_RATE = env_rate("CDS_THROTTLE_CLIENT_RATE", "1200/min")
+CDS_THROTTLE_FAILED_AUTH_RATE = env_rate("CDS_THROTTLE_FAILED_AUTH_RATE", "60/min")
+# The client's address is REMOTE_ADDR (gunicorn: the peer). Behind a reverse proxy, name the
+# header it sets (e.g. HTTP_X_FORWARDED_FOR; its last address is taken, the one the proxy
+# saw): only when every request comes through that proxy, which must set the header.
+CDS_CLIENT_IP_HEADER = meta_name(os.environ.get("CDS_CLIENT_IP_HEADER", ""))
+# Browsers on these origins may call the Customer Data and Grants APIs (CORS); "*" for any.
+CDS_CORS_ORIGINS = env_list("CDS_CORS_ORIGINS", [])
 
 # OAuth 2.0 (django-oauth-toolkit). Its models are swapped for ours so that every token is
 # bound to exactly one CDS grant; the validator adds RFC 9396 authorization_details.
@@ -234,7 +335,22 @@ OAUTH2_PROVIDER = {
     # Store only a hash of each token (RFC 9700 §4.14): a database leak leaks no tokens.
     "COMPLIANT_BCP_RFC9700_TOKEN_STORAGE": True,
     "PKCE_REQUIRED": True,
+    # RFC 9700 as DOT enforces it (its 4.0 defaults; `check --deploy` warns otherwise): no
+    # implicit or password grant, PKCE with S256 only, a token never in a query string, and a
+    # replayed refresh token revokes its whole family. (SILENCED_SYSTEM_CHECKS: the two left.)
+    "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
+    "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
+    "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
+    "REFRESH_TOKEN_REUSE_PROTECTION": True,
 }
+
+# Two of DOT's RFC 9700 deploy warnings describe choices made on purpose:
+# W005: the consent flow (consent/) builds its own authorization response without RFC 9207's
+#       `iss`, and the metadata says so (authorization_response_iss_parameter_supported).
+# W008: http redirect URIs stay allowed for native apps' loopback callbacks (RFC 8252 §7.3,
+#       http://127.0.0.1:PORT/...; the demo's consent client uses one).
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W005", "oauth2_provider.W008"]
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cdsapi.api.renderers.ExactJSONRenderer"],

@@ -93,3 +93,33 @@ def api() -> Api:
 def fast_password_hashing(settings: Any) -> None:
     """Client secrets are hashed like passwords; PBKDF2 would dominate the suite's time."""
     settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True, scope="session")
+def plain_http_without_collectstatic() -> Any:
+    """The suite runs with DEBUG off, as production does, but speaks plain HTTP through the
+    test client and never runs collectstatic: no HTTPS redirect, static files by their own
+    names, found in the apps (WhiteNoise looks there instead of an empty STATIC_ROOT).
+    tests/test_production.py checks the production defaults in real processes."""
+    from django.conf import settings
+    from django.test.utils import override_settings
+
+    plain = {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"}
+    with override_settings(
+        SECURE_SSL_REDIRECT=False,
+        STORAGES={**settings.STORAGES, "staticfiles": plain},
+        WHITENOISE_USE_FINDERS=True,
+        WHITENOISE_AUTOREFRESH=True,
+    ):
+        yield
+
+
+@pytest.fixture(autouse=True)
+def forget_refused_addresses() -> Any:
+    """What a process noted of addresses over the failed-authentication limit outlives the
+    test's database rows; each test starts without it."""
+    from cdsapi.api.throttling import failed_authentication
+
+    failed_authentication.forget()
+    yield
+    failed_authentication.forget()

@@ -4,10 +4,14 @@ from collections import OrderedDict
 from typing import Any
 
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from rest_framework.exceptions import Throttled
 from rest_framework.permissions import BasePermission
 
+from cdsapi.api.throttling import client_ip, failed_authentication
 from cdsapi.grants import remote
 from cdsapi.models import AccessToken
+
+TOO_MANY_FAILURES = "too many requests with an invalid access token from this address"
 
 
 class BearerTokenAuthentication(OAuth2Authentication):
@@ -18,6 +22,21 @@ class BearerTokenAuthentication(OAuth2Authentication):
     www_authenticate_realm = "cdsapi"
 
     def authenticate(self, request: Any) -> tuple[Any, AccessToken] | None:
+        """The token's user and token, or None; a bearer token that gives no access counts
+        against the client's address (``cdsapi.api.throttling``), and an address over that
+        limit is refused (429) before its token is looked up."""
+        ip = client_ip(request)
+        refused_for = failed_authentication.refused(ip)
+        if refused_for is not None:
+            raise Throttled(refused_for, detail=TOO_MANY_FAILURES)
+        found = self.look_up(request)
+        if found is None and bearer_token(request):
+            refused_for = failed_authentication.failed(ip)
+            if refused_for is not None:
+                raise Throttled(refused_for, detail=TOO_MANY_FAILURES)
+        return found
+
+    def look_up(self, request: Any) -> tuple[Any, AccessToken] | None:
         if not remote.enabled():
             return super().authenticate(request)
         # As DOT does: a token in the query string is never one (RFC 9700 §4.3.2).

@@ -2,6 +2,7 @@
 (RFC 6749 / RFC 6750): never an HTML page, never a bare 500."""
 
 import logging
+import math
 from typing import Any
 
 from django.core.exceptions import (
@@ -75,8 +76,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, exceptions.MethodNotAllowed):
         return Response(_body("invalid_request", str(exc.detail)), status=405)
     if isinstance(exc, exceptions.Throttled):
+        # A rate limit (cdsapi.api.throttling): retry when its window ends.
         if exc.wait is not None:
-            headers["Retry-After"] = str(int(exc.wait))
+            headers["Retry-After"] = str(max(1, math.ceil(exc.wait)))
         return Response(_body("slow_down", str(exc.detail)), status=429, headers=headers)
     if isinstance(exc, exceptions.APIException):
         return Response(_body("invalid_request", str(exc.detail)), status=exc.status_code)
@@ -96,7 +98,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
         response._has_been_logged = True  # Django's request log would add a second line
         return response
     logger.exception("unhandled error in %s", context.get("view"))
-    return Response(_body("server_error", "internal error; it has been logged"), status=500)
+    response = Response(_body("server_error", "internal error; it has been logged"), status=500)
+    response._has_been_logged = True  # its traceback, once: not again by django.request
+    return response
 
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:

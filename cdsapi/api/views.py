@@ -2,13 +2,15 @@
 
 A subclass names its envelope key, its serializer, its filters and which of the policy's
 rules it serves; the base view does everything else the same way for every endpoint:
-authentication, the policy, parameter checks, filtering, paging and rendering.
+authentication, rate limits, the policy, parameter checks, filtering, paging and rendering.
 """
 
 from typing import Any, ClassVar
 
+from django.conf import settings
 from django.http import HttpResponse
-from rest_framework.exceptions import MethodNotAllowed
+from django.utils.cache import patch_vary_headers
+from rest_framework.exceptions import MethodNotAllowed, Throttled
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -18,9 +20,33 @@ from cdsapi.api.authentication import BearerTokenAuthentication, HasGrantToken
 from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.filters import Filter
 from cdsapi.api.pagination import PAGING_PARAMS
+from cdsapi.api.throttling import ClientRateThrottle
 from cdsapi.grants import jwk
 from cdsapi.grants.policy import Policy, Rule, compile_policy, encryption_key
 from cdsapi.text import has_control_characters
+
+# What a browser on an allowed origin may send and read (CDS_CORS_ORIGINS).
+CORS_REQUEST_HEADERS = "Authorization, Content-Type, X-Request-ID"
+CORS_EXPOSED_HEADERS = "Retry-After, WWW-Authenticate, X-Request-ID"
+CORS_MAX_AGE_SECONDS = 600
+
+
+def cors(request: Request, response: HttpResponse, methods: list[str]) -> None:
+    """CORS for a browser on an origin ``CDS_CORS_ORIGINS`` lists (``*``: any). The token is
+    a bearer header, never a cookie: no credentials mode."""
+    allowed = settings.CDS_CORS_ORIGINS
+    if not allowed:
+        return
+    patch_vary_headers(response, ["Origin"])
+    origin = request.META.get("HTTP_ORIGIN", "")
+    if not origin or (origin not in allowed and "*" not in allowed):
+        return
+    response["Access-Control-Allow-Origin"] = origin
+    response["Access-Control-Expose-Headers"] = CORS_EXPOSED_HEADERS
+    if request.method == "OPTIONS":
+        response["Access-Control-Allow-Methods"] = ", ".join(methods)
+        response["Access-Control-Allow-Headers"] = CORS_REQUEST_HEADERS
+        response["Access-Control-Max-Age"] = str(CORS_MAX_AGE_SECONDS)
 
 
 class CdsListView(APIView):
@@ -32,10 +58,17 @@ class CdsListView(APIView):
 
     authentication_classes = [BearerTokenAuthentication]
     permission_classes = [HasGrantToken]
+    # Requests per OAuth client (cdsapi.api.throttling); failed authentications per address
+    # are counted by the authentication itself, before the token is looked up.
+    throttle_classes = [ClientRateThrottle]
+    # What the endpoint serves, and what every answer's Allow header names (a 405's too).
+    # OPTIONS is answered on every endpoint besides, without a token (CORS preflight).
     http_method_names = ["get", "head"]
 
     def initial(self, request: Request, *args: Any, **kwargs: Any) -> None:
         access_log.start(request)
+        if request.method == "OPTIONS":
+            return  # nothing is read: no token, no throttle
         # Refuse other methods before authentication, which would try to parse a body.
         if request.method.lower() not in self.http_method_names:
             raise MethodNotAllowed(request.method)
@@ -47,6 +80,22 @@ class CdsListView(APIView):
             )
         super().initial(request, *args, **kwargs)
 
+    def http_method_not_allowed(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        if request.method == "OPTIONS":
+            return self.options(request, *args, **kwargs)
+        raise MethodNotAllowed(request.method)
+
+    def options(self, request: Any, *args: Any, **kwargs: Any) -> Response:
+        """``OPTIONS``: 204 with ``Allow``, for anyone (a browser's CORS preflight carries
+        no token); the CORS headers follow ``CDS_CORS_ORIGINS``."""
+        return Response(status=204, headers={"Allow": ", ".join(self.options_allow())})
+
+    def options_allow(self) -> list[str]:
+        return [*self.allowed_methods, "OPTIONS"]
+
+    def throttled(self, request: Request, wait: float | None) -> None:
+        raise Throttled(wait, detail="too many requests from this client")
+
     def finalize_response(
         self, request: Request, response: Response, *args: Any, **kwargs: Any
     ) -> HttpResponse:
@@ -54,7 +103,10 @@ class CdsListView(APIView):
         (compact serialization, ``application/jose``; see ``cdsapi.grants.jwk``). A request
         refused before its token was read has no grant to encrypt to."""
         response = super().finalize_response(request, response, *args, **kwargs)
+        if request.method == "OPTIONS" and response.status_code == 204:
+            response["Allow"] = ", ".join(self.options_allow())
         served = self.encrypted(request, response)
+        cors(request, served, self.options_allow())
         # Every Customer Data API request: one access log row (accesslog), X-Request-ID.
         return access_log.record(request, response, served, getattr(self, "envelope", None))
 
