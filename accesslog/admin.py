@@ -2,6 +2,7 @@
 
 import csv
 from collections.abc import Iterator
+from typing import Any
 
 from django.contrib import admin
 from django.db.models import QuerySet
@@ -24,6 +25,7 @@ COLUMNS = (
     "duration_ms",
     "request_id",
     "accounts",
+    "staff_user",
 )
 
 
@@ -48,6 +50,23 @@ def csv_response(rows: QuerySet) -> StreamingHttpResponse:
     return response
 
 
+class MadeByFilter(admin.SimpleListFilter):
+    """Client requests, or the admin's grant previews (a staff user named)."""
+
+    title = "made by"
+    parameter_name = "made_by"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("clients", "Clients"), ("previews", "Admin previews")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        if self.value() == "clients":
+            return queryset.filter(staff_user="")
+        if self.value() == "previews":
+            return queryset.exclude(staff_user="")
+        return queryset
+
+
 @admin.register(AccessLogEntry)
 class AccessLogEntryAdmin(ReadOnlyAdmin):
     list_display = (
@@ -60,9 +79,10 @@ class AccessLogEntryAdmin(ReadOnlyAdmin):
         "rows",
         "duration_ms",
         "request_id",
+        "staff_user",
     )
-    list_filter = ("client_id", "status", "endpoint", "time")
-    search_fields = ("=grant_id", "=request_id")
+    list_filter = ("client_id", "status", "endpoint", "time", MadeByFilter)
+    search_fields = ("=grant_id", "=request_id", "=staff_user")
     show_full_result_count = False
     actions = ["export_csv"]
     list_per_page = 100

@@ -81,6 +81,8 @@ def record(request: Any, response: Any, served: Any, envelope: str | None) -> An
             duration_ms=round((now - started) * 1000, 3) if started is not None else 0.0,
             request_id=ident,
             accounts=" ".join(sorted(getattr(request, "cds_account_ids", ()))) if ok else "",
+            # An admin preview (cdsapi.grants.preview) names who made it.
+            staff_user=getattr(django_request, "cds_staff_user", "")[:150],
         )
     except DatabaseError as exc:
         # An outage was already logged once with its 503; one line per request is enough.

@@ -22,6 +22,11 @@ class AccessLogEntry(models.Model):
         help_text="cds_account_ids of the grant's selected accounts (space-separated), "
         "on successful responses only.",
     )
+    staff_user = models.CharField(
+        max_length=150,
+        blank=True,
+        help_text="The staff user who previewed, for admin previews; blank for client requests",
+    )
 
     class Meta:
         verbose_name = "access log entry"

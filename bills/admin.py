@@ -1,7 +1,10 @@
 from django.contrib import admin
+from django.db import models
 
 from bills.models import BillSection, BillStatement
-from cdsapi.admin import ImportedDataAdmin, column
+from cdsapi.admin import ImportedDataAdmin, column, input_filter
+
+ACCOUNT = input_filter("Account ID", "account", "account__cds_account_id")
 
 
 @admin.register(BillStatement)
@@ -13,7 +16,10 @@ class BillStatementAdmin(ImportedDataAdmin):
         "amount_due",
         "currency",
     ]
-    list_filter = ["statement_date"]
+    list_select_related = ["account"]
+    list_filter = [ACCOUNT, "statement_date"]
+    # Shown, never edited: the form field only needs Django 6's scheme to stay quiet.
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     search_fields = ["cds_billstatement_id", "account__cds_account_id"]
     date_hierarchy = "statement_date"
 
@@ -27,5 +33,7 @@ class BillSectionAdmin(ImportedDataAdmin):
         "start_date",
         "end_date",
     ]
+    list_select_related = ["statement", "account"]
+    list_filter = [ACCOUNT]
     search_fields = ["cds_billsection_id", "account__cds_account_id"]
     date_hierarchy = "start_date"

@@ -3,29 +3,187 @@
 import json
 import secrets
 from collections.abc import Callable
+from functools import cache
 from typing import Any
 
 from django import forms
+from django.conf import settings
 from django.contrib import admin, messages
-from django.db.models import QuerySet
-from django.http import HttpRequest, HttpResponse
+from django.contrib.admin.utils import unquote
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.core.exceptions import FieldDoesNotExist, PermissionDenied
+from django.db.models import Model, Q, QuerySet
+from django.http import Http404, HttpRequest, HttpResponse, HttpResponseNotAllowed
 from django.template.response import TemplateResponse
+from django.urls import path
+from django.utils import timezone
 
-from cdsapi.grants import entry_form, lifecycle
+from accounts.models import Account
+from cdsapi.grants import entry_form, lifecycle, preview, summary
 from cdsapi.grants.details import InvalidAuthorizationDetails
+from cdsapi.grants.policy import encryption_key
 from cdsapi.grants.scopes import registry
-from cdsapi.models import Application, DirectAccess, Grant, IDToken
+from cdsapi.models import (
+    AccessToken,
+    Application,
+    AuthorizationCode,
+    DirectAccess,
+    Grant,
+    IDToken,
+    RefreshToken,
+)
+
+# Run-together words of field names, as an operator reads them.
+_WORDS = (
+    ("servicecontract", "service contract"),
+    ("servicepoint", "service point"),
+    ("meterdevice", "meter"),
+    ("billstatement", "bill statement"),
+    ("billsection", "bill section"),
+    ("usagesegment", "usage segment"),
+    ("rateplan", "rate plan"),
+    ("mimetype", "MIME type"),
+)
+_ABBREVIATIONS = {"id": "ID", "uri": "URI", "json": "JSON"}
 
 
-def column(field: str, label: str) -> Callable[[Any], Any]:
+def readable(name: str) -> str:
+    """A field name as an operator reads it: "Service contract ID" for
+    ``cds_servicecontract_id``, "Current service points" for ``current_servicepoints``."""
+    for joined, spaced in _WORDS:
+        name = name.replace(joined, spaced)
+    words = [_ABBREVIATIONS.get(w, w) for w in name.removeprefix("cds_").split("_")]
+    text = " ".join(words)
+    return text[:1].upper() + text[1:]
+
+
+def column(field: str, label: str | None = None) -> Callable[[Any], Any]:
     """A list column showing ``field`` under a readable label ("Account ID", not "Cds
-    account id"), sortable by it."""
+    account id"; by default ``readable(field)``), sortable by it."""
 
-    @admin.display(description=label, ordering=field)
+    @admin.display(description=label or readable(field), ordering=field)
     def show(obj: Any) -> Any:
         return getattr(obj, field)
 
+    show.__name__ = field  # the column's CSS class: column-<field>
     return show
+
+
+@cache
+def readable_labels(model: type[Model]) -> dict[str, str]:
+    """Labels for the fields of ``model`` whose verbose name is just their name spelled out
+    ("cds servicecontract id", "cds grant"): ``readable(name)`` instead. Verbose names stay
+    as they are in the models (changing one would need a migration)."""
+    found = {}
+    for field in model._meta.get_fields():
+        verbose = str(getattr(field, "verbose_name", ""))
+        label = readable(field.name)
+        if verbose == field.name.replace("_", " ") and label != verbose[:1].upper() + verbose[1:]:
+            found[field.name] = label
+    return found
+
+
+class ReadableLabels:
+    """Admin forms, read-only pages and inlines whose labels read as an operator reads them
+    (``readable_labels``), through the form's ``Meta.labels``, which read-only fields use
+    too."""
+
+    model: type[Model]
+
+    def get_form(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs["labels"] = {**readable_labels(self.model), **(kwargs.get("labels") or {})}
+        return super().get_form(request, obj, **kwargs)  # type: ignore[misc]
+
+    def get_formset(self, request: HttpRequest, obj: Any = None, **kwargs: Any) -> Any:
+        kwargs["labels"] = {**readable_labels(self.model), **(kwargs.get("labels") or {})}
+        return super().get_formset(request, obj, **kwargs)  # type: ignore[misc]
+
+
+class InputFilter(admin.SimpleListFilter):
+    """A list filter typed in rather than picked, for lists too long to offer (thousands of
+    accounts or meters): rows whose ``paths`` (any of them) equal the value typed.
+
+    Make one with ``input_filter``; its box is ``admin/cdsapi/input_filter.html``.
+    """
+
+    template = "admin/cdsapi/input_filter.html"
+    paths: tuple[str, ...] = ()
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return []
+
+    def has_output(self) -> bool:
+        return True
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet) -> QuerySet:
+        value = (self.value() or "").strip()
+        if not value:
+            return queryset
+        matching = Q()
+        for lookup in self.paths:
+            matching |= Q(**{lookup: value})
+        if len(self.paths) == 1 and not _crosses_many(queryset.model, self.paths[0]):
+            return queryset.filter(matching)
+        # Through a many-valued link a row could match twice: match by primary key instead.
+        return queryset.filter(pk__in=queryset.model._default_manager.filter(matching).values("pk"))
+
+    def choices(self, changelist: Any) -> Any:
+        yield {
+            "parameter": self.parameter_name,
+            "value": self.value() or "",
+            "hidden": [
+                (name, value)
+                for name, values in changelist.filter_params.items()
+                if name != self.parameter_name
+                for value in values
+            ],
+            "clear": changelist.get_query_string(remove=[self.parameter_name]),
+        }
+
+
+def _crosses_many(model: type[Model], path: str) -> bool:
+    """Whether a lookup path follows a many-to-many or reverse foreign key link."""
+    for part in path.split("__"):
+        try:
+            field = model._meta.get_field(part)
+        except FieldDoesNotExist:
+            return False
+        if field.many_to_many or field.one_to_many:
+            return True
+        if not field.is_relation:
+            return False
+        model = field.related_model
+    return False
+
+
+def input_filter(title: str, parameter: str, *paths: str) -> type[InputFilter]:
+    """An ``InputFilter`` titled ``title`` (e.g. "Account ID"), read from ``?parameter=``,
+    matching ``paths`` (e.g. ``account__cds_account_id``)."""
+    return type(
+        f"{parameter.title().replace('_', '')}Filter",
+        (InputFilter,),
+        {"title": title, "parameter_name": parameter, "paths": paths},
+    )
+
+
+class AutocompleteView(AutocompleteJsonView):
+    """The admin's autocomplete, each result labelled by its model admin's
+    ``autocomplete_label(obj)`` where it has one (``str(obj)`` elsewhere)."""
+
+    def serialize_result(self, obj: Any, to_field_name: str) -> dict[str, str]:
+        result = super().serialize_result(obj, to_field_name)
+        label = getattr(self.model_admin, "autocomplete_label", None)
+        if label is not None:
+            result["text"] = label(obj)
+        return result
+
+
+def _autocomplete_view(request: HttpRequest) -> HttpResponse:
+    return AutocompleteView.as_view(admin_site=admin.site)(request)
+
+
+# The site's own URL for it (``admin:autocomplete``) serves this view.
+admin.site.autocomplete_view = _autocomplete_view  # type: ignore[method-assign]
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):
@@ -41,7 +199,7 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class ImportedDataAdmin(ReadOnlyAdmin):
+class ImportedDataAdmin(ReadableLabels, ReadOnlyAdmin):
     """Read-only admin for data that ``cds_import`` owns.
 
     Edits would bypass the import's validation and its version history, so the admin shows
@@ -49,7 +207,7 @@ class ImportedDataAdmin(ReadOnlyAdmin):
     """
 
 
-class ImportedDataInline(admin.TabularInline):
+class ImportedDataInline(ReadableLabels, admin.TabularInline):
     extra = 0
     can_delete = False
     show_change_link = False
@@ -83,6 +241,7 @@ class GrantFormBase(forms.ModelForm):
 
     class Meta:
         model = Grant
+        labels = {"id": "Grant ID"}
         fields = [
             "client",
             "customer",
@@ -93,8 +252,19 @@ class GrantFormBase(forms.ModelForm):
             "expires",
         ]
 
+    class Media:
+        # After jquery.init.js: the script hooks django.jQuery's ajax.
+        js = ["admin/js/jquery.init.js", "cdsapi/grant_form.js"]
+        css = {"all": ["cdsapi/grant_form.css"]}
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        accounts = self.fields.get("accounts")
+        if accounts is not None:
+            # The chosen accounts read as the autocomplete offers them.
+            account_admin = admin.site.get_model_admin(Account)
+            accounts.queryset = account_admin.with_label_data(accounts.queryset)
+            accounts.label_from_instance = account_admin.autocomplete_label
         if self.instance.pk:
             details = self.instance.authorization_details
             self.initial["authorization_details"] = json.dumps(details, indent=2)
@@ -146,18 +316,89 @@ class GrantFormBase(forms.ModelForm):
 GrantForm = type("GrantForm", (GrantFormBase,), entry_form.declared_fields())
 
 
+def _shown(status: str, now: Any, prefix: str = "") -> Q:
+    """Grants whose own fields show ``status`` (``Grant.shown_status`` without the
+    administered grant): an active grant past its expiry shows ``expired``."""
+    live = Q(**{f"{prefix}expires__isnull": True}) | Q(**{f"{prefix}expires__gt": now})
+    active = Q(**{f"{prefix}status": Grant.Status.ACTIVE})
+    if status == Grant.Status.ACTIVE:
+        return active & live
+    if status == Grant.Status.EXPIRED:
+        return Q(**{f"{prefix}status": Grant.Status.EXPIRED}) | (active & ~live)
+    return Q(**{f"{prefix}status": status})
+
+
+class GrantStatusFilter(admin.SimpleListFilter):
+    """By the status a grant shows (``Grant.shown_status``), as the Status column does."""
+
+    title = "status"
+    parameter_name = "status"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return list(Grant.Status.choices)
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Grant]) -> QuerySet[Grant]:
+        if self.value() not in Grant.Status.values:
+            return queryset
+        now = timezone.now()
+        # A grant-admin grant that is itself active shows the grant it administers.
+        delegated = Q(administers__isnull=False) & _shown(Grant.Status.ACTIVE, now)
+        return queryset.filter(
+            (~delegated & _shown(self.value(), now))
+            | (delegated & _shown(self.value(), now, "administers__"))
+        )
+
+
+class CustomerFilter(admin.SimpleListFilter):
+    title = "customer"
+    parameter_name = "has_customer"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("yes", "A customer consented"), ("no", "No customer (operator-made)")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Grant]) -> QuerySet[Grant]:
+        if self.value() in ("yes", "no"):
+            return queryset.filter(customer__isnull=self.value() == "no")
+        return queryset
+
+
+class ExpiryFilter(admin.SimpleListFilter):
+    title = "expiry"
+    parameter_name = "expiry"
+
+    def lookups(self, request: HttpRequest, model_admin: Any) -> list[tuple[str, str]]:
+        return [("expired", "Expired"), ("active", "Not yet expired"), ("never", "Never expires")]
+
+    def queryset(self, request: HttpRequest, queryset: QuerySet[Grant]) -> QuerySet[Grant]:
+        now = timezone.now()
+        return {
+            "expired": lambda: queryset.filter(expires__lte=now),
+            "active": lambda: queryset.filter(expires__gt=now),
+            "never": lambda: queryset.filter(expires__isnull=True),
+        }.get(self.value() or "", lambda: queryset)()
+
+
 @admin.register(Grant)
 class GrantAdmin(admin.ModelAdmin):
     form = GrantForm
-    list_display = ["id", "client", "customer", "shared_accounts", "types", "status", "expires"]
-    list_select_related = ["client", "customer"]
-    autocomplete_fields = ["accounts"]
-    list_filter = ["status", "client", "created"]
+    list_display = [
+        column("id", "Grant ID"),
+        "client",
+        "customer",
+        "shared_accounts",
+        "types",
+        "status_shown",
+        "expires",
+    ]
+    list_select_related = ["client", "customer", "administers"]
+    autocomplete_fields = ["customer", "accounts"]
+    list_filter = [GrantStatusFilter, "client", CustomerFilter, ExpiryFilter, "created"]
     search_fields = [
         "id",
         "client__name",
         "client__client_id",
         "customer__username",
+        "customer__email",
         "accounts__cds_account_id",
     ]
     readonly_fields = ["id", "created", "modified"]
@@ -185,6 +426,11 @@ class GrantAdmin(admin.ModelAdmin):
     def types(self, obj: Grant) -> str:
         return ", ".join(e.get("type", "") for e in obj.authorization_details) or "-"
 
+    @admin.display(description="Status", ordering="status")
+    def status_shown(self, obj: Grant) -> str:
+        """As the Grants API shows it: ``expired`` once past ``expires``."""
+        return obj.shown_status()
+
     @admin.action(description="Issue a token for the selected grants (shown once)")
     def issue_token(self, request: HttpRequest, queryset: QuerySet[Grant]) -> Any:
         issued = []
@@ -208,6 +454,51 @@ class GrantAdmin(admin.ModelAdmin):
         for grant in queryset:
             lifecycle.revoke_grant(grant)
         self.message_user(request, f"Revoked {queryset.count()} grant(s).", messages.SUCCESS)
+
+    # -- the preview: what each endpoint returns for the grant now (cdsapi.grants.preview) --
+
+    change_form_template = "admin/cdsapi/grant/change_form.html"  # adds the preview link
+
+    def get_urls(self) -> list:
+        preview_url = path(
+            "<path:object_id>/preview/",
+            self.admin_site.admin_view(self.preview_view),
+            name="cdsapi_grant_preview",
+        )
+        return [preview_url, *super().get_urls()]
+
+    def preview_view(self, request: HttpRequest, object_id: str) -> HttpResponse:
+        """Loaded only when asked for, behind its own permission: it reads customer data."""
+        if not request.user.has_perm(f"{self.opts.app_label}.preview_grant"):
+            raise PermissionDenied
+        if request.method != "GET":
+            return HttpResponseNotAllowed(["GET"])
+        grant = self.get_object(request, unquote(object_id))
+        if grant is None:
+            return self._get_obj_does_not_exist_redirect(request, self.opts, object_id)
+        endpoint = request.GET.get("endpoint")
+        if endpoint is not None and endpoint not in preview.ENDPOINTS:
+            raise Http404(f"no endpoint {endpoint!r}")
+        response = TemplateResponse(
+            request,
+            "admin/cdsapi/grant/preview.html",
+            {
+                **self.admin_site.each_context(request),
+                "title": f"What grant {grant.pk} shows",
+                "opts": self.opts,
+                "original": grant,
+                "summary": summary.summarize(grant),
+                "previews": preview.preview(
+                    grant, request.user, (endpoint,) if endpoint else preview.ENDPOINTS
+                ),
+                "endpoints": preview.ENDPOINTS,
+                "endpoint": endpoint,
+                "issuer": settings.CDS_ISSUER,
+                "encrypted": encryption_key(grant) is not None,
+            },
+        )
+        response["Cache-Control"] = "no-store"
+        return response
 
 
 class DirectAccessForm(forms.ModelForm):
@@ -292,7 +583,6 @@ class ClientForm(forms.ModelForm):
             "client_type": "Public: a browser or mobile app without a secret (consent only).",
         }
 
-
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.fields["cds_enabled_scopes"].choices = [
@@ -321,7 +611,7 @@ def _secret_page(request: HttpRequest, shown: list[tuple[Application, str]]) -> 
     return shown_once(request, "client_secrets.html", "Client secrets", shown=shown)
 
 
-class ClientAdmin(admin.ModelAdmin):
+class ClientAdmin(ReadableLabels, admin.ModelAdmin):
     """Clients (data recipients) with only what applies here; a secret is shown once, when
     the client is made or its secret rotated."""
 
@@ -362,3 +652,8 @@ admin.site.unregister(Application)
 admin.site.register(Application, ClientAdmin)
 # No OpenID Connect here: ID tokens never exist.
 admin.site.unregister(IDToken)
+# django-oauth-toolkit's admins of the token models, labelled "Grant", not "Cds grant".
+for _model in (AccessToken, AuthorizationCode, RefreshToken):
+    _theirs = type(admin.site.get_model_admin(_model))
+    admin.site.unregister(_model)
+    admin.site.register(_model, type(_theirs.__name__, (ReadableLabels, _theirs), {}))

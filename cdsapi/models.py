@@ -92,6 +92,7 @@ class Grant(models.Model):
 
     class Meta:
         ordering = ["-created"]
+        permissions = [("preview_grant", "Can preview what a grant shows")]
 
     def __str__(self) -> str:
         return self.id

@@ -28,6 +28,7 @@ from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
+from cdsapi.grants.describe import describe
 from cdsapi.grants.oauth_views import authenticate_client, basic_credentials, oauth_error
 from cdsapi.grants.scopes import scope_of_type
 from cdsapi.grants.upstream import PRESELECTIONS
@@ -35,7 +36,6 @@ from cdsapi.models import Application, AuthorizationCode, Grant
 from consent import authorization, selection
 from consent.approval import AlreadyUsed, SelectionError, approve
 from consent.authorization import AuthorizationRequest, PageError, RedirectError
-from consent.describe import describe
 from consent.models import PushedRequest, Receipt
 
 # A fresh login for prompt=login: one made this recently counts.

@@ -2,21 +2,124 @@
 a grant by ticking and choosing rather than by typing JSON (the admin's grant form).
 
 Each scope an operator may grant (seed and consent scopes) gets a "share" checkbox and one
-field per entry field it keeps, by format: a checkbox for an include, a date or duration for a
-window, a choice or checkboxes for choices, comma-separated text for string lists. A blank
-field is left out of the entry, so the scope's default applies.
+field per entry field it keeps, by format: a checkbox for an include; for a window bound a
+relative choice ("last 12 months", "today", "no limit", resolved when the grant is saved) or a
+date from a date picker; a choice or checkboxes for choices, comma-separated text for string
+lists. A blank field is left out of the entry, so the scope's default applies.
 """
 
 import json
 from collections.abc import Iterator
+from datetime import date, datetime, time
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from django import forms
+from django.conf import settings
+from django.contrib.admin.widgets import AdminDateWidget, AdminTimeWidget
 
-from cdsapi.grants.scopes import Field, ScopeDescription, registry
+from cdsapi.grants.scopes import INFINITE, Field, ScopeDescription, registry
 from cdsapi.grants.upstream import CONSENT_FORM_FIELDS, PRESELECTIONS
+from cdsapi.times import format_datetime
 
 USE = "use__"
+CUSTOM = "custom"
+
+
+def window_choices(field: Field) -> list[tuple[str, str]]:
+    """The relative choices offered for a window bound, each a value ``details.resolve``
+    takes: a duration back from now for a start, forward for an end (``looks``), ``P0D``
+    for today (a date) or now (a datetime), ``infinite`` for no limit."""
+    now = "today" if field.format.endswith("_date") else "now"
+    if field.looks == "back":
+        relative = [
+            ("P3M", "last 3 months"),
+            ("P1Y", "last 12 months"),
+            ("P2Y", "last 24 months"),
+            ("P0D", now),
+        ]
+    else:
+        # An expiry must lie ahead, so "now" is not offered for one.
+        relative = [] if field.id == "expires" else [("P0D", now)]
+        relative += [
+            ("P3M", "3 months ahead"),
+            ("P1Y", "12 months ahead"),
+            ("P2Y", "24 months ahead"),
+        ]
+    return [(INFINITE, "no limit"), *relative, (CUSTOM, "custom date")]
+
+
+class WindowWidget(forms.MultiWidget):
+    """A choice of relative bound, then a date picker (and, for a datetime, a time)."""
+
+    template_name = "admin/cdsapi/window_widget.html"
+
+    def __init__(self, choices: list[tuple[str, str]], with_time: bool, initial: str) -> None:
+        widgets = {"": forms.Select(choices=choices), "date": AdminDateWidget()}
+        if with_time:
+            widgets["time"] = AdminTimeWidget()
+        self.with_time = with_time
+        self.choice_values = {value for value, _ in choices}
+        self.initial_choice = initial
+        super().__init__(widgets)
+
+    def decompress(self, value: Any) -> list[Any]:
+        """A stored or typed bound as [choice, date, time]: an absolute one (as every stored
+        grant holds) is shown as the custom date, in ``CDS_TIMEZONE`` for a datetime."""
+        if value in (None, ""):
+            return [self.initial_choice, None, None]
+        if value in self.choice_values:
+            return [value, None, None]
+        try:
+            if not self.with_time:
+                return [CUSTOM, date.fromisoformat(value), None]
+            moment = datetime.fromisoformat(value)
+        except (TypeError, ValueError):
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            return [value, None, None]  # typed text (a duration): shown as typed
+        local = moment.astimezone(ZoneInfo(settings.CDS_TIMEZONE))
+        # The time as text keeps microseconds, so saving an untouched form moves no bound.
+        shown = local.strftime("%H:%M:%S.%f" if local.microsecond else "%H:%M:%S")
+        return [CUSTOM, local.date(), shown]
+
+
+class WindowField(forms.MultiValueField):
+    """A window bound (``relative_or_absolute_date`` or ``_datetime``) as the entry takes it:
+    a relative choice (``P1Y``, ``P0D``, ``infinite``), or the date (and time, in
+    ``CDS_TIMEZONE``) given with "custom date". Text posted under the field's own name
+    (a duration, a date) is passed on as typed, to be checked with the grant."""
+
+    def __init__(self, field: Field, **common: Any) -> None:
+        self.with_time = "datetime" in field.format
+        choices = window_choices(field)
+        default = field.default_value()
+        initial = default if default in {v for v, _ in choices} else INFINITE
+        parts: list[forms.Field] = [
+            forms.CharField(required=False),
+            forms.DateField(required=False),
+        ]
+        if self.with_time:
+            parts.append(forms.TimeField(required=False))
+        super().__init__(
+            parts,
+            require_all_fields=False,
+            widget=WindowWidget(choices, self.with_time, initial),
+            **common,
+        )
+
+    def compress(self, values: list[Any]) -> str:
+        if not values:
+            return ""
+        choice, day, *rest = values
+        if choice != CUSTOM:
+            return (choice or "").strip()
+        if day is None:
+            raise forms.ValidationError("give the date (or choose a relative bound)")
+        if not self.with_time:
+            return day.isoformat()
+        moment = datetime.combine(day, rest[0] or time(0), ZoneInfo(settings.CDS_TIMEZONE))
+        return format_datetime(moment)
 
 
 def grantable() -> list[ScopeDescription]:
@@ -47,9 +150,12 @@ def form_field(field: Field) -> forms.Field:
             widget=forms.NullBooleanSelect, help_text=help_text + " Unknown: the default.", **common
         )
     if field.format.startswith("relative_or_absolute"):
-        return forms.CharField(
-            help_text=f"{help_text} A date{' and time' if 'datetime' in field.format else ''}, "
-            "a duration such as P1Y (a year back for a start, ahead for an end), or infinite.",
+        zone = f" (time in {settings.CDS_TIMEZONE}; 00:00 if left empty)"
+        return WindowField(
+            field,
+            help_text=f"{field.description} Relative choices are resolved when you save; "
+            f"the date{zone if 'datetime' in field.format else ''} counts only with "
+            '"custom date".',
             **common,
         )
     if field.format in ("choice", "choice_or_null"):
