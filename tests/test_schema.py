@@ -25,7 +25,7 @@ from django.conf import settings
 from django.contrib.staticfiles import finders
 from django.core.management import call_command
 from django.db import OperationalError, connection
-from django.test import Client
+from django.test import Client, override_settings
 from jsonschema import Draft202012Validator, FormatChecker
 
 from accounts.models import ACCOUNT_FIELDS
@@ -697,6 +697,13 @@ def test_error_responses_match_the_schema(doc, data, token_for) -> None:
     assert "Retry-After" in outage
     checker.check("accounts", outage)
 
+    with override_settings(CDS_THROTTLE_CLIENT_RATE="1/min"):
+        get("accounts", accounts_only)
+        throttled = get("accounts", accounts_only)
+    assert throttled.status_code == 429
+    assert "Retry-After" in throttled
+    checker.check("accounts", throttled)
+
 
 # -- the validator descends into every nested object --------------------------------------------
 
@@ -946,7 +953,7 @@ def test_governance_is_on_every_operation_and_field(doc) -> None:
         assert operation["security"] == [{"bearerAuth": []}]
         assert set(operation["x-cds-governed-by"]) == {"seed", "upstream"}
         assert operation["x-cds-governed-by"]["upstream"].startswith("include_")
-        for status in ("200", "400", "401", "403", "404", "405", "503"):
+        for status in ("200", "400", "401", "403", "404", "405", "429", "503"):
             assert status in operation["responses"], (endpoint, status)
     accounts = doc["components"]["schemas"]["Account"]["properties"]
     assert accounts["account_number"]["x-cds-governed-by"] == {

@@ -892,13 +892,19 @@ ERRORS = {
         "The grant does not reach this endpoint, or a filter names a field the grant hides.",
     ),
     404: ("not_found", "No such resource."),
-    405: ("invalid_request", "Only GET and HEAD are allowed."),
+    405: ("invalid_request", "Only GET and HEAD are allowed (and OPTIONS, without a token)."),
+    429: (
+        "slow_down",
+        "Too many requests from this client, or too many invalid tokens from this address; "
+        "retry after Retry-After.",
+    ),
     503: ("temporarily_unavailable", "The database is unreachable; retry after Retry-After."),
 }
 HEADERS = {
     401: {"WWW-Authenticate": 'Bearer realm="cdsapi", error="invalid_token", ...'},
     403: {"WWW-Authenticate": 'Bearer realm="cdsapi", error="insufficient_scope", ...'},
     405: {"Allow": "GET, HEAD"},
+    429: {"Retry-After": "seconds until the rate limit's window ends"},
     503: {"Retry-After": f"seconds to wait ({RETRY_AFTER_SECONDS})"},
 }
 
