@@ -3,9 +3,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from django.core.management import call_command
 from django.test import Client
 
 from cdsapi import exactjson
+from cdsapi.demo.data import DEMO_END, build_demo
 from cdsapi.grants import lifecycle
 from cdsapi.models import Grant
 from tests.factories import ApplicationFactory
@@ -42,6 +44,15 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
 @pytest.fixture
 def sample_path() -> Path:
     return FIXTURES / "sample.json"
+
+
+@pytest.fixture
+def demo_small(db: Any, tmp_path: Path) -> None:
+    """The demo's data with the demo's own ids (the sample has its own), 3 days and 2 months
+    of it: for tests of what `make demo` prints."""
+    path = tmp_path / "demo.json"
+    path.write_text(exactjson.dumps(build_demo(DEMO_END, usage_days=3, bill_months=2)))
+    call_command("cds_import", str(path), "--no-progress")
 
 
 @pytest.fixture

@@ -214,12 +214,14 @@ def test_an_account_page_links_what_it_connects_to(admin_client, sample_path) ->
     from tests.factories import ApplicationFactory
 
     call_command("cds_import", str(sample_path), "--no-progress")
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], [{"type": "cds_usage_1"}])
-    account = Account.objects.get(cds_account_id="acc-r1")
+    grant = lifecycle.create_grant(
+        ApplicationFactory(), ["acc-sample-r1"], [{"type": "cds_usage_1"}]
+    )
+    account = Account.objects.get(cds_account_id="acc-sample-r1")
     page = admin_client.get(reverse("admin:accounts_account_change", args=[account.pk]))
     assert page.status_code == 200
     text = page.content.decode()
-    for linked in ("sc-r1e", "sp-r1e", "md-r1e", grant.pk):
+    for linked in ("sc-sample-r1e", "sp-sample-r1e", "md-sample-r1e", grant.pk):
         assert linked in text, linked
     assert "/admin/accounts/servicecontract/" in text and "/admin/cdsapi/grant/" in text
     assert "/admin/bills/billstatement/" in text
@@ -239,7 +241,7 @@ def test_a_meter_page_charts_its_usage_and_a_segment_shows_a_value_table(
     from usage.models import UsageSegment
 
     call_command("cds_import", str(sample_path), "--no-progress")
-    meter = MeterDevice.objects.get(cds_meterdevice_id="md-r1e")
+    meter = MeterDevice.objects.get(cds_meterdevice_id="md-sample-r1e")
     page = admin_client.get(reverse("admin:accounts_meterdevice_change", args=[meter.pk]))
     assert page.status_code == 200
     assert "<svg" in page.content.decode() and "<rect" in page.content.decode()
@@ -553,15 +555,19 @@ def test_data_lists_filter_by_a_typed_account_or_meter_id(admin_client, sample_p
 
     segments = "admin:usage_usagesegment_changelist"
     everything = count(segments)
-    assert 0 < count(segments, account="acc-r1") < everything
-    assert count(segments, meter="md-r1e") == count(segments, account="acc-r1", meter="md-r1e")
-    assert count(segments, account="acc-r1", meter="md-r2e") == 0
+    assert 0 < count(segments, account="acc-sample-r1") < everything
+    assert count(segments, meter="md-sample-r1e") == count(
+        segments, account="acc-sample-r1", meter="md-sample-r1e"
+    )
+    assert count(segments, account="acc-sample-r1", meter="md-sample-r2e") == 0
     assert count(segments, account="no-such-account") == 0
-    assert count(segments, account="acc-r1", _facets="True") == count(segments, account="acc-r1")
-    page = admin_client.get(reverse(segments), {"account": "acc-r1"})
+    assert count(segments, account="acc-sample-r1", _facets="True") == count(
+        segments, account="acc-sample-r1"
+    )
+    page = admin_client.get(reverse(segments), {"account": "acc-sample-r1"})
     text = page.content.decode()
     assert "By Account ID" in text and "By Meter ID" in text
-    assert 'name="account" value="acc-r1"' in text
+    assert 'name="account" value="acc-sample-r1"' in text
     for url in (
         "admin:bills_billstatement_changelist",
         "admin:bills_billsection_changelist",
@@ -569,7 +575,7 @@ def test_data_lists_filter_by_a_typed_account_or_meter_id(admin_client, sample_p
         "admin:accounts_servicepoint_changelist",
         "admin:accounts_meterdevice_changelist",
     ):
-        assert 0 < count(url, account="acc-r1") < count(url), url
+        assert 0 < count(url, account="acc-sample-r1") < count(url), url
         assert count(url, account="nobody") == 0, url
 
 
@@ -613,7 +619,7 @@ def _every_model_has_a_row(make_grant, api) -> None:
 
     call_command("cds_import", str(FIXTURES / "sample.json"), "--no-progress")
     customer = get_user_model().objects.get(username="alice")
-    grant = make_grant(["acc-r1"], [{"type": "cds_usage"}], customer=customer)
+    grant = make_grant(["acc-sample-r1"], [{"type": "cds_usage"}], customer=customer)
     token, _ = lifecycle.issue_token(grant)
     assert api.get("usage-segments", token).status_code == 200  # an access log row
     Group.objects.create(name="operators")

@@ -122,7 +122,7 @@ def test_the_whole_code_flow_with_par(sample, recipient, api):
     text = page.content.decode()
     assert "Sunny Solar" in text and "1001-4410-7" in text
     assert "1001-5523-2" not in text  # bob's account is never offered
-    query = redirect_query(approve(browser, url, ["acc-r1"]))
+    query = redirect_query(approve(browser, url, ["acc-sample-r1"]))
     assert query["state"] == "xyz-state"
     token = exchange(query["code"], recipient)
     assert token.status_code == 200, token.content
@@ -133,7 +133,7 @@ def test_the_whole_code_flow_with_par(sample, recipient, api):
     assert body["authorization_details"] == Grant.objects.get(pk=grant_id).authorization_details
     assert body["authorization_details"][0]["include_account_numbers"] is True
     accounts = api.rows("accounts", body["access_token"], "accounts")
-    assert [a["cds_account_id"] for a in accounts] == ["acc-r1"]
+    assert [a["cds_account_id"] for a in accounts] == ["acc-sample-r1"]
     assert not PushedRequest.objects.exists()  # used once
 
 
@@ -153,7 +153,7 @@ def approved_tokens(recipient: Any, resources: list[str], user: str = "alice", *
 
 
 def test_a_plain_request_without_par_keeps_working(sample, recipient, api):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     assert api.rows("accounts", body["access_token"], "accounts")
 
 
@@ -206,7 +206,7 @@ def test_a_bad_request_redirects_with_its_error_and_state_before_login(
 def test_a_wrong_or_missing_pkce_verifier_gets_no_token(sample, recipient):
     for verifier in ("x" * 50, ""):
         browser, url, _ = consent("alice", recipient)
-        query = redirect_query(approve(browser, url, ["acc-r1"]))
+        query = redirect_query(approve(browser, url, ["acc-sample-r1"]))
         response = exchange(query["code"], recipient, verifier=verifier)
         assert response.status_code == 400
         assert response.json()["error"] in ("invalid_grant", "invalid_request")
@@ -214,7 +214,7 @@ def test_a_wrong_or_missing_pkce_verifier_gets_no_token(sample, recipient):
 
 def test_a_code_is_used_once_and_only_with_its_redirect_uri(sample, recipient):
     browser, url, _ = consent("alice", recipient)
-    code = redirect_query(approve(browser, url, ["acc-r1"]))["code"]
+    code = redirect_query(approve(browser, url, ["acc-sample-r1"]))["code"]
     assert exchange(code, recipient, redirect="https://recipient.example/other").status_code == 400
     assert exchange(code, recipient).status_code == 200
     assert exchange(code, recipient).status_code == 400
@@ -222,7 +222,7 @@ def test_a_code_is_used_once_and_only_with_its_redirect_uri(sample, recipient):
 
 def test_a_replayed_code_revokes_the_tokens_it_gave(sample, recipient, api):
     browser, url, _ = consent("alice", recipient)
-    code = redirect_query(approve(browser, url, ["acc-r1"]))["code"]
+    code = redirect_query(approve(browser, url, ["acc-sample-r1"]))["code"]
     first = exchange(code, recipient).json()
     assert api.get("accounts", first["access_token"]).status_code == 200
     assert exchange(code, recipient).status_code == 400
@@ -234,7 +234,7 @@ def test_a_replayed_code_revokes_the_tokens_it_gave(sample, recipient, api):
 
 def test_a_customer_cannot_share_someone_elses_account(sample, recipient):
     browser, url, _ = consent("alice", recipient)
-    response = approve(browser, url, ["acc-r1", "acc-r2"])
+    response = approve(browser, url, ["acc-sample-r1", "acc-sample-r2"])
     assert response.status_code == 400
     assert "not yours" in response.content.decode()
     assert not Grant.objects.filter(client=recipient).exists()
@@ -254,7 +254,7 @@ def test_declining_redirects_with_access_denied(sample, recipient):
 def test_details_sent_are_resolved_absolute_and_echoed_with_defaults(sample, recipient):
     details = [{"type": "cds_usage_1", "segment_start": "P30D", "account_numbers": ["1001-4410-7"]}]
     body = approved_tokens(
-        recipient, ["acc-r1"], scope="cds_usage_1", authorization_details=json.dumps(details)
+        recipient, ["acc-sample-r1"], scope="cds_usage_1", authorization_details=json.dumps(details)
     )
     [entry] = body["authorization_details"]
     assert entry["segment_start"].endswith("Z") or "+" in entry["segment_start"]
@@ -263,7 +263,7 @@ def test_details_sent_are_resolved_absolute_and_echoed_with_defaults(sample, rec
 
 
 def test_a_refreshed_token_stays_bound_to_its_grant_and_never_widens(sample, recipient, api):
-    body = approved_tokens(recipient, ["acc-r1"], scope="cds_accounts_1 cds_usage_1")
+    body = approved_tokens(recipient, ["acc-sample-r1"], scope="cds_accounts_1 cds_usage_1")
     grant = Grant.objects.get(pk=body["cds_grant_ids"][0])
     lifecycle.reduce_scope(grant, "cds_accounts_1")
     refresh = {"grant_type": "refresh_token", "client_id": recipient.client_id}
@@ -292,22 +292,22 @@ def test_a_contract_selection_shares_only_the_picked_contract(sample, recipient,
     ]
     body = approved_tokens(
         recipient,
-        ["sc-r1e"],
+        ["sc-sample-r1e"],
         scope="cds_service_contracts_1",
         authorization_details=json.dumps(details),
     )
     tok = body["access_token"]
     contracts = api.rows("service-contracts", tok, "service_contracts")
-    assert [c["cds_servicecontract_id"] for c in contracts] == ["sc-r1e"]
+    assert [c["cds_servicecontract_id"] for c in contracts] == ["sc-sample-r1e"]
     meters = api.rows("meter-devices", tok, "meter_devices")
-    assert [m["cds_meterdevice_id"] for m in meters] == ["md-r1e"]
+    assert [m["cds_meterdevice_id"] for m in meters] == ["md-sample-r1e"]
 
 
 def test_preselections_tick_boxes_and_a_mismatch_shows_the_preselection_error(sample, recipient):
     ticked = [{"type": "cds_accounts_1", "account_numbers": ["1001-4410-7"]}]
     browser, url, _ = consent("alice", recipient, authorization_details=json.dumps(ticked))
     page = browser.get(url).content.decode()
-    assert 'value="acc-r1" checked' in page
+    assert 'value="acc-sample-r1" checked' in page
     foreign = [
         {
             "type": "cds_accounts_1",
@@ -325,14 +325,14 @@ def test_preselections_tick_boxes_and_a_mismatch_shows_the_preselection_error(sa
     without_flag = [{"type": "cds_accounts_1", "account_numbers": ["1001-5523-2"]}]
     browser, url, _ = consent("alice", recipient, authorization_details=json.dumps(without_flag))
     page = browser.get(url).content.decode()
-    assert 'value="acc-r1" checked' not in page
+    assert 'value="acc-sample-r1" checked' not in page
 
 
 def test_approval_makes_a_receipt_emailed_and_listed_in_the_grants_api(
     sample, recipient, django_capture_on_commit_callbacks
 ):
     with django_capture_on_commit_callbacks(execute=True):
-        body = approved_tokens(recipient, ["acc-r1"])
+        body = approved_tokens(recipient, ["acc-sample-r1"])
     grant = Grant.objects.get(pk=body["cds_grant_ids"][0])
     receipt = Receipt.objects.get(grant=grant)
     assert receipt.key not in receipt.confirmation and receipt.confirmation not in receipt.key
@@ -342,7 +342,7 @@ def test_approval_makes_a_receipt_emailed_and_listed_in_the_grants_api(
     assert grant.customer.username == "alice"
     assert grant.selection == {
         "type": "account_selection",
-        "ids": ["acc-r1"],
+        "ids": ["acc-sample-r1"],
         "include_future": False,
     }
 
@@ -350,7 +350,7 @@ def test_approval_makes_a_receipt_emailed_and_listed_in_the_grants_api(
 def test_a_receipt_loads_without_login_and_shows_customer_data_only_to_its_customer(
     sample, recipient
 ):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     receipt = Receipt.objects.get(grant_id=body["cds_grant_ids"][0])
     url = f"/receipts/{receipt.key}"
     anonymous = Client().get(url)
@@ -359,7 +359,7 @@ def test_a_receipt_loads_without_login_and_shows_customer_data_only_to_its_custo
     assert receipt.confirmation in text and "Sunny Solar" in text and "Active" in text
     assert 'rel="noopener nofollow"' in text
     assert "noindex" in text and anonymous["X-Robots-Tag"].startswith("noindex")
-    assert "1001-4410-7" not in text and "acc-r1" not in text
+    assert "1001-4410-7" not in text and "acc-sample-r1" not in text
     assert "1001-4410-7" in logged_in("alice").get(url).content.decode()
     assert "1001-4410-7" not in logged_in("bob").get(url).content.decode()
     assert Client().get("/receipts/not-a-receipt").status_code == 404
@@ -368,7 +368,7 @@ def test_a_receipt_loads_without_login_and_shows_customer_data_only_to_its_custo
 def test_revoking_from_the_receipt_needs_no_login_and_stops_the_client_at_once(
     sample, recipient, api
 ):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     receipt = Receipt.objects.get(grant_id=body["cds_grant_ids"][0])
     browser = Client(enforce_csrf_checks=True)
     page = browser.get(f"/receipts/{receipt.key}")
@@ -381,7 +381,7 @@ def test_revoking_from_the_receipt_needs_no_login_and_stops_the_client_at_once(
 
 
 def test_a_customer_lists_their_grants_and_revokes_one(sample, recipient, api):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     grant_id = body["cds_grant_ids"][0]
     alice = logged_in("alice")
     page = alice.get("/my/grants").content.decode()
@@ -395,7 +395,7 @@ def test_a_customer_lists_their_grants_and_revokes_one(sample, recipient, api):
 
 def test_the_default_redirect_ends_on_the_receipt(sample, recipient):
     browser, url, _ = consent("alice", recipient, redirect_uri=None)
-    response = approve(browser, url, ["acc-r1"])
+    response = approve(browser, url, ["acc-sample-r1"])
     assert response.status_code == 302
     assert f"/oauth/default-redirect/{recipient.client_id}?code=" in response["Location"]
     landed = browser.get(response["Location"].split("://", 1)[1].partition("/")[2].join(["/", ""]))
@@ -411,17 +411,19 @@ def test_client_defaults_fill_in_what_a_request_omits(sample, recipient, api):
     recipient.cds_default_scope = "cds_usage_1"
     recipient.cds_default_authorization_details = [{"type": "cds_usage_1", "segment_start": "P7D"}]
     recipient.save()
-    body = approved_tokens(recipient, ["acc-r1"], scope=None)
+    body = approved_tokens(recipient, ["acc-sample-r1"], scope=None)
     assert body["scope"] == "cds_usage_1"
     assert body["authorization_details"][0]["segment_start"] != "P7D"
 
 
 def test_authorizing_a_grant_again_updates_it_for_its_own_customer_only(sample, recipient):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     grant_id = body["cds_grant_ids"][0]
     browser, url, _ = consent("bob", recipient, cds_grant_id=grant_id)
     assert redirect_query(browser.get(url))["error"] == "cds_grant_id_invalid_user"
-    again = approved_tokens(recipient, ["acc-r1"], scope="cds_usage_1", cds_grant_id=grant_id)
+    again = approved_tokens(
+        recipient, ["acc-sample-r1"], scope="cds_usage_1", cds_grant_id=grant_id
+    )
     assert again["cds_grant_ids"] == [grant_id]
     grant = Grant.objects.get(pk=grant_id)
     assert grant.scope == "cds_usage_1"
@@ -458,7 +460,7 @@ def test_a_confidential_consent_client_finds_its_grant_by_receipt_and_reads_it_a
         authorization_grant_type="authorization-code", redirect_uris=REDIRECT
     )
     browser, url, _ = consent("alice", client, redirect_uri=None)
-    approve(browser, url, ["acc-r1"])
+    approve(browser, url, ["acc-sample-r1"])
     receipt = Receipt.objects.get(grant__client=client)
     secret = {"client_id": client.client_id, "client_secret": "s3cret-s3cret-s3cret"}
     admin = Client().post(
@@ -489,7 +491,7 @@ def test_a_confidential_consent_client_finds_its_grant_by_receipt_and_reads_it_a
     )
     assert reader.status_code == 200, reader.content
     accounts = api.rows("accounts", reader.json()["access_token"], "accounts")
-    assert [a["cds_account_id"] for a in accounts] == ["acc-r1"]
+    assert [a["cds_account_id"] for a in accounts] == ["acc-sample-r1"]
 
 
 def basic(client_id: str, secret: str) -> str:
@@ -505,7 +507,7 @@ def curl_form(line: str) -> dict[str, str]:
     return dict(field.split("=", 1) for field in fields)
 
 
-def test_the_demo_walkthrough_works_as_printed(sample, api, capsys):
+def test_the_demo_walkthrough_works_as_printed(demo_small, api, capsys):
     call_command("cds_demo_grants")
     out = capsys.readouterr().out
     lines = out.splitlines()
@@ -581,7 +583,7 @@ def test_a_pushed_request_expires_and_is_used_once(sample, recipient):
 
 
 def test_a_receipt_shows_what_changed_since_approval(sample, recipient):
-    body = approved_tokens(recipient, ["acc-r1"], scope="cds_accounts_1 cds_usage_1")
+    body = approved_tokens(recipient, ["acc-sample-r1"], scope="cds_accounts_1 cds_usage_1")
     grant = Grant.objects.get(pk=body["cds_grant_ids"][0])
     receipt = Receipt.objects.get(grant=grant)
     assert "Changed since" not in Client().get(f"/receipts/{receipt.key}").content.decode()
@@ -591,7 +593,7 @@ def test_a_receipt_shows_what_changed_since_approval(sample, recipient):
     assert "cds_accounts_1 cds_usage_1" in page  # as approved, beside what holds now
 
 
-def test_the_demo_confidential_app_lists_its_grants_as_printed(sample, capsys):
+def test_the_demo_confidential_app_lists_its_grants_as_printed(demo_small, capsys):
     call_command("cds_demo_grants")
     lines = capsys.readouterr().out.splitlines()
     admin_line = next(line for line in lines if "scope=cds_client_admin" in line)
@@ -623,23 +625,23 @@ def test_the_demo_confidential_app_lists_its_grants_as_printed(sample, capsys):
 
 def test_include_future_adds_only_what_the_customer_gets_later(sample, recipient, api):
     browser, url, _ = consent("bob", recipient)
-    code = redirect_query(approve(browser, url, ["acc-r2"], include_future="on"))["code"]
+    code = redirect_query(approve(browser, url, ["acc-sample-r2"], include_future="on"))["code"]
     body = exchange(code, recipient).json()
     tok = body["access_token"]
-    assert [a["cds_account_id"] for a in api.rows("accounts", tok, "accounts")] == ["acc-r2"]
+    assert [a["cds_account_id"] for a in api.rows("accounts", tok, "accounts")] == ["acc-sample-r2"]
     later = AccountVersionFactory(account=AccountFactory(cds_account_id="acc-r9")).account
     later.holders.add(get_user_model().objects.get(username="bob"))
     ids = sorted(a["cds_account_id"] for a in api.rows("accounts", tok, "accounts"))
-    assert ids == ["acc-r2", "acc-r9"]  # acc-r3, bob's at approval and not picked, stays out
+    assert ids == ["acc-r9", "acc-sample-r2"]  # acc-sample-r3, bob's then, not picked: out
     receipt = Receipt.objects.get(grant_id=body["cds_grant_ids"][0])
-    assert [i["id"] for i in receipt.selection["items"]] == ["acc-r2"]
+    assert [i["id"] for i in receipt.selection["items"]] == ["acc-sample-r2"]
 
 
 def test_an_account_that_moves_to_another_customer_leaves_the_grant(sample, recipient, api):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     tok = body["access_token"]
     assert api.rows("accounts", tok, "accounts")
-    account = Account.objects.get(cds_account_id="acc-r1")
+    account = Account.objects.get(cds_account_id="acc-sample-r1")
     account.holders.set([get_user_model().objects.get(username="bob")])
     assert api.rows("accounts", tok, "accounts") == []
 
@@ -654,10 +656,10 @@ def test_a_partial_contract_selection_shows_no_account_wide_statement(sample, re
         }
     ]
     params = {"scope": "cds_service_bills_1", "authorization_details": json.dumps(details)}
-    partial = approved_tokens(recipient, ["sc-r1e"], **params)["access_token"]
+    partial = approved_tokens(recipient, ["sc-sample-r1e"], **params)["access_token"]
     assert api.rows("bill-statements", partial, "bill_statements") == []
     assert api.rows("bill-sections", partial, "bill_sections")
-    whole = approved_tokens(recipient, ["sc-r1e", "sc-r1g"], **params)["access_token"]
+    whole = approved_tokens(recipient, ["sc-sample-r1e", "sc-sample-r1g"], **params)["access_token"]
     assert api.rows("bill-statements", whole, "bill_statements")
 
 
@@ -665,8 +667,8 @@ def test_a_pushed_request_is_approved_once(sample, recipient):
     pushed = Client().post("/oauth/par", request_params(recipient)).json()
     url = authorize_url({"client_id": recipient.client_id, "request_uri": pushed["request_uri"]})
     browser = logged_in("alice")
-    redirect_query(approve(browser, url, ["acc-r1"]))
-    assert approve(browser, url, ["acc-r1"]).status_code == 400
+    redirect_query(approve(browser, url, ["acc-sample-r1"]))
+    assert approve(browser, url, ["acc-sample-r1"]).status_code == 400
     assert Grant.objects.filter(client=recipient).count() == 1
 
 
@@ -707,7 +709,7 @@ def test_the_default_redirect_error_page_shows_only_its_own_words(sample, recipi
 
 
 def test_a_public_client_revokes_its_own_token(sample, recipient, api):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     response = Client().post(
         "/oauth/revoke_token", {"token": body["access_token"], "client_id": recipient.client_id}
     )
@@ -717,7 +719,9 @@ def test_a_public_client_revokes_its_own_token(sample, recipient, api):
 
 def test_repeated_decisions_and_invisible_formatting_characters_are_refused(sample, recipient):
     browser, url, _ = consent("alice", recipient)
-    response = browser.post(url, {"decision": ["decline", "approve"], "resource": ["acc-r1"]})
+    response = browser.post(
+        url, {"decision": ["decline", "approve"], "resource": ["acc-sample-r1"]}
+    )
     assert response.status_code == 400
     assert not Grant.objects.exists()
     details = [{"type": "cds_accounts_1", "account_numbers": ["1001\u202e7-0144"]}]
@@ -730,11 +734,11 @@ def test_repeated_decisions_and_invisible_formatting_characters_are_refused(samp
 
 
 def test_a_section_naming_an_unpicked_contract_is_not_served(sample, recipient, api):
-    statement = BillStatement.objects.filter(account__cds_account_id="acc-r1").first()
+    statement = BillStatement.objects.filter(account__cds_account_id="acc-sample-r1").first()
     BillSectionFactory(
         cds_billsection_id="bsec-shared",
         statement=statement,
-        related_servicecontracts=["sc-r1e", "sc-r1g"],
+        related_servicecontracts=["sc-sample-r1e", "sc-sample-r1g"],
         start_date=statement.statement_date,
         end_date=statement.statement_date,
     )
@@ -751,8 +755,8 @@ def test_a_section_naming_an_unpicked_contract_is_not_served(sample, recipient, 
         rows = api.rows("bill-sections", tok, "bill_sections")
         return [r["cds_billsection_id"] for r in rows]
 
-    assert "bsec-shared" not in section_ids(["sc-r1e"])
-    assert "bsec-shared" in section_ids(["sc-r1e", "sc-r1g"])
+    assert "bsec-shared" not in section_ids(["sc-sample-r1e"])
+    assert "bsec-shared" in section_ids(["sc-sample-r1e", "sc-sample-r1g"])
 
 
 def test_escaped_invisible_characters_in_details_are_refused(sample, recipient):
@@ -786,18 +790,18 @@ def test_client_sent_values_are_quoted_on_the_consent_page(sample, recipient):
 
 
 def test_a_grant_closed_while_the_customer_approves_again_is_refused_cleanly(sample, recipient):
-    body = approved_tokens(recipient, ["acc-r1"])
+    body = approved_tokens(recipient, ["acc-sample-r1"])
     grant = Grant.objects.get(pk=body["cds_grant_ids"][0])
     browser, url, _ = consent("alice", recipient, cds_grant_id=grant.pk)
     assert browser.get(url).status_code == 200
     with patch("consent.authorization._grant", return_value=grant):
         lifecycle.close_grant(Grant.objects.get(pk=grant.pk))
-        query = redirect_query(approve(browser, url, ["acc-r1"]))
+        query = redirect_query(approve(browser, url, ["acc-sample-r1"]))
     assert query["error"] == "cds_grant_id_invalid_value"
     assert Grant.objects.get(pk=grant.pk).status == "closed"
 
 
-def test_the_demo_prints_its_clients_secret_and_a_working_token_request(sample, api, capsys):
+def test_the_demo_prints_its_clients_secret_and_a_working_token_request(demo_small, api, capsys):
     call_command("cds_demo_grants")
     lines = capsys.readouterr().out.splitlines()
     line = next(x for x in lines if "-u demo-recipient:" in x).lstrip("# ")

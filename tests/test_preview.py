@@ -88,7 +88,9 @@ def test_the_preview_is_the_decoded_api_response_for_every_endpoint(
     details, page_size, settings
 ) -> None:
     settings.CDS_PAGE_SIZE = page_size
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1", "acc-r2"], details)
+    grant = lifecycle.create_grant(
+        ApplicationFactory(), ["acc-sample-r1", "acc-sample-r2"], details
+    )
     shown = assert_preview_is_what_the_client_reads(grant)
     served = [p for p in shown if p.status == 200]
     assert len(served) >= 3 and any(p.rows for p in served)
@@ -101,7 +103,7 @@ def test_a_jwk_grant_previews_the_plaintext_the_client_decrypts() -> None:
     private = jwcrypto_jwk.JWK.generate(kty="EC", crv="P-256")
     public = {**json.loads(private.export_public()), "use": "enc"}
     details = [{**entry, "jwk": public} for entry in UPSTREAM]
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], details)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1"], details)
     shown = assert_preview_is_what_the_client_reads(grant, private)
     assert all(p.encrypted for p in shown)
     assert all(p.content_type.startswith("application/json") for p in shown)
@@ -112,7 +114,7 @@ def test_next_links_are_built_on_the_issuer_not_the_admins_host(settings, client
     settings.CDS_ISSUER = "https://api.example.org"
     settings.ALLOWED_HOSTS = ["admin.internal"]  # the admin's host; not the issuer's
     settings.CDS_PAGE_SIZE = 1
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1", "acc-r2"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1", "acc-sample-r2"], LEGACY)
     shown = {p.endpoint: p for p in preview(grant, "staffer")}
     accounts = shown["accounts"]
     assert accounts.status == 200 and accounts.rows == 1
@@ -142,7 +144,7 @@ def test_next_links_are_built_on_the_issuer_not_the_admins_host(settings, client
 def test_an_issuer_with_a_path_keeps_it_in_every_link(settings) -> None:
     settings.CDS_ISSUER = "https://data.example.org/cds"
     settings.CDS_PAGE_SIZE = 1
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1", "acc-r2"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1", "acc-sample-r2"], LEGACY)
     (accounts,) = preview(grant, "staffer", ("accounts",))
     base = "https://data.example.org/cds/cds-customerdata-api/v1/accounts"
     assert (accounts.url, accounts.next) == (base, base + "?offset=1")
@@ -152,7 +154,7 @@ def test_an_issuer_with_a_path_keeps_it_in_every_link(settings) -> None:
 @pytest.mark.usefixtures("sample", "issuer_is_testserver")
 @pytest.mark.parametrize("how", ["revoked", "expired"])
 def test_an_inactive_grant_previews_the_apis_own_error(how) -> None:
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1"], LEGACY)
     token, _ = lifecycle.issue_token(grant)
     if how == "revoked":
         lifecycle.revoke_grant(grant)
@@ -169,7 +171,7 @@ def test_an_inactive_grant_previews_the_apis_own_error(how) -> None:
 
 @pytest.mark.usefixtures("sample")
 def test_no_token_is_saved_and_each_endpoint_is_logged_under_the_staff_user() -> None:
-    grant = lifecycle.create_grant(ApplicationFactory(client_id="solar"), ["acc-r1"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(client_id="solar"), ["acc-sample-r1"], LEGACY)
     tokens = AccessToken.objects.count()
     shown = preview(grant, "staffer")
     assert AccessToken.objects.count() == tokens
@@ -180,12 +182,12 @@ def test_no_token_is_saved_and_each_endpoint_is_logged_under_the_staff_user() ->
         assert (row.staff_user, row.client_id, row.grant_id) == ("staffer", "solar", grant.pk)
         assert (row.status, row.request_id) == (p.status, p.request_id)
         assert len(row.request_id) == 32
-    assert rows["accounts"].rows == 1 and rows["accounts"].accounts == "acc-r1"
+    assert rows["accounts"].rows == 1 and rows["accounts"].accounts == "acc-sample-r1"
     assert len({r.request_id for r in rows.values()}) == len(ENDPOINTS)
 
 
 def test_a_clients_own_request_is_logged_without_a_staff_user(sample, api) -> None:
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1"], LEGACY)
     token, _ = lifecycle.issue_token(grant)
     assert api.get("accounts", token).status_code == 200
     assert AccessLogEntry.objects.get().staff_user == ""
@@ -203,7 +205,7 @@ def staff(username: str, *perms: str):
 
 @pytest.mark.usefixtures("sample")
 def test_the_preview_needs_its_own_permission(client) -> None:
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1"], LEGACY)
     change = reverse("admin:cdsapi_grant_change", args=[grant.pk])
     url = reverse("admin:cdsapi_grant_preview", args=[grant.pk])
     assert url == f"/admin/cdsapi/grant/{grant.pk}/preview/"
@@ -226,13 +228,13 @@ def test_the_preview_needs_its_own_permission(client) -> None:
 @pytest.mark.usefixtures("sample")
 def test_the_preview_page_shows_the_summary_and_each_body_pretty(client, settings) -> None:
     settings.CDS_PAGE_SIZE = 1
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], LEGACY)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1"], LEGACY)
     client.force_login(staff("previewer", "preview_grant"))
     url = reverse("admin:cdsapi_grant_preview", args=[grant.pk])
     page = client.get(url)
     assert page.status_code == 200
     text = page.text
-    assert "Serves data now" in text and "acc-r1" in text
+    assert "Serves data now" in text and "acc-sample-r1" in text
     assert "Usage only, no money" in text and "daily aggregates" in text
     shown = {p.endpoint: p for p in preview(grant, "again")}
     for endpoint in ENDPOINTS:
@@ -255,14 +257,14 @@ def test_the_preview_page_shows_the_summary_and_each_body_pretty(client, setting
 def test_the_summary_says_what_a_legacy_grant_shows_and_hides(sample, settings) -> None:
     grant = lifecycle.create_grant(
         ApplicationFactory(),
-        ["acc-r1", "acc-r2"],
+        ["acc-sample-r1", "acc-sample-r2"],
         LEGACY,
         expires=timezone.now() + timedelta(days=3),
     )
     words = summarize(grant)
     assert words.serves
     facts = dict(words.facts)
-    assert facts["Accounts selected"] == "acc-r1, acc-r2"
+    assert facts["Accounts selected"] == "acc-sample-r1, acc-sample-r2"
     assert facts["Status"] == "active" and settings.CDS_TIMEZONE in facts["Access until"]
     accounts, bills, usage = words.entries
     assert "Account fields: customer number, account entity, account address" in " ".join(
@@ -278,7 +280,7 @@ def test_the_summary_says_what_a_legacy_grant_shows_and_hides(sample, settings) 
 
 
 def test_the_summary_says_what_an_upstream_grant_shows_and_hides(sample) -> None:
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], UPSTREAM)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1"], UPSTREAM)
     words = summarize(grant)
     contracts = words.entries[0]
     assert "Rate plans" in contracts.shows and "Account numbers" in contracts.shows

@@ -104,7 +104,7 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
 
 @pytest.fixture
 def seed_token(sample: None) -> tuple[Grant, str]:
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1", "acc-r2"], SEED)
+    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-sample-r1", "acc-sample-r2"], SEED)
     return grant, lifecycle.issue_token(grant)[0]
 
 
@@ -164,7 +164,7 @@ def test_the_grants_api_answers_alike_and_acts_on_the_shared_grants(
     remote_mode, sample, api, settings
 ):
     client = ApplicationFactory()
-    usage = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_usage_1"}])
+    usage = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_usage_1"}])
     token = api.client.post(
         "/oauth/token",
         {"grant_type": "client_credentials", "scope": "cds_client_admin"},
@@ -264,7 +264,7 @@ def test_the_policy_uses_only_the_scopes_introspection_returned(remote_mode, see
 
 def test_a_grant_admin_token_reads_and_stops_with_the_administered_grant(remote_mode, sample, api):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_usage_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_usage_1"}])
     entry = {"type": "cds_grant_admin_1", "client_id": client.client_id, "grant_id": grant.pk}
     token = api.client.post(
         "/oauth/token",

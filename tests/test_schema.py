@@ -52,7 +52,14 @@ VIEWS = {
     "bill-sections": BillSectionsView,
     "usage-segments": UsageSegmentsView,
 }
-SAMPLE_ACCOUNTS = ["acc-r1", "acc-r2", "acc-r3", "acc-c0", "acc-c1", "acc-c2"]
+SAMPLE_ACCOUNTS = [
+    "acc-sample-r1",
+    "acc-sample-r2",
+    "acc-sample-r3",
+    "acc-sample-c0",
+    "acc-sample-c1",
+    "acc-sample-c2",
+]
 RICH_ACCOUNT = "acc-x1"
 FLAVORS = ("full", "usage_only", "amount_due_only")
 AGGREGATED = AGGREGATION_TYPES[1:]
@@ -648,9 +655,11 @@ def test_fullest_grants_match_and_every_field_is_served(doc, data, token_for) ->
 
 def test_error_responses_match_the_schema(doc, data, token_for) -> None:
     checker = Checker(doc)
-    accounts_only = token_for(["acc-r1"], [{"type": "cds_current_accounts_details"}])
-    bills = token_for(["acc-r1"], [{"type": "cds_bill_statements"}])
-    usage = token_for(["acc-r1"], [{"type": "cds_usage", "aggregation_type": "daily_aggregates"}])
+    accounts_only = token_for(["acc-sample-r1"], [{"type": "cds_current_accounts_details"}])
+    bills = token_for(["acc-sample-r1"], [{"type": "cds_bill_statements"}])
+    usage = token_for(
+        ["acc-sample-r1"], [{"type": "cds_usage", "aggregation_type": "daily_aggregates"}]
+    )
 
     unauthenticated = get("accounts", None)
     assert unauthenticated.status_code == 401

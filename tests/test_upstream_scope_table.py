@@ -193,7 +193,7 @@ def token_for_scope(api, scope: str, entry: dict) -> str:
             "--scopes",
             scope,
             "--accounts",
-            "acc-r1",
+            "acc-sample-r1",
         )
         response = api.client.post(
             "/oauth/token",
@@ -207,7 +207,9 @@ def token_for_scope(api, scope: str, entry: dict) -> str:
         )
         assert response.status_code == 200, response.content
         return response.json()["access_token"]
-    grant = lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], [{"type": scope, **entry}])
+    grant = lifecycle.create_grant(
+        ApplicationFactory(), ["acc-sample-r1"], [{"type": scope, **entry}]
+    )
     return lifecycle.issue_token(grant)[0]
 
 

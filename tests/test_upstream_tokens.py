@@ -40,7 +40,7 @@ def admin_entry(client, grant) -> list[dict]:
 
 def test_grant_admin_request_answers_in_the_upstream_shape_and_reads_the_grant(sample, api):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_usage_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_usage_1"}])
     response = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant))
     assert response.status_code == 200, response.content
     body = response.json()
@@ -56,7 +56,7 @@ def test_grant_admin_request_answers_in_the_upstream_shape_and_reads_the_grant(s
 
 def test_grant_admin_tokens_stop_when_the_administered_grant_is_revoked(sample, api):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     tok = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant)).json()
     lifecycle.revoke_grant(grant)
     assert api.get("accounts", tok["access_token"]).status_code == 401
@@ -72,7 +72,7 @@ def test_grant_admin_tokens_stop_when_the_administered_grant_is_revoked(sample, 
 )
 def test_grant_admin_request_refuses_what_wg1_02_does_not_approve(sample, api, change, message):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     [entry] = admin_entry(client, grant)
     response = post_token(api, client, "cds_grant_admin_1", [{**entry, **change}])
     assert response.status_code == 400
@@ -82,8 +82,10 @@ def test_grant_admin_request_refuses_what_wg1_02_does_not_approve(sample, api, c
 
 def test_grant_admin_request_refuses_another_clients_grant_and_seed_grants(sample, api):
     client, other = ApplicationFactory(), ApplicationFactory()
-    theirs = lifecycle.create_grant(other, ["acc-r1"], [{"type": "cds_accounts_1"}])
-    seed = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_current_accounts_details"}])
+    theirs = lifecycle.create_grant(other, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
+    seed = lifecycle.create_grant(
+        client, ["acc-sample-r1"], [{"type": "cds_current_accounts_details"}]
+    )
     for grant in (theirs, seed):
         response = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant))
         assert response.status_code == 400, grant
@@ -92,7 +94,7 @@ def test_grant_admin_request_refuses_another_clients_grant_and_seed_grants(sampl
 
 def test_grant_admin_request_carries_exactly_one_entry(sample, api):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     response = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant) * 2)
     assert response.status_code == 400
     assert "exactly one entry" in response.json()["error_description"]
@@ -115,7 +117,7 @@ def account_ids(api, tok: str) -> list[str]:
 
 
 def test_direct_access_token_creates_a_grant_and_echoes_its_preselections(sample, api):
-    client = direct_client("cds_query_accounts_1", "acc-r1,acc-r2")
+    client = direct_client("cds_query_accounts_1", "acc-sample-r1,acc-sample-r2")
     response = post_token(api, client, "cds_query_accounts_1")
     assert response.status_code == 200, response.content
     body = response.json()
@@ -125,12 +127,12 @@ def test_direct_access_token_creates_a_grant_and_echoes_its_preselections(sample
     assert entry["include_accounts"] is True
     assert entry["sync_until"] == "infinite"
     assert Grant.objects.get(pk=body["cds_grant_ids"][0]).client == client
-    assert account_ids(api, body["access_token"]) == ["acc-r1", "acc-r2"]
+    assert account_ids(api, body["access_token"]) == ["acc-sample-r1", "acc-sample-r2"]
 
 
 def test_preselections_narrow_and_never_pass_the_base_set(sample, api):
-    client = direct_client("cds_query_accounts_1", "acc-r1,acc-r2")
-    # acc-r3's number is outside the base set: it matches nothing.
+    client = direct_client("cds_query_accounts_1", "acc-sample-r1,acc-sample-r2")
+    # acc-sample-r3's number is outside the base set: it matches nothing.
     details = [
         {
             "type": "cds_query_accounts_1",
@@ -139,24 +141,26 @@ def test_preselections_narrow_and_never_pass_the_base_set(sample, api):
         }
     ]
     body = post_token(api, client, "cds_query_accounts_1", details).json()
-    assert account_ids(api, body["access_token"]) == ["acc-r1"]
+    assert account_ids(api, body["access_token"]) == ["acc-sample-r1"]
 
 
 def test_preselections_of_several_entries_intersect(sample, api):
-    client = direct_client("cds_query_accounts_1 cds_query_bill_statements_1", "acc-r1,acc-r2")
+    client = direct_client(
+        "cds_query_accounts_1 cds_query_bill_statements_1", "acc-sample-r1,acc-sample-r2"
+    )
     details = [
         {"type": "cds_query_accounts_1", "account_numbers": ["1001-4410-7", "1001-5523-2"]},
         {"type": "cds_query_bill_statements_1", "account_numbers": ["1001-5523-2"]},
     ]
     scope = "cds_query_accounts_1 cds_query_bill_statements_1"
     tok = post_token(api, client, scope, details).json()["access_token"]
-    assert account_ids(api, tok) == ["acc-r2"]
+    assert account_ids(api, tok) == ["acc-sample-r2"]
     statements = api.rows("bill-statements", tok, "bill_statements")
-    assert {s["cds_account_id"] for s in statements} == {"acc-r2"}
+    assert {s["cds_account_id"] for s in statements} == {"acc-sample-r2"}
 
 
 def test_contract_preselection_cascades_to_points_meters_and_usage(sample, api):
-    client = direct_client("cds_query_usage_1 cds_query_meter_devices_1", "acc-r1")
+    client = direct_client("cds_query_usage_1 cds_query_meter_devices_1", "acc-sample-r1")
     details = [
         {"type": "cds_query_usage_1", "contract_numbers": ["SA-100144107-E"]},
         {"type": "cds_query_meter_devices_1", "contract_numbers": ["SA-100144107-E"]},
@@ -164,14 +168,14 @@ def test_contract_preselection_cascades_to_points_meters_and_usage(sample, api):
     scope = "cds_query_usage_1 cds_query_meter_devices_1"
     tok = post_token(api, client, scope, details).json()["access_token"]
     meters = api.rows("meter-devices", tok, "meter_devices")
-    assert [m["cds_meterdevice_id"] for m in meters] == ["md-r1e"]
+    assert [m["cds_meterdevice_id"] for m in meters] == ["md-sample-r1e"]
     segments = api.rows("usage-segments", tok, "usage_segments")
     assert segments
-    assert {m for s in segments for m in s["related_meterdevices"]} == {"md-r1e"}
+    assert {m for s in segments for m in s["related_meterdevices"]} == {"md-sample-r1e"}
 
 
 def test_narrowing_the_base_set_takes_effect_on_the_next_request(sample, api):
-    client = direct_client("cds_query_accounts_1", "acc-r1,acc-r2")
+    client = direct_client("cds_query_accounts_1", "acc-sample-r1,acc-sample-r2")
     tok = post_token(api, client, "cds_query_accounts_1").json()["access_token"]
     DirectAccess.objects.get(client=client).accounts.set([])
     assert account_ids(api, tok) == []
@@ -210,7 +214,7 @@ def test_narrowing_the_base_set_takes_effect_on_the_next_request(sample, api):
     ],
 )
 def test_direct_access_refusals(sample, api, scope, details, error):
-    client = direct_client("cds_query_accounts_1", "acc-r1")
+    client = direct_client("cds_query_accounts_1", "acc-sample-r1")
     response = post_token(api, client, scope, details)
     assert response.status_code in (400, 401), response.content
     assert response.json()["error"] == error
@@ -218,11 +222,11 @@ def test_direct_access_refusals(sample, api, scope, details, error):
 
 
 def test_direct_and_consent_scopes_never_share_a_client(sample):
-    client = direct_client("cds_query_accounts_1", "acc-r1")
+    client = direct_client("cds_query_accounts_1", "acc-sample-r1")
     with pytest.raises(lifecycle.GrantError, match="direct access"):
-        lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+        lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     consenting = ApplicationFactory()
-    lifecycle.create_grant(consenting, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    lifecycle.create_grant(consenting, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     with pytest.raises(CommandError, match="operator-made grants"):
         call_command(
             "cds_client",
@@ -237,7 +241,9 @@ def test_direct_and_consent_scopes_never_share_a_client(sample):
 
 def test_operators_cannot_make_direct_access_grants(sample):
     with pytest.raises(lifecycle.GrantError, match="token request"):
-        lifecycle.create_grant(ApplicationFactory(), ["acc-r1"], [{"type": "cds_query_accounts_1"}])
+        lifecycle.create_grant(
+            ApplicationFactory(), ["acc-sample-r1"], [{"type": "cds_query_accounts_1"}]
+        )
 
 
 # -- jwk -------------------------------------------------------------------------------------
@@ -249,7 +255,9 @@ def test_a_grant_with_a_jwk_gets_every_body_encrypted_to_it(sample, api):
     private = jwk.JWK.generate(kty="EC", crv="P-256", use="enc")
     public = json.loads(private.export_public())
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1", "jwk": public}])
+    grant = lifecycle.create_grant(
+        client, ["acc-sample-r1"], [{"type": "cds_accounts_1", "jwk": public}]
+    )
     body = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant)).json()
     headers = {"HTTP_AUTHORIZATION": f"Bearer {body['access_token']}"}
 
@@ -261,7 +269,9 @@ def test_a_grant_with_a_jwk_gets_every_body_encrypted_to_it(sample, api):
         message.deserialize(response.content.decode(), key=private)
         return json.loads(message.payload)
 
-    assert [a["cds_account_id"] for a in decrypted("accounts", 200)["accounts"]] == ["acc-r1"]
+    assert [a["cds_account_id"] for a in decrypted("accounts", 200)["accounts"]] == [
+        "acc-sample-r1"
+    ]
     assert decrypted("bill-statements", 403)["error"] == "insufficient_scope"
 
 
@@ -271,7 +281,7 @@ def test_a_private_or_signing_jwk_is_refused_when_the_grant_is_made(sample):
     for key in ({"kty": "EC", "crv": "P-256", "use": "sig", "x": "a", "y": "b"}, "not a key"):
         with pytest.raises(InvalidAuthorizationDetails, match="jwk"):
             lifecycle.create_grant(
-                ApplicationFactory(), ["acc-r1"], [{"type": "cds_accounts_1", "jwk": key}]
+                ApplicationFactory(), ["acc-sample-r1"], [{"type": "cds_accounts_1", "jwk": key}]
             )
 
 
@@ -279,7 +289,7 @@ def test_the_admin_refuses_direct_access_for_a_consenting_client(sample):
     from cdsapi.admin import DirectAccessForm
 
     client = ApplicationFactory()
-    lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     form = DirectAccessForm(
         data={"client": client.pk, "scope": "cds_query_accounts_1", "all_accounts": True}
     )
@@ -291,7 +301,7 @@ def test_the_admin_refuses_direct_access_for_a_consenting_client(sample):
     assert "not direct-access scopes" in str(wrong.errors)
 
 
-def test_every_curl_line_the_demo_prints_works(sample, api, capsys):
+def test_every_curl_line_the_demo_prints_works(demo_small, api, capsys):
     call_command("cds_demo_grants")
     out = capsys.readouterr().out.splitlines()
     lines = [line for line in out if line.startswith("curl") and "Bearer" in line]
@@ -303,7 +313,7 @@ def test_every_curl_line_the_demo_prints_works(sample, api, capsys):
 
 
 def test_a_scope_taken_from_a_direct_client_revokes_its_grants_and_is_not_reissued(sample, api):
-    client = direct_client("cds_query_accounts_1 cds_query_meter_devices_1", "acc-r1")
+    client = direct_client("cds_query_accounts_1 cds_query_meter_devices_1", "acc-sample-r1")
     body = post_token(api, client, "cds_query_accounts_1 cds_query_meter_devices_1").json()
     call_command(
         "cds_client",
@@ -313,7 +323,7 @@ def test_a_scope_taken_from_a_direct_client_revokes_its_grants_and_is_not_reissu
         "--scopes",
         "cds_query_accounts_1",
         "--accounts",
-        "acc-r1",
+        "acc-sample-r1",
     )
     # The grant held the withdrawn scope: it is revoked, so enabling it again revives nothing.
     assert api.get("meter-devices", body["access_token"]).status_code == 401
@@ -331,7 +341,7 @@ def test_an_unknown_scope_is_invalid_scope(sample, api):
 
 def test_a_grant_admin_token_says_which_grant_stopped(sample, api):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     tok = post_token(api, client, "cds_grant_admin_1", admin_entry(client, grant)).json()
     lifecycle.revoke_grant(grant)
     response = api.get("accounts", tok["access_token"])
@@ -339,12 +349,12 @@ def test_a_grant_admin_token_says_which_grant_stopped(sample, api):
 
 
 def test_a_direct_access_client_holds_no_operator_made_grant_of_any_vocabulary(sample):
-    client = direct_client("cds_query_accounts_1", "acc-r1")
+    client = direct_client("cds_query_accounts_1", "acc-sample-r1")
     for scope in ("cds_current_accounts_details", "cds_accounts_1"):
         with pytest.raises(lifecycle.GrantError, match="direct access"):
-            lifecycle.create_grant(client, ["acc-r2"], [{"type": scope}])
+            lifecycle.create_grant(client, ["acc-sample-r2"], [{"type": scope}])
     seeded = ApplicationFactory()
-    lifecycle.create_grant(seeded, ["acc-r1"], [{"type": "cds_current_accounts_details"}])
+    lifecycle.create_grant(seeded, ["acc-sample-r1"], [{"type": "cds_current_accounts_details"}])
     with pytest.raises(lifecycle.GrantError, match="operator-made grants"):
         lifecycle.set_direct_access(seeded, ["cds_query_accounts_1"], [], all_accounts=True)
 
@@ -371,7 +381,7 @@ def test_account_preselections_compare_the_accounts_as_served(db, api):
 
 def test_asking_for_a_scope_the_grant_lacks_says_which(sample, api):
     client = ApplicationFactory()
-    grant = lifecycle.create_grant(client, ["acc-r1"], [{"type": "cds_accounts_1"}])
+    grant = lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
     request = [{"type": "cds_grant_admin", "grant_id": grant.pk}]
     response = post_token(api, client, "cds_accounts_1 cds_usage_1", request)
     assert response.status_code == 400

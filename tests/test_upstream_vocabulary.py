@@ -137,12 +137,12 @@ def keys_by_endpoint(api, tok: str) -> dict[str, Any]:
 
 
 def test_cds_accounts_with_defaults_shows_only_the_selected_accounts_required_keys(sample, api):
-    tok = token("cds_accounts_1", {}, ["acc-r1"])
+    tok = token("cds_accounts_1", {}, ["acc-sample-r1"])
     seen = keys_by_endpoint(api, tok)
     assert seen["accounts"] == {frozenset(ACCOUNT_REQUIRED)}
     assert {e for e, k in seen.items() if k == 403} == set(ENDPOINTS) - {"accounts"}
     rows = api.rows("accounts", tok, "accounts")
-    assert [r["cds_account_id"] for r in rows] == ["acc-r1"]
+    assert [r["cds_account_id"] for r in rows] == ["acc-sample-r1"]
 
 
 def test_cds_accounts_with_every_include_shows_numbers_details_and_programs(sample, api):
@@ -151,31 +151,31 @@ def test_cds_accounts_with_every_include_shows_numbers_details_and_programs(samp
         "include_account_details": True,
         "include_account_programs": True,
     }
-    tok = token("cds_accounts_1", every, ["acc-r1"])
+    tok = token("cds_accounts_1", every, ["acc-sample-r1"])
     keys = ACCOUNT_REQUIRED | ACCOUNT_NUMBERS | ACCOUNT_DETAILS | {"account_programs"}
     assert keys_by_endpoint(api, tok)["accounts"] == {frozenset(keys)}
 
 
 def test_include_accounts_brings_in_the_parent_account(sample, api):
-    tok = token("cds_accounts_1", {}, ["acc-c1"])
+    tok = token("cds_accounts_1", {}, ["acc-sample-c1"])
     rows = api.rows("accounts", tok, "accounts")
     assert {r["cds_account_id"]: r["cds_account_parent"] for r in rows} == {
-        "acc-c1": "acc-c0",
-        "acc-c0": None,
+        "acc-sample-c1": "acc-sample-c0",
+        "acc-sample-c0": None,
     }
     # The parent comes along as an account only: none of its bills or services.
     assert api.get("bill-statements", tok).status_code == 403
 
 
 def test_cds_service_contracts_defaults(sample, api):
-    tok = token("cds_service_contracts_1", {}, ["acc-r1"])
+    tok = token("cds_service_contracts_1", {}, ["acc-sample-r1"])
     seen = keys_by_endpoint(api, tok)
     assert seen["service-contracts"] == {frozenset(CONTRACT_REQUIRED)}
     assert seen["accounts"] == {frozenset(ACCOUNT_REQUIRED)}
     for endpoint in ("service-points", "meter-devices", "bill-statements", "bill-sections"):
         assert seen[endpoint] == 403
     rows = api.rows("service-contracts", tok, "service_contracts")
-    assert sorted(r["cds_servicecontract_id"] for r in rows) == ["sc-r1e", "sc-r1g"]
+    assert sorted(r["cds_servicecontract_id"] for r in rows) == ["sc-sample-r1e", "sc-sample-r1g"]
 
 
 def test_cds_service_contracts_every_include(sample, api):
@@ -191,7 +191,7 @@ def test_cds_service_contracts_every_include(sample, api):
         "include_meter_numbers": True,
         "include_meter_apps": True,
     }
-    tok = token("cds_service_contracts_1", every, ["acc-r1"])
+    tok = token("cds_service_contracts_1", every, ["acc-sample-r1"])
     seen = keys_by_endpoint(api, tok)
     assert seen["service-contracts"] == {
         frozenset(
@@ -206,12 +206,12 @@ def test_cds_service_contracts_every_include(sample, api):
     # Contracts and meters together bring the points that link them (WG3 §7.2.2).
     assert seen["service-points"] == {frozenset(POINT_REQUIRED)}
     meters = api.rows("meter-devices", tok, "meter_devices")
-    assert sorted(m["cds_meterdevice_id"] for m in meters) == ["md-r1e", "md-r1g"]
+    assert sorted(m["cds_meterdevice_id"] for m in meters) == ["md-sample-r1e", "md-sample-r1g"]
     assert all(m["current_servicepoints"] for m in meters)
 
 
 def test_cds_meters_defaults_show_meters_without_their_numbers(sample, api):
-    tok = token("cds_meters_1", {}, ["acc-r2"])
+    tok = token("cds_meters_1", {}, ["acc-sample-r2"])
     seen = keys_by_endpoint(api, tok)
     assert seen["meter-devices"] == {frozenset(METER_REQUIRED)}
     meters = api.rows("meter-devices", tok, "meter_devices")
@@ -220,7 +220,7 @@ def test_cds_meters_defaults_show_meters_without_their_numbers(sample, api):
 
 
 def test_cds_bill_statements_defaults_show_amount_due_and_the_account_number(sample, api):
-    tok = token("cds_bill_statements_1", {}, ["acc-r1"])
+    tok = token("cds_bill_statements_1", {}, ["acc-sample-r1"])
     seen = keys_by_endpoint(api, tok)
     assert seen["bill-statements"] == {frozenset(STATEMENT_REQUIRED | {"account_number"})}
     assert seen["accounts"] == {frozenset(ACCOUNT_REQUIRED | ACCOUNT_NUMBERS)}
@@ -233,14 +233,14 @@ def test_cds_bill_statements_every_include(sample, api):
         "include_bill_statement_charges": True,
         "include_bill_statement_programs": True,
     }
-    tok = token("cds_bill_statements_1", every, ["acc-r1"])
+    tok = token("cds_bill_statements_1", every, ["acc-sample-r1"])
     keys = STATEMENT_REQUIRED | STATEMENT_CHARGES | {"account_number", "account_programs"}
     keys |= {"file_uri", "file_mimetype"}
     assert keys_by_endpoint(api, tok)["bill-statements"] == {frozenset(keys)}
 
 
 def test_cds_service_bills_defaults_show_sections_without_line_items(sample, api):
-    tok = token("cds_service_bills_1", {}, ["acc-r1"])
+    tok = token("cds_service_bills_1", {}, ["acc-sample-r1"])
     seen = keys_by_endpoint(api, tok)
     assert seen["bill-sections"] == {frozenset(SECTION_REQUIRED | {"account_number"})}
     assert seen["bill-statements"] == 403
@@ -252,7 +252,7 @@ def test_cds_service_bills_defaults_show_sections_without_line_items(sample, api
 
 def test_cds_service_bills_with_statements_and_line_items(sample, api):
     every = {"include_bill_statements": True, "include_bill_section_line_items": True}
-    tok = token("cds_service_bills_1", every, ["acc-r1"])
+    tok = token("cds_service_bills_1", every, ["acc-sample-r1"])
     sections = api.rows("bill-sections", tok, "bill_sections")
     assert {frozenset(s) for s in sections} == {
         frozenset(SECTION_REQUIRED | {"account_number", "line_items"})
@@ -261,7 +261,7 @@ def test_cds_service_bills_with_statements_and_line_items(sample, api):
 
 
 def test_cds_usage_defaults_show_segments_whose_references_name_nothing_hidden(sample, api):
-    tok = token("cds_usage_1", {}, ["acc-r1"])
+    tok = token("cds_usage_1", {}, ["acc-sample-r1"])
     seen = keys_by_endpoint(api, tok)
     assert seen["usage-segments"] == {frozenset(SEGMENT_KEYS)}
     segments = api.rows("usage-segments", tok, "usage_segments")
@@ -273,21 +273,24 @@ def test_cds_usage_defaults_show_segments_whose_references_name_nothing_hidden(s
 
 
 def test_cds_usage_with_meters_names_them(sample, api):
-    tok = token("cds_usage_1", {"include_meter_devices": True}, ["acc-r1"])
+    tok = token("cds_usage_1", {"include_meter_devices": True}, ["acc-sample-r1"])
     segments = api.rows("usage-segments", tok, "usage_segments")
-    assert {m for s in segments for m in s["related_meterdevices"]} <= {"md-r1e", "md-r1g"}
+    assert {m for s in segments for m in s["related_meterdevices"]} <= {
+        "md-sample-r1e",
+        "md-sample-r1g",
+    }
     assert any(s["related_meterdevices"] for s in segments)
 
 
 def test_null_value_types_serve_segments_without_formats_or_values(sample, api):
-    tok = token("cds_usage_1", {"include_usage_segment_value_types": None}, ["acc-r1"])
+    tok = token("cds_usage_1", {"include_usage_segment_value_types": None}, ["acc-sample-r1"])
     segments = api.rows("usage-segments", tok, "usage_segments")
     assert segments
     assert {(str(s["formats"]), str(s["values"])) for s in segments} == {("[]", "[]")}
 
 
 def test_value_types_keep_only_the_listed_formats(sample, api):
-    tok = token("cds_usage_1", {"include_usage_segment_value_types": ["cost"]}, ["acc-r1"])
+    tok = token("cds_usage_1", {"include_usage_segment_value_types": ["cost"]}, ["acc-sample-r1"])
     for seg in api.rows("usage-segments", tok, "usage_segments"):
         assert {f["type"] for f in seg["formats"]} <= {"cost"}
         assert all(len(v) == len(seg["formats"]) for v in seg["values"]) or seg["values"] == []

@@ -8,6 +8,7 @@ stored as one segment per local calendar day. The same arguments always give the
 
 import math
 import random
+import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
@@ -17,6 +18,8 @@ from zoneinfo import ZoneInfo
 from cdsapi.importer.loader import KINDS
 
 TIMEZONE = ZoneInfo("America/Los_Angeles")
+# The first day after the demo's data (and the sample's).
+DEMO_END = date(2026, 11, 1)
 SYNCED = "2026-11-02T06:00:00Z"
 CENT = Decimal("0.01")
 
@@ -615,6 +618,28 @@ class DemoBuilder:
         return section, total
 
 
-def build_demo(end: date, usage_days: int, bill_months: int, seed: int = 2026) -> dict[str, list]:
-    """The demo document: `usage_days` of intervals and `bill_months` of bills before `end`."""
-    return DemoBuilder(end, usage_days, bill_months, seed).build()
+def build_demo(
+    end: date, usage_days: int, bill_months: int, seed: int = 2026, id_tag: str = ""
+) -> dict[str, list]:
+    """The demo document: `usage_days` of intervals and `bill_months` of bills before `end`.
+    With `id_tag`, every id carries it after its kind (`acc-sample-r1`), so that the document
+    can be imported beside the demo's own without touching it."""
+    doc = DemoBuilder(end, usage_days, bill_months, seed).build()
+    return _tagged(doc, _id_pattern(), id_tag) if id_tag else doc
+
+
+def _id_pattern() -> re.Pattern[str]:
+    """The ids this generator writes: a kind, then an account's or a service's key."""
+    keys = {a.key for a in ACCOUNTS} | {s.key for a in ACCOUNTS for s in a.services}
+    alternatives = "|".join(sorted(keys, key=len, reverse=True))
+    return re.compile(rf"^([a-z]+)-({alternatives})(?=-|$)")
+
+
+def _tagged(value: Any, pattern: re.Pattern[str], tag: str) -> Any:
+    if isinstance(value, str):
+        return pattern.sub(rf"\1-{tag}\2", value)
+    if isinstance(value, list):
+        return [_tagged(v, pattern, tag) for v in value]
+    if isinstance(value, dict):
+        return {k: _tagged(v, pattern, tag) for k, v in value.items()}
+    return value

@@ -1,16 +1,14 @@
 """``manage.py cds_demo_data --out PATH``: write the deterministic demo document."""
 
-from datetime import date
 from pathlib import Path
 from typing import Any
 
 from django.core.management.base import BaseCommand, CommandParser
 
 from cdsapi import exactjson
-from cdsapi.demo.data import build_demo
+from cdsapi.demo.data import DEMO_END, build_demo
 
 # Fixed so that the document is the same on every machine and every day.
-DEMO_END = date(2026, 11, 1)
 
 
 class Command(BaseCommand):
@@ -30,7 +28,9 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         if options["small"]:
-            doc = build_demo(DEMO_END, usage_days=3, bill_months=2)
+            # Ids of its own (acc-sample-r1): importing it into the demo's database adds to
+            # the demo's data, never rewrites it.
+            doc = build_demo(DEMO_END, usage_days=3, bill_months=2, id_tag="sample-")
             text = exactjson.dumps(doc, indent=1, separators=(",", ": "))
         else:
             doc = build_demo(DEMO_END, usage_days=730, bill_months=36)
