@@ -70,7 +70,7 @@ def authorization_server() -> dict[str, Any]:
                 "authorization_endpoint": url("oauth-authorize"),
                 "pushed_authorization_request_endpoint": url("oauth-par"),
                 "require_pushed_authorization_requests": False,
-                "authorization_response_iss_parameter_supported": False,
+                "authorization_response_iss_parameter_supported": True,
             }
             if code_flow
             else {}

@@ -337,20 +337,20 @@ OAUTH2_PROVIDER = {
     "PKCE_REQUIRED": True,
     # RFC 9700 as DOT enforces it (its 4.0 defaults; `check --deploy` warns otherwise): no
     # implicit or password grant, PKCE with S256 only, a token never in a query string, and a
-    # replayed refresh token revokes its whole family. (SILENCED_SYSTEM_CHECKS: the two left.)
+    # replayed refresh token revokes its whole family, and authorization responses carry
+    # RFC 9207's `iss` (the consent flow adds it: consent.authorization.redirect_with).
     "COMPLIANT_BCP_RFC9700_IMPLICIT_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PASSWORD_GRANT": True,
     "COMPLIANT_BCP_RFC9700_PKCE_METHOD": True,
     "COMPLIANT_BCP_RFC9700_ACCESS_TOKEN_TRANSPORT": True,
     "REFRESH_TOKEN_REUSE_PROTECTION": True,
+    "COMPLIANT_BCP_RFC9700_AUTHZ_RESPONSE_ISS": True,
 }
 
-# Two of DOT's RFC 9700 deploy warnings describe choices made on purpose:
-# W005: the consent flow (consent/) builds its own authorization response without RFC 9207's
-#       `iss`, and the metadata says so (authorization_response_iss_parameter_supported).
+# One of DOT's RFC 9700 deploy warnings describes a choice made on purpose:
 # W008: http redirect URIs stay allowed for native apps' loopback callbacks (RFC 8252 §7.3,
 #       http://127.0.0.1:PORT/...; the demo's consent client uses one).
-SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W005", "oauth2_provider.W008"]
+SILENCED_SYSTEM_CHECKS = ["oauth2_provider.W008"]
 
 REST_FRAMEWORK = {
     "DEFAULT_RENDERER_CLASSES": ["cdsapi.api.renderers.ExactJSONRenderer"],

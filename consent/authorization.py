@@ -14,6 +14,7 @@ from datetime import datetime
 from typing import Any
 from urllib.parse import urlencode
 
+from django.conf import settings
 from django.utils import timezone
 
 from cdsapi.grants import details as ad
@@ -104,6 +105,10 @@ class AuthorizationRequest:
 
 
 def redirect_with(uri: str, **params: str | None) -> str:
+    """An authorization response to ``uri``: ``params`` and, as every authorization response
+    here carries it, ``iss`` (RFC 9207: a client talking to several servers can tell which
+    one answered)."""
+    params["iss"] = settings.CDS_ISSUER
     query = urlencode({k: v for k, v in params.items() if v is not None})
     return f"{uri}{'&' if '?' in uri else '?'}{query}"
 

@@ -35,7 +35,7 @@ from cdsapi.grants.upstream import PRESELECTIONS
 from cdsapi.models import Application, AuthorizationCode, Grant
 from consent import authorization, selection
 from consent.approval import AlreadyUsed, SelectionError, approve
-from consent.authorization import AuthorizationRequest, PageError, RedirectError
+from consent.authorization import AuthorizationRequest, PageError, RedirectError, redirect_with
 from consent.models import PushedRequest, Receipt
 
 # A fresh login for prompt=login: one made this recently counts.
@@ -201,7 +201,7 @@ def _code_location(found: AuthorizationRequest, user: Any, grant: Grant, scopes:
         )
     except oauth_errors.OAuth2Error as exc:  # pragma: no cover - checked before by read()
         return found.location(exc.error, exc.description or "")
-    return headers["Location"]
+    return redirect_with(headers["Location"])
 
 
 @method_decorator([csrf_exempt, login_not_required], name="dispatch")

@@ -212,6 +212,22 @@ def test_a_wrong_or_missing_pkce_verifier_gets_no_token(sample, recipient):
         assert response.json()["error"] in ("invalid_grant", "invalid_request")
 
 
+def test_every_authorization_response_names_its_issuer(sample, recipient, settings):
+    """RFC 9207: a client that talks to several servers can tell which one answered."""
+    settings.CDS_ISSUER = "https://data.example-utility.com"
+    browser, url, _ = consent("alice", recipient)
+    approved = redirect_query(approve(browser, url, ["acc-sample-r1"]))
+    assert approved["code"] and approved["iss"] == "https://data.example-utility.com"
+    declined = redirect_query(browser.post(url, {"decision": "decline"}))
+    assert declined["error"] == "access_denied"
+    assert declined["iss"] == "https://data.example-utility.com"
+    refused = redirect_query(Client().get(authorize_url(request_params(recipient, scope="x"))))
+    assert refused["error"] == "invalid_scope"
+    assert refused["iss"] == "https://data.example-utility.com"
+    metadata = Client().get("/.well-known/oauth-authorization-server").json()
+    assert metadata["authorization_response_iss_parameter_supported"] is True
+
+
 def test_a_code_is_used_once_and_only_with_its_redirect_uri(sample, recipient):
     browser, url, _ = consent("alice", recipient)
     code = redirect_query(approve(browser, url, ["acc-sample-r1"]))["code"]
@@ -240,13 +256,14 @@ def test_a_customer_cannot_share_someone_elses_account(sample, recipient):
     assert not Grant.objects.filter(client=recipient).exists()
 
 
-def test_declining_redirects_with_access_denied(sample, recipient):
+def test_declining_redirects_with_access_denied(sample, recipient, settings):
     browser, url, _ = consent("alice", recipient)
     query = redirect_query(browser.post(url, {"decision": "decline"}))
     assert query == {
         "error": "access_denied",
         "error_description": "the customer declined",
         "state": "xyz-state",
+        "iss": settings.CDS_ISSUER,
     }
     assert not Grant.objects.exists()
 
