@@ -322,7 +322,7 @@ app = Application.objects.create(
     name="served", client_id="served", client_type="confidential",
     authorization_grant_type="client-credentials",
 )
-grant = lifecycle.create_grant(app, ["acc-r1"], [{"type": "cds_current_accounts_details"}])
+grant = lifecycle.create_grant(app, ["acc-sample-r1"], [{"type": "cds_current_accounts_details"}])
 # Another process's failed authentications from 127.0.0.2: the server must count them.
 for _ in range(2):
     throttling.failed_authentication.failed("127.0.0.2")

@@ -147,7 +147,14 @@ class UsageQueryProperties(TestCase):
         if "after" in query:
             params["after"] = utc(query["after"])
         if "ids" in query:
-            made_up = ["us-0", "us-0~", "agg-0", "us-1~2025-03-08T00:00:00Z~2025-03-09T00:00:00Z"]
+            # Never what is served: no such segment, a stored id with a malformed or made-up
+            # trim, an aggregate's id. ("us-0" alone is a stored id: asked for, it is served.)
+            made_up = [
+                "us-none",
+                "us-0~",
+                "agg-0",
+                "us-1~2025-03-08T00:00:00Z~2025-03-09T00:00:00Z",
+            ]
             params["cds_usagesegment_ids"] = " ".join([*ids[: query["ids"]], *made_up])
         if "meter" in query:
             params["cds_meterdevice_ids"] = query["meter"]
