@@ -58,7 +58,8 @@ def record(request: Any, response: Any, served: Any, envelope: str | None) -> An
         served.render()  # so the duration includes the body's serialization
     ident = request_id(request)
     served[HEADER] = ident
-    token = getattr(request, "_auth", None)
+    # A token refused (expired, or its grant inactive) still names its client and grant.
+    token = getattr(request, "_auth", None) or getattr(request, "cds_refused_token", None)
     grant = getattr(token, "cds_grant", None)
     application = getattr(token, "application", None)
     ok = 200 <= served.status_code < 300

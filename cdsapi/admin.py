@@ -251,6 +251,11 @@ class GrantFormBase(forms.ModelForm):
             "status",
             "expires",
         ]
+        help_texts = {
+            "customer": "Only to record a customer's own consent: the grant then shows on "
+            "their /my/grants page, where they can revoke it. Leave empty for a grant the "
+            "utility makes. Choosing one narrows the account search to their accounts.",
+        }
 
     class Media:
         # After jquery.init.js: the script hooks django.jQuery's ajax.
@@ -438,6 +443,7 @@ class GrantAdmin(admin.ModelAdmin):
             if grant.is_active():
                 token, seconds = lifecycle.issue_token(grant)
                 issued.append((grant, token, seconds))
+                self.log_change(request, grant, f"Issued an access token ({seconds} s).")
         return shown_once(request, "issued_tokens.html", "Access tokens", issued=issued)
 
     def get_object(self, request: HttpRequest, object_id: str, from_field: Any = None) -> Any:
@@ -450,10 +456,26 @@ class GrantAdmin(admin.ModelAdmin):
         return found
 
     @admin.action(description="Revoke the selected grants (their tokens stop at once)")
-    def revoke(self, request: HttpRequest, queryset: QuerySet[Grant]) -> None:
+    def revoke(self, request: HttpRequest, queryset: QuerySet[Grant]) -> Any:
+        """Revoking is final: asked to confirm first (as deleting is), then recorded in each
+        grant's history."""
+        if request.POST.get("confirmed") != "yes":
+            return TemplateResponse(
+                request,
+                "admin/cdsapi/grant/revoke_confirmation.html",
+                {
+                    **self.admin_site.each_context(request),
+                    "title": "Revoke these grants? This cannot be undone.",
+                    "grants": queryset.select_related("client", "customer"),
+                    "action_checkbox_name": admin.helpers.ACTION_CHECKBOX_NAME,
+                    "opts": self.model._meta,
+                },
+            )
         for grant in queryset:
             lifecycle.revoke_grant(grant)
+            self.log_change(request, grant, "Revoked (its tokens stopped at once).")
         self.message_user(request, f"Revoked {queryset.count()} grant(s).", messages.SUCCESS)
+        return None
 
     # -- the preview: what each endpoint returns for the grant now (cdsapi.grants.preview) --
 

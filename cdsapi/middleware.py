@@ -59,6 +59,25 @@ def _printable(text: str, limit: int) -> str:
     return "".join(c if c.isprintable() else "?" for c in text[:limit])
 
 
+class HeadWithoutBody:
+    """A ``HEAD`` answer is ``GET``'s headers without its body (RFC 9110 §9.3.2). Django's
+    views render the body and its WSGI handler sends it; the test client and runserver drop
+    it, gunicorn warns. Outermost, so ``Content-Length`` and ``Content-Encoding`` are the ones
+    ``GET`` gets, the probes' included."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        response = self.get_response(request)
+        if request.method == "HEAD" and not response.streaming:
+            length = response.get("Content-Length")
+            response.content = b""
+            if length is not None:
+                response["Content-Length"] = length
+        return response
+
+
 class RequestLog:
     """One log line per request (``cdsapi.request``, INFO): method, path, status, duration
     and the request id, which every record logged while the request is served carries too

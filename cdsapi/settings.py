@@ -36,14 +36,16 @@ def env_list(name: str, default: list[str]) -> list[str]:
 DEBUG = env_bool("DEBUG", False)
 
 SECRET_KEY = os.environ.get("SECRET_KEY", "")
+# Production serving (`make serve`, cdsapi/gunicorn.conf.py) sets CDS_REQUIRE_SECRET_KEY: a
+# missing or short key is refused there (Django's own check --deploy asks for 50 characters).
+_SERVING = not DEBUG and env_bool("CDS_REQUIRE_SECRET_KEY", False)
+if _SERVING and (len(SECRET_KEY) < 50 or len(set(SECRET_KEY)) < 5):
+    raise ImproperlyConfigured(
+        "SECRET_KEY must be set in the environment to serve in production: 50 or more "
+        "random characters, such as python3 -c "
+        "'import secrets; print(secrets.token_urlsafe(50))' prints."
+    )
 if not SECRET_KEY:
-    # Production serving (`make serve`, cdsapi/gunicorn.conf.py) sets CDS_REQUIRE_SECRET_KEY.
-    if not DEBUG and env_bool("CDS_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured(
-            "SECRET_KEY must be set in the environment to serve in production: 50 or more "
-            "random characters, such as python3 -c "
-            "'import secrets; print(secrets.token_urlsafe(50))' prints."
-        )
     # A fixed development key keeps a bare `manage.py` or `pytest` zero-setup (the Makefile
     # passes a generated one, var/secret_key); the prefix makes `check --deploy` refuse it.
     SECRET_KEY = "django-insecure-cdsapi-development-key-set-SECRET_KEY-in-production"
@@ -104,7 +106,9 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
-    # Probes first: before host validation and the HTTPS redirect, and never logged.
+    # HEAD: GET's headers, no body (outermost, so the probes' answers too).
+    "cdsapi.middleware.HeadWithoutBody",
+    # Probes next: before host validation and the HTTPS redirect, and never logged.
     "cdsapi.middleware.HealthChecks",
     # One log line per request (with its X-Request-ID), whatever answers it below.
     "cdsapi.middleware.RequestLog",

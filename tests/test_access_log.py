@@ -16,6 +16,7 @@ from django.utils import timezone
 
 from accesslog.models import AccessLogEntry
 from accesslog.router import access_log_database
+from cdsapi.grants import lifecycle
 from cdsapi.models import Grant
 from tests.factories import AccountFactory, AccountVersionFactory, ApplicationFactory
 
@@ -97,6 +98,22 @@ def test_a_grant_that_does_not_reach_the_endpoint_is_logged_as_403(
     assert row.client_id == "client-one" and row.grant_id == Grant.objects.get().pk
 
 
+def test_a_token_of_a_revoked_grant_is_logged_with_its_client_and_grant(
+    world, api, token_for, client_app
+) -> None:
+    token = token_for(["acc-a"], ACCOUNTS, client=client_app)
+    grant = Grant.objects.get()
+    lifecycle.revoke_grant(grant)
+    assert api.get("accounts", token).status_code == 401
+    row = only_row()
+    assert (row.status, row.client_id, row.grant_id, row.accounts) == (
+        401,
+        "client-one",
+        grant.pk,
+        "",
+    )
+
+
 def test_a_bad_parameter_is_logged_as_400(world, api, token_for) -> None:
     token = token_for(["acc-a"], ACCOUNTS)
     assert api.get("accounts", token, nonsense="1").status_code == 400
@@ -122,8 +139,6 @@ def test_an_encrypted_response_is_logged_and_carries_the_request_id(world, api, 
     import json
 
     from jwcrypto import jwk as jwcrypto_jwk
-
-    from cdsapi.grants import lifecycle
 
     public = {**json.loads(jwcrypto_jwk.JWK.generate(kty="EC", crv="P-256").export_public())}
     grant = make_grant(["acc-a"], [{"type": "cds_accounts_1", "jwk": {**public, "use": "enc"}}])

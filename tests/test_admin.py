@@ -98,14 +98,20 @@ def test_the_admin_creates_grants_with_the_same_validation(admin_client, shared_
 
 
 @pytest.mark.django_db
-def test_the_revoke_action_revokes(admin_client, shared_account, make_grant) -> None:
+def test_the_revoke_action_asks_first_then_revokes_and_records_it(
+    admin_client, shared_account, make_grant
+) -> None:
     grant = make_grant(["acc-a"], [{"type": "cds_usage"}])
-    admin_client.post(
-        reverse("admin:cdsapi_grant_changelist"),
-        {"action": "revoke", "_selected_action": [grant.pk]},
-    )
+    url = reverse("admin:cdsapi_grant_changelist")
+    asked = admin_client.post(url, {"action": "revoke", "_selected_action": [grant.pk]})
+    assert asked.status_code == 200 and b"cannot be undone" in asked.content
+    grant.refresh_from_db()
+    assert grant.status == "active"
+    admin_client.post(url, {"action": "revoke", "_selected_action": [grant.pk], "confirmed": "yes"})
     grant.refresh_from_db()
     assert grant.status == "revoked"
+    history = admin_client.get(reverse("admin:cdsapi_grant_history", args=[grant.pk]))
+    assert b"Revoked" in history.content
 
 
 @pytest.mark.django_db
@@ -440,8 +446,8 @@ def held_accounts(db):
         )
         version.account.holders.add(holder)
         found[ident] = version.account
-    for _ in range(25):
-        factories.AccountVersionFactory()
+    for n in range(25):  # nothing a search below looks for (no Faker names: "Bob ...")
+        factories.AccountVersionFactory(account_number=f"9000-{n:04d}", account_name=f"Lot {n}")
     return alice, bob, found
 
 

@@ -103,7 +103,8 @@ def test_the_production_defaults(fresh_settings) -> None:
     assert found["SECURE_PROXY_SSL_HEADER"] is None
     assert found["CSRF_TRUSTED_ORIGINS"] == []
     assert "CompressedManifest" in found["STORAGES"]["staticfiles"]["BACKEND"]
-    assert found["MIDDLEWARE"][:5] == [
+    assert found["MIDDLEWARE"][:6] == [
+        "cdsapi.middleware.HeadWithoutBody",
         "cdsapi.middleware.HealthChecks",
         "cdsapi.middleware.RequestLog",
         "django.middleware.security.SecurityMiddleware",
@@ -145,6 +146,11 @@ def test_a_tls_proxy_a_local_http_run_and_redis(fresh_settings) -> None:
 def test_serving_in_production_requires_a_secret_key(fresh_settings) -> None:
     with pytest.raises(ImproperlyConfigured, match="SECRET_KEY must be set"):
         fresh_settings(CDS_REQUIRE_SECRET_KEY="1")
+    for weak in ("short", "x" * 60):
+        with pytest.raises(ImproperlyConfigured, match="50 or more"):
+            fresh_settings(CDS_REQUIRE_SECRET_KEY="1", SECRET_KEY=weak)
+    strong = "k3y-" + "abcdefghij" * 5
+    assert fresh_settings(CDS_REQUIRE_SECRET_KEY="1", SECRET_KEY=strong)["SECRET_KEY"] == strong
     # Without it (a bare manage.py or pytest) a development key that check --deploy refuses.
     assert fresh_settings()["SECRET_KEY"].startswith("django-insecure-")
 
@@ -501,3 +507,6 @@ def test_gunicorn_logs_json_lines_without_tokens(served) -> None:
     assert (logged["method"], logged["path"], logged["status"]) == ("GET", API + "accounts", 401)
     assert not [line for line in requests if line["path"] in ("/healthz", "/readyz")]
     assert served.token not in text
+    served.call("HEAD", API + "accounts", HTTPS)
+    time.sleep(0.2)
+    assert "no-body response" not in served.log.read_text()  # the body is never sent

@@ -3,7 +3,9 @@
 from collections import OrderedDict
 from typing import Any
 
+from django.core.exceptions import SuspiciousOperation
 from oauth2_provider.contrib.rest_framework import OAuth2Authentication
+from oauth2_provider.oauth2_backends import get_oauthlib_core
 from rest_framework.exceptions import Throttled
 from rest_framework.permissions import BasePermission
 
@@ -38,7 +40,7 @@ class BearerTokenAuthentication(OAuth2Authentication):
 
     def look_up(self, request: Any) -> tuple[Any, AccessToken] | None:
         if not remote.enabled():
-            return super().authenticate(request)
+            return self.look_up_locally(request)
         # As DOT does: a token in the query string is never one (RFC 9700 §4.3.2).
         if "access_token" in request.query_params:
             return None
@@ -53,6 +55,22 @@ class BearerTokenAuthentication(OAuth2Authentication):
             )
             return None
         return access_token.user, access_token
+
+    def look_up_locally(self, request: Any) -> tuple[Any, AccessToken] | None:
+        """DOT's own check (``OAuth2Authentication.authenticate``), keeping what our
+        validator learnt of a token it refused (``cds_refused_token``: known, but expired or
+        its grant inactive) so the access log can name its client and grant."""
+        try:
+            valid, oauthlib_request = get_oauthlib_core().verify_request(request, scopes=[])
+        except ValueError as error:
+            if str(error) == "Invalid hex encoding in query string.":
+                raise SuspiciousOperation(error) from None
+            raise
+        if valid:
+            return oauthlib_request.user, oauthlib_request.access_token
+        request.oauth2_error = getattr(oauthlib_request, "oauth2_error", {})
+        request.cds_refused_token = getattr(oauthlib_request, "cds_refused_token", None)
+        return None
 
 
 def bearer_token(request: Any) -> str:

@@ -308,8 +308,11 @@ class CdsOAuth2Validator(OAuth2Validator):
         access_token = request.access_token if valid else token and self._load_access_token(token)
         if not access_token:
             return False
+        if not valid:
+            request.cds_refused_token = access_token  # for the access log
         grant = access_token.cds_grant
         if not grant.is_active():
+            request.cds_refused_token = access_token
             request.oauth2_error = OrderedDict(
                 [("error", "invalid_token"), ("error_description", why_inactive(grant))]
             )

@@ -107,6 +107,7 @@ class PreviewAuthentication(BaseAuthentication):
         if token is None:
             return None
         if not token.cds_grant.is_active():
+            request.cds_refused_token = token
             request.oauth2_error = {
                 "error": "invalid_token",
                 "error_description": why_inactive(token.cds_grant),
