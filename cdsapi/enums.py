@@ -281,3 +281,13 @@ ELECTRIC_DEMAND_UNITS = ("W", "kW", "MW")
 WATER_UNITS = ("m3", "L", "gal", "ft3", "CCF", "MCF", "MMCF")
 GAS_UNITS = ("Btu", "therm", "Sm3", "scf")
 FUEL_OIL_UNITS = ("L", "gal")
+
+# The units a usage format of each value type may use (the others have no unit of their own).
+UNITS_BY_VALUE_TYPE = {
+    "electric_usage": ELECTRIC_ENERGY_UNITS,
+    "electric_demand": ELECTRIC_DEMAND_UNITS,
+    "water_usage": WATER_UNITS,
+    "natural_gas_usage": GAS_UNITS,
+    "fuel_oil_usage": FUEL_OIL_UNITS,
+    "meter_readings": UNIT_TYPES,
+}

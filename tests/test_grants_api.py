@@ -252,3 +252,49 @@ def test_a_client_admin_token_is_told_it_reads_no_customer_data(world, api):
     response = api.get("service-contracts", token)
     assert response.status_code == 403
     assert "reads no customer data" in response.data_["error_description"]
+
+
+def test_narrowing_never_reveals_what_the_grant_has_not_served(world, api):
+    """Two reductions that would still show more: an aggregated entry's window drawn in
+    (the totals' difference is the readings in between) and an "as of" cutoff moved into the
+    past (older account versions than any served)."""
+    client, _, both, _ = world
+    monthly = lifecycle.create_grant(
+        client,
+        ["acc-g1"],
+        [
+            {
+                "type": "cds_usage",
+                "aggregation_type": "monthly_aggregates",
+                "segment_start": "2025-01-01T00:00:00Z",
+                "segment_end": "2026-01-01T00:00:00Z",
+            }
+        ],
+    )
+    token = admin_token(api, client)
+    [entry] = monthly.authorization_details
+    for bound in (
+        {"segment_end": "2025-12-31T23:45:00Z"},
+        {"segment_start": "2025-01-02T00:00:00Z"},
+    ):
+        response = call(
+            api,
+            "patch",
+            f"{GRANTS}/{monthly.pk}",
+            token,
+            {"authorization_details": [{**entry, **bound}]},
+        )
+        assert response.status_code == 400
+        assert "aggregated usage entry cannot be narrowed" in response.json()["error_description"]
+    [accounts, bills] = both.authorization_details
+    past = {**accounts, "sync_until": "2020-01-01T00:00:00Z"}
+    response = call(
+        api, "patch", f"{GRANTS}/{both.pk}", token, {"authorization_details": [past, bills]}
+    )
+    assert response.status_code == 400
+    assert "an earlier cutoff" in response.json()["error_description"]
+    soon = {**accounts, "sync_until": "P1D"}
+    response = call(
+        api, "patch", f"{GRANTS}/{both.pk}", token, {"authorization_details": [soon, bills]}
+    )
+    assert response.status_code == 200, response.content

@@ -158,18 +158,10 @@ def _format_rule(kind: str, required: list[str], properties: dict[str, Any]) -> 
     }
 
 
-_UNITS_BY_TYPE = {
-    "electric_usage": enums.ELECTRIC_ENERGY_UNITS,
-    "electric_demand": enums.ELECTRIC_DEMAND_UNITS,
-    "water_usage": enums.WATER_UNITS,
-    "natural_gas_usage": enums.GAS_UNITS,
-    "fuel_oil_usage": enums.FUEL_OIL_UNITS,
-    "meter_readings": enums.UNIT_TYPES,
-}
 _FORMAT_RULES = [
     *(
         _format_rule(kind, ["units"], {"units": _enum(units)})
-        for kind, units in _UNITS_BY_TYPE.items()
+        for kind, units in enums.UNITS_BY_VALUE_TYPE.items()
     ),
     _format_rule("electric_demand", ["demand_type"], {"demand_type": _enum(enums.DEMAND_TYPES)}),
     _format_rule(

@@ -389,6 +389,7 @@ def narrow_details(grant: Grant, authorization_details: Any, now: datetime | Non
     off, a window or ``sync_until`` or ``expires`` drawn in, a list cut to a subset."""
     if ad.family_of(grant.authorization_details) not in ("consent", "direct", "seed"):
         raise GrantError("authorization_details: this grant's details cannot change")
+    now = now or timezone.now()
     resolved = ad.resolve(authorization_details, grant.scopes, now=now)
     before = {e["type"]: e for e in grant.authorization_details}
     if sorted(e["type"] for e in resolved) != sorted(before):
@@ -399,14 +400,47 @@ def narrow_details(grant: Grant, authorization_details: Any, now: datetime | Non
     for n, entry in enumerate(resolved):
         old = before[entry["type"]]
         for field in scope_of_type(entry["type"]).fields_for(entry["type"]).values():
-            if field.id in entry and not _within(field, old.get(field.id), entry[field.id]):
+            if field.id not in entry:
+                continue
+            where = f"authorization_details[{n}].{field.id}"
+            if not _within(field, old.get(field.id), entry[field.id]):
                 raise GrantError(
-                    f"authorization_details[{n}].{field.id}: {old.get(field.id)!r} cannot "
-                    f"become {entry[field.id]!r}; only reductions are allowed"
+                    f"{where}: {old.get(field.id)!r} cannot become {entry[field.id]!r}; only "
+                    "reductions are allowed"
                 )
+            _check_reveals_nothing(where, field.id, old, entry, now)
     grant.authorization_details = resolved
     grant.expires = earliest(grant.expires, detail_expiry(resolved))
     grant.save(update_fields=["authorization_details", "expires", "modified"])
+
+
+# Narrowings that would show what the grant never served, though each lets less through:
+# an aggregate over a narrower window differs from the wider one by the readings in between,
+# and an earlier "as of" cutoff serves account versions older than any served so far.
+AGGREGATE_WINDOW_FIELDS = frozenset({"segment_start", "segment_end"})
+CUTOFF_FIELDS = frozenset({"sync_date_end", "sync_until"})
+
+
+def _check_reveals_nothing(
+    where: str, field_id: str, old: dict[str, Any], new: dict[str, Any], now: datetime
+) -> None:
+    if old.get(field_id) == new[field_id]:
+        return
+    aggregated = old.get("aggregation_type", "intervals") != "intervals"
+    if field_id in AGGREGATE_WINDOW_FIELDS and aggregated:
+        raise GrantError(
+            f"{where}: the window of an aggregated usage entry cannot be narrowed (totals over "
+            "a narrower window would reveal the readings in between)"
+        )
+    if field_id in CUTOFF_FIELDS:
+        cutoff = ad.parse_bound(new[field_id])
+        served_until = ad.parse_bound(old[field_id]) if old.get(field_id) else None
+        floor = now if served_until is None else min(served_until, now)
+        if cutoff is not None and cutoff < floor:
+            raise GrantError(
+                f"{where}: cannot move before {format_datetime(floor)} (an earlier cutoff "
+                "would serve account versions older than any the grant has served)"
+            )
 
 
 def _within(field: Any, old: Any, new: Any) -> bool:

@@ -274,16 +274,6 @@ class BillSectionDoc(CdsMetadata):
         return self
 
 
-_UNITS_BY_TYPE = {
-    "electric_usage": enums.ELECTRIC_ENERGY_UNITS,
-    "electric_demand": enums.ELECTRIC_DEMAND_UNITS,
-    "water_usage": enums.WATER_UNITS,
-    "natural_gas_usage": enums.GAS_UNITS,
-    "fuel_oil_usage": enums.FUEL_OIL_UNITS,
-    "meter_readings": enums.UNIT_TYPES,
-}
-
-
 class ValueFormat(Strict):
     id: Id
     type: one_of(tuple(enums.VALUE_KEYS))
@@ -304,7 +294,7 @@ class ValueFormat(Strict):
 
     @model_validator(mode="after")
     def required_by_type(self) -> "ValueFormat":
-        allowed_units = _UNITS_BY_TYPE.get(self.type)
+        allowed_units = enums.UNITS_BY_VALUE_TYPE.get(self.type)
         if allowed_units is not None and self.units not in allowed_units:
             raise ValueError(f"a {self.type} format needs units, one of {list(allowed_units)}")
         required = {
