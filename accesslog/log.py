@@ -23,7 +23,7 @@ API_PREFIX = "/cds-customerdata-api/v1/"
 HEADER = "X-Request-ID"
 # An incoming id is kept only if it is short and plain; anything else gets a fresh one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}\Z")
-SECRET_PARAMS = frozenset({"access_token"})
+SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
 
 
 def start(request: Any) -> None:
@@ -37,13 +37,15 @@ def request_id(request: Any) -> str:
 
 
 def safe_query(query_string: str) -> str:
-    """The query string as sent, less any parameter that carries a token."""
+    """The query string as sent, less any parameter that may carry a token: one whose name,
+    in any case and spelling (``ACCESS_TOKEN``, ``access_token[]``, ``token``, a secret or a
+    password), says so. Both ``&`` and ``;`` separate, as some parsers read them."""
     if not query_string:
         return ""
     kept = [
         part
-        for part in query_string.split("&")
-        if unquote_plus(part.partition("=")[0]).strip() not in SECRET_PARAMS
+        for part in re.split(r"[&;]", query_string)
+        if part and not SECRET_NAME.search(unquote_plus(part.partition("=")[0]))
     ]
     return "&".join(kept).replace("\x00", "")
 

@@ -122,11 +122,23 @@ def test_a_bad_parameter_is_logged_as_400(world, api, token_for) -> None:
     assert row.grant_id == Grant.objects.get().pk
 
 
-@pytest.mark.parametrize("name", ["access_token", "access%5Ftoken", "access_token%20"])
-def test_a_token_in_the_query_string_is_not_stored(world, api, token_for, name) -> None:
+@pytest.mark.parametrize(
+    "name",
+    [
+        "access_token",
+        "access%5Ftoken",
+        "access_token%20",
+        "ACCESS_TOKEN",
+        "access_token[]",
+        "token",
+        "client_secret",
+    ],
+)
+@pytest.mark.parametrize("separator", ["&", ";"])
+def test_a_token_in_the_query_string_is_not_stored(world, api, token_for, name, separator) -> None:
     token = token_for(["acc-a"], ACCOUNTS)
     response = api.client.get(
-        f"/cds-customerdata-api/v1/accounts?limit=5&{name}={token}&q=x",
+        f"/cds-customerdata-api/v1/accounts?limit=5{separator}{name}={token}&q=x",
         HTTP_AUTHORIZATION=f"Bearer {token}",
     )
     assert response.status_code == 400
