@@ -76,6 +76,9 @@ def logging_config(fmt: str, level: str) -> dict[str, Any]:
             "django.request": {"level": "ERROR"},
             # runserver (`make demo`) would write a second line per request: server errors only.
             "django.server": {"handlers": ["console"], "level": "ERROR", "propagate": False},
+            # A Host header not in ALLOWED_HOSTS is the client's mistake (400, in the request
+            # line), not an error with a traceback of whatever length it sent.
+            "django.security.DisallowedHost": {"level": "CRITICAL"},
         },
     }
 

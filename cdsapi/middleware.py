@@ -7,12 +7,14 @@ from collections.abc import Callable
 from zoneinfo import ZoneInfo
 
 from django.conf import settings
-from django.http import HttpRequest, HttpResponse
+from django.db import DataError
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.middleware.gzip import GZipMiddleware
 from django.utils import timezone
 
 from accesslog import log as access_log
 from cdsapi import health
+from cdsapi.api.exceptions import UNSTORABLE
 from cdsapi.logs import current_request_id
 
 logger = logging.getLogger("cdsapi.request")
@@ -131,3 +133,21 @@ class ApiGZip(GZipMiddleware):
         if not request.path_info.startswith(self.prefixes):
             return response
         return super().process_response(request, response)
+
+
+class UnstorableInput:
+    """A value the database refuses (PostgreSQL: a NUL character in text), met by a page
+    outside the APIs (consent, receipts): a 400 naming it, not a 500. The APIs answer the
+    same in their own error handlers."""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        return self.get_response(request)
+
+    def process_exception(self, request: HttpRequest, exception: Exception) -> HttpResponse | None:
+        if isinstance(exception, DataError):
+            body = {"error": "invalid_request", "error_description": UNSTORABLE}
+            return JsonResponse(body, status=400)
+        return None

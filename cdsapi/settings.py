@@ -123,6 +123,8 @@ MIDDLEWARE = [
     "cdsapi.middleware.AdminTimezone",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A NUL character in a page's input: 400, not a 500.
+    "cdsapi.middleware.UnstorableInput",
 ]
 
 ROOT_URLCONF = "cdsapi.urls"

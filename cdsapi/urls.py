@@ -1,6 +1,5 @@
 from django.contrib import admin
 from django.urls import include, path
-from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from accounts.views import (
     AccountsView,
@@ -10,6 +9,7 @@ from accounts.views import (
 )
 from bills.views import BillSectionsView, BillStatementsView
 from cdsapi import health, metadata
+from cdsapi.api.schema import DocsView, SchemaView
 from cdsapi.grants import oauth_views
 from cdsapi.grants.api import GrantsView, GrantView
 from usage.views import UsageSegmentsView
@@ -40,8 +40,8 @@ urlpatterns = [
     path(f"{API}bill-statements", BillStatementsView.as_view(), name="cds-bill-statements"),
     path(f"{API}bill-sections", BillSectionsView.as_view(), name="cds-bill-sections"),
     path(f"{API}usage-segments", UsageSegmentsView.as_view(), name="cds-usage-segments"),
-    path(f"{API}schema", SpectacularJSONAPIView.as_view(), name="cds-schema"),
-    path(f"{API}docs", SpectacularSwaggerView.as_view(url_name="cds-schema"), name="cds-docs"),
+    path(f"{API}schema", SchemaView.as_view(), name="cds-schema"),
+    path(f"{API}docs", DocsView.as_view(url_name="cds-schema"), name="cds-docs"),
 ]
 
 handler400 = "cdsapi.api.exceptions.bad_request"

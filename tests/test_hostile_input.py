@@ -414,3 +414,32 @@ def test_a_forged_cursor_out_of_range_is_refused(everything, api, token_for, sta
     response = api.get("usage-segments", token, cursor=cursor)
     assert response.status_code == 400
     assert response.data_["error_description"].startswith("cursor:")
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "data"),
+    [
+        ("get", "/receipts/%00", None),
+        ("get", "/oauth/default-redirect/%00", None),
+        ("post", "/oauth/par", {"client_id": "a\x00b", "response_type": "code"}),
+        ("options", "/cds-customerdata-api/v1/docs", None),
+        ("options", "/cds-customerdata-api/v1/schema", None),
+    ],
+)
+def test_pages_outside_the_api_answer_bad_input_with_a_4xx(db, client, method, path, data):
+    kwargs = {"data": data} if data is not None else {}
+    response = getattr(client, method)(path, **kwargs)
+    assert 400 <= response.status_code < 500, response.content[:300]
+
+
+def test_a_nul_in_a_grant_id_is_a_4xx_for_a_valid_admin_token(everything, api) -> None:
+    app = ApplicationFactory()
+    lifecycle.create_grant(app, ["acc-h"], [{"type": "cds_accounts_1"}])
+    token = api.client.post(
+        "/oauth/token",
+        {"grant_type": "client_credentials", "scope": "cds_client_admin"},
+        HTTP_AUTHORIZATION="Basic "
+        + base64.b64encode(f"{app.client_id}:s3cret-s3cret-s3cret".encode()).decode(),
+    ).json()["access_token"]
+    response = api.client.get("/cds-api/v1/grants/grt%00x", HTTP_AUTHORIZATION=f"Bearer {token}")
+    assert 400 <= response.status_code < 500

@@ -205,6 +205,21 @@ def test_gzip_for_the_apis_only(db, client, admin_client, token_for) -> None:
         assert not response.has_header("Content-Encoding"), page
 
 
+def test_api_answers_are_never_cached_on_the_way(db, client, token_for) -> None:
+    AccountVersionFactory(account=AccountFactory(cds_account_id="acc-z"))
+    token = token_for(["acc-z"], ACCOUNTS)
+    for auth in (f"Bearer {token}", "Bearer nonsense"):
+        response = client.get(API + "accounts", HTTP_AUTHORIZATION=auth)
+        assert response["Cache-Control"] == "no-store", auth
+
+
+def test_a_foreign_host_header_is_a_400_without_a_traceback(db, client, caplog) -> None:
+    with caplog.at_level(logging.INFO):
+        response = client.get(API + "accounts", HTTP_HOST="x" * 5000 + ".example")
+    assert response.status_code == 400
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR or r.exc_info]
+
+
 # -- OPTIONS and CORS ----------------------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from django.core.exceptions import (
     SuspiciousOperation,
     TooManyFieldsSent,
 )
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import Http404, HttpRequest, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -85,6 +85,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
     if isinstance(exc, SuspiciousOperation):
         # e.g. a malformed percent-escape, met when the query string is first parsed
         return Response(_body("invalid_request", unreadable(exc)), 400)
+    if isinstance(exc, DataError):
+        # Not an outage: a value the database refuses to store or compare (PostgreSQL: NUL).
+        return Response(_body("invalid_request", UNSTORABLE), 400)
     if isinstance(exc, DatabaseError | TemporarilyUnavailable):
         # An outage: one line per request (no traceback), and a retryable answer.
         if isinstance(exc, DatabaseError):
@@ -105,6 +108,9 @@ def api_exception_handler(exc: Exception, context: dict[str, Any]) -> Response:
 
 def not_found(request: HttpRequest, exception: Exception | None = None) -> JsonResponse:
     return JsonResponse(_body("not_found", f"no such resource: {request.path}"), status=404)
+
+
+UNSTORABLE = "a value this server cannot read, such as one with a NUL character"
 
 
 def server_error(request: HttpRequest) -> JsonResponse:

@@ -25,6 +25,7 @@ from typing import Any
 from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.views import SpectacularJSONAPIView, SpectacularSwaggerView
 
 from cdsapi import enums
 from cdsapi.api.exceptions import RETRY_AFTER_SECONDS
@@ -1096,3 +1097,19 @@ def postprocess(result: dict[str, Any], generator: Any, request: Any, public: bo
             "schema": {"type": "string", "description": "compact JWE of the JSON body"}
         }
     return result
+
+
+# -- the views serving it ------------------------------------------------------------------
+
+
+class SchemaView(SpectacularJSONAPIView):
+    """The schema, for ``GET`` and ``HEAD`` only (anything else: 405)."""
+
+    http_method_names = ["get", "head"]
+
+
+class DocsView(SpectacularSwaggerView):
+    """The Swagger UI page, for ``GET`` and ``HEAD`` only: its HTML renderer has no page for
+    ``OPTIONS``' metadata."""
+
+    http_method_names = ["get", "head"]

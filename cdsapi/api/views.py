@@ -106,6 +106,8 @@ class CdsListView(APIView):
         if request.method == "OPTIONS" and response.status_code == 204:
             response["Allow"] = ", ".join(self.options_allow())
         served = self.encrypted(request, response)
+        # A customer's data, or an answer about a token: never kept by a cache on the way.
+        served["Cache-Control"] = "no-store"
         cors(request, served, self.options_allow())
         # Every Customer Data API request: one access log row (accesslog), X-Request-ID.
         return access_log.record(request, response, served, getattr(self, "envelope", None))

@@ -18,14 +18,14 @@ from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
 from django.contrib.auth.hashers import check_password, make_password
 from django.core.exceptions import ObjectDoesNotExist, SuspiciousOperation
-from django.db import DatabaseError
+from django.db import DatabaseError, DataError
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.utils.decorators import method_decorator
 from django.views import View
 from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views
 
-from cdsapi.api.exceptions import RETRY_AFTER_SECONDS, unreadable
+from cdsapi.api.exceptions import RETRY_AFTER_SECONDS, UNSTORABLE, unreadable
 from cdsapi.grants.oauth import introspect
 from cdsapi.models import Application
 from cdsapi.text import has_control_characters
@@ -85,6 +85,8 @@ class GuardedEndpoint:
             # Two requests spent the same code or refresh token at once: DOT finds it gone
             # half way through the loser's request.
             return oauth_error(400, "invalid_grant", "the code or refresh token was already used")
+        except DataError:
+            return oauth_error(400, "invalid_request", UNSTORABLE)
         except DatabaseError as exc:
             logger.warning("database unavailable at %s: %s", request.path, type(exc).__name__)
             response = oauth_error(

@@ -436,8 +436,13 @@ _WINDOW_FIELDS = {
 }
 
 
+# Where the field's name alone would say less than it shares (WG3 §7.2.1: an included
+# account brings in the parent accounts it names).
+_NAMES = {"include_accounts": "accounts, with the parent accounts they belong to"}
+
+
 def _words(field_id: str) -> str:
-    return field_id.removeprefix("include_").replace("_", " ")
+    return _NAMES.get(field_id) or field_id.removeprefix("include_").replace("_", " ")
 
 
 def _fields(spec: Spec, scope_id: str, direct: bool) -> tuple[Field, ...]:
