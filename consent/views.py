@@ -26,10 +26,16 @@ from django.views.decorators.http import require_POST
 from oauth2_provider.oauth2_backends import get_oauthlib_core
 from oauthlib.oauth2.rfc6749 import errors as oauth_errors
 
+from cdsapi.api.throttling import limit_failures
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.describe import describe
-from cdsapi.grants.oauth_views import authenticate_client, basic_credentials, oauth_error
+from cdsapi.grants.oauth_views import (
+    authenticate_client,
+    basic_credentials,
+    oauth_error,
+    too_many_failures,
+)
 from cdsapi.grants.scopes import scope_of_type
 from cdsapi.grants.upstream import PRESELECTIONS
 from cdsapi.models import Application, AuthorizationCode, Grant
@@ -217,6 +223,14 @@ class PushedAuthorizationView(View):
         )
 
     def post(self, request: HttpRequest) -> HttpResponse:
+        return limit_failures(
+            request,
+            lambda: self.push(request),
+            failed=lambda response: response.status_code == 401,
+            too_many=too_many_failures,
+        )
+
+    def push(self, request: HttpRequest) -> HttpResponse:
         params = dict(request.POST.lists())
         if "request_uri" in params:
             return oauth_error(400, "invalid_request", "request_uri: must not be pushed")
@@ -399,6 +413,25 @@ def _status_words(grant: Grant) -> str:
 class CustomerLoginView(LoginView):
     template_name = "consent/login.html"
     extra_context = {"server": settings.CDS_SERVER_NAME}
+
+    def post(self, request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+        """A wrong password counts against the address, as a bad token does."""
+        return limit_failures(
+            request,
+            lambda: super(CustomerLoginView, self).post(request, *args, **kwargs),
+            failed=lambda response: response.status_code == 200,  # the form again
+            too_many=_too_many_logins,
+        )
+
+
+def _too_many_logins(seconds: int) -> HttpResponse:
+    response = HttpResponse(
+        f"Too many failed logins from this address; try again in {seconds} seconds.",
+        status=429,
+        content_type="text/plain; charset=utf-8",
+    )
+    response["Retry-After"] = str(seconds)
+    return response
 
 
 @login_not_required

@@ -2,6 +2,7 @@
 address checked before the token is looked up; 429 with Retry-After and a JSON error; the
 counts shared by every process (the access log's database, or Redis with CDS_CACHE_URL)."""
 
+import base64
 import os
 import socket
 import subprocess
@@ -10,6 +11,7 @@ import uuid
 from pathlib import Path
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.core.cache.backends.redis import RedisCache
 from django.core.management import call_command
 from django.db import OperationalError, connection
@@ -217,6 +219,28 @@ def test_the_shared_count_decides_for_a_process_that_has_not_seen_the_failures(
     assert get(client, good).status_code == 200  # a good token is never counted or refused
     assert_429(get(client, "wrong"), retry_after=30)  # its first failure: over the limit
     assert_429(get(client, good), retry_after=30)  # and now it knows
+
+
+def test_wrong_client_secrets_and_passwords_count_as_failed_authentications(
+    db, client, settings, clock
+) -> None:
+    settings.CDS_THROTTLE_FAILED_AUTH_RATE = "2/min"
+    app = ApplicationFactory()
+    wrong = "Basic " + base64.b64encode(f"{app.client_id}:wrong".encode()).decode()
+    form = {"grant_type": "client_credentials", "scope": "cds_client_admin"}
+    statuses = [
+        client.post("/oauth/token", form, HTTP_AUTHORIZATION=wrong).status_code for _ in range(3)
+    ]
+    assert statuses == [401, 401, 429]
+    assert_429(client.post("/oauth/introspect", {"token": "x"}, HTTP_AUTHORIZATION=wrong), 30)
+    # A customer's wrong password, from another address, the same way.
+    get_user_model().objects.create_user("carol", password="right-password-1")
+    tries = [
+        client.post("/login", {"username": "carol", "password": "nope"}, REMOTE_ADDR="10.0.0.9")
+        for _ in range(3)
+    ]
+    assert [t.status_code for t in tries] == [200, 200, 429]
+    assert tries[-1]["Retry-After"] == "30"
 
 
 def test_the_client_address_behind_a_proxy(settings, rf) -> None:

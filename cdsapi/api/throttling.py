@@ -27,6 +27,7 @@ import math
 import re
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -242,3 +243,24 @@ class FailedAuthentication:
 
 
 failed_authentication = FailedAuthentication()
+
+
+def limit_failures(
+    request: Any,
+    answer: Callable[[], Any],
+    failed: Callable[[Any], bool],
+    too_many: Callable[[int], Any],
+) -> Any:
+    """``answer()``, with what it tells as a failed authentication (``failed(response)``: a
+    wrong client secret, a wrong password) counted against the address like a bad bearer
+    token; past the limit, ``too_many(seconds)`` instead, before anything is checked."""
+    ip = client_ip(request)
+    wait = failed_authentication.refused(ip)
+    if wait is not None:
+        return too_many(wait)
+    response = answer()
+    if failed(response):
+        wait = failed_authentication.failed(ip)
+        if wait is not None:
+            return too_many(wait)
+    return response

@@ -26,6 +26,7 @@ from django.views.decorators.csrf import csrf_exempt
 from oauth2_provider import views
 
 from cdsapi.api.exceptions import RETRY_AFTER_SECONDS, UNSTORABLE, unreadable
+from cdsapi.api.throttling import limit_failures
 from cdsapi.grants.oauth import introspect
 from cdsapi.models import Application
 from cdsapi.text import has_control_characters
@@ -39,6 +40,15 @@ def oauth_error(status: int, error: str, description: str, **headers: str) -> Js
         response[name.replace("_", "-")] = value
     response["Cache-Control"] = "no-store"
     return response
+
+
+def too_many_failures(seconds: int) -> JsonResponse:
+    return oauth_error(
+        429,
+        "slow_down",
+        "too many failed authentications from this address",
+        Retry_After=str(seconds),
+    )
 
 
 # A "%" not followed by two hex digits (oauthlib would raise on it, deep inside).
@@ -78,6 +88,13 @@ class GuardedEndpoint:
                 refused = self.refuse(request)
                 if refused is not None:
                     return refused
+                # A wrong client secret counts as a failed authentication of the address.
+                return limit_failures(
+                    request,
+                    lambda: super(GuardedEndpoint, self).dispatch(request, *args, **kwargs),
+                    failed=lambda response: response.status_code == 401,
+                    too_many=too_many_failures,
+                )
             return super().dispatch(request, *args, **kwargs)  # type: ignore[misc]
         except SuspiciousOperation as exc:
             return oauth_error(400, "invalid_request", unreadable(exc))
