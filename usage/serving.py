@@ -607,8 +607,9 @@ class Cursor:
 
     @property
     def text(self) -> str:
-        """Signed with the server's key: a cursor is accepted only as the server gave it."""
-        return signing.dumps([self.account, self.start.isoformat(), self.order], salt=_SALT)
+        """Signed with the server's key: a cursor is accepted only as the server gave it.
+        No timestamp in it: the same page always links the same next page."""
+        return _signer().sign_object([self.account, self.start.isoformat(), self.order])
 
     @classmethod
     def of(cls, aggregate: "_Aggregate") -> "Cursor":
@@ -621,7 +622,7 @@ class Cursor:
         try:
             if len(text) > 1024:
                 raise ValueError
-            account, start, order = signing.loads(text, salt=_SALT)
+            account, start, order = _signer().unsign_object(text)
             moment = datetime.fromisoformat(start)
             if not (isinstance(account, str) and type(order) is int and moment.tzinfo):
                 raise ValueError
@@ -630,7 +631,8 @@ class Cursor:
         return cls(account, moment.astimezone(UTC), order)
 
 
-_SALT = "cdsapi.usage.cursor"
+def _signer() -> signing.Signer:
+    return signing.Signer(salt="cdsapi.usage.cursor")
 
 
 @dataclass(frozen=True)
