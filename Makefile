@@ -66,7 +66,7 @@ test: install $(SECRET_KEY_FILE)
 # The test client speaks plain HTTP; the per-client rate limit is counted (its cost is part of
 # every request) but set too high to refuse the benchmark's own client.
 bench: install $(SECRET_KEY_FILE)
-	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min $(PY) bench/usage_bench.py
+	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min LOG_LEVEL=WARNING $(PY) bench/usage_bench.py
 
 lint: install $(SECRET_KEY_FILE)
 	$(VENV)/bin/ruff check .
