@@ -569,7 +569,10 @@ class ClientForm(forms.ModelForm):
     """What a client is here: who it is, how it authenticates, where consent sends it back."""
 
     client_uri = forms.URLField(
-        required=False, assume_scheme="https", help_text="The recipient's home page."
+        label="Website",
+        required=False,
+        assume_scheme="https",
+        help_text="The recipient's home page.",
     )
     authorization_grant_type = forms.ChoiceField(
         label="Kind",
@@ -613,6 +616,8 @@ class ClientForm(forms.ModelForm):
             if scope.family in GRANTED_FAMILIES
         ]
         self.initial["cds_enabled_scopes"] = self.instance.cds_enabled_scopes.split()
+        if self.instance._state.adding:
+            self.initial.setdefault("client_type", Application.CLIENT_CONFIDENTIAL)
 
     def clean_cds_enabled_scopes(self) -> str:
         return " ".join(self.cleaned_data["cds_enabled_scopes"])
