@@ -23,7 +23,6 @@ API_PREFIX = "/cds-customerdata-api/v1/"
 HEADER = "X-Request-ID"
 # An incoming id is kept only if it is short and plain; anything else gets a fresh one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}\Z")
-SECRET_NAME = re.compile(r"token|secret|password", re.IGNORECASE)
 
 
 def start(request: Any) -> None:
@@ -36,21 +35,26 @@ def request_id(request: Any) -> str:
     return given if REQUEST_ID.match(given) else uuid.uuid4().hex
 
 
-def safe_query(query_string: str) -> str:
-    """The query string as sent, less any parameter that may carry a token: one whose name,
-    in any case and spelling (``ACCESS_TOKEN``, ``access_token[]``, ``token``, a secret or a
-    password), says so. Both ``&`` and ``;`` separate, as some parsers read them."""
+def safe_query(query_string: str, known: frozenset[str]) -> str:
+    """The query string's parameters this endpoint takes (``known``), as sent; any other is
+    left out, name and value (a token sent by mistake may hide under any name, or be one),
+    and only counted. Both ``&`` and ``;`` separate, as some parsers read them."""
     if not query_string:
         return ""
-    kept = [
-        part
-        for part in re.split(r"[&;]", query_string)
-        if part and not SECRET_NAME.search(unquote_plus(part.partition("=")[0]))
-    ]
+    parts = [part for part in re.split(r"[&;]", query_string) if part]
+    kept = [part for part in parts if unquote_plus(part.partition("=")[0]) in known]
+    if len(kept) < len(parts):
+        kept.append(f"[{len(parts) - len(kept)} other parameter(s) not logged]")
     return "&".join(kept).replace("\x00", "")
 
 
-def record(request: Any, response: Any, served: Any, envelope: str | None) -> Any:
+def record(
+    request: Any,
+    response: Any,
+    served: Any,
+    envelope: str | None,
+    known_params: frozenset[str] = frozenset(),
+) -> Any:
     """Log ``served`` (the response as sent; ``response`` is the DRF one it was made from)
     and echo the request id on it."""
     django_request = request._request
@@ -78,7 +82,7 @@ def record(request: Any, response: Any, served: Any, envelope: str | None) -> An
             grant_id=getattr(grant, "pk", "") or "",
             method=django_request.method[:8],
             endpoint=django_request.path_info[len(API_PREFIX) :][:100],
-            query=safe_query(django_request.META.get("QUERY_STRING", ""))[:4000],
+            query=safe_query(django_request.META.get("QUERY_STRING", ""), known_params)[:4000],
             status=served.status_code,
             rows=rows,
             duration_ms=round((now - started) * 1000, 3) if started is not None else 0.0,

@@ -12,6 +12,7 @@ Imported by the settings module: the standard library only at import time.
 """
 
 import logging
+import re
 from contextvars import ContextVar
 from typing import Any
 
@@ -33,6 +34,19 @@ class RequestIdFilter(logging.Filter):
             rid = current_request_id.get()
             if rid:
                 record.request_id = rid
+        return True
+
+
+class QueryStringRedactor(logging.Filter):
+    """gunicorn quotes a request line it cannot parse in its error log, query string and
+    all; a token may be in it. The query string is cut from such a line."""
+
+    QUERY = re.compile(r"\?[^\s'\"]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = self.QUERY.sub("?[query not logged]", message), ()
         return True
 
 
@@ -94,11 +108,13 @@ def gunicorn_logconfig(level: str) -> dict[str, Any]:
             "gunicorn.error": {"level": level, "handlers": ["json"], "propagate": False},
             "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": False},
         },
+        "filters": {"redact": {"()": "cdsapi.logs.QueryStringRedactor"}},
         "handlers": {
             "json": {
                 "class": "logging.StreamHandler",
                 "formatter": "json",
                 "stream": "ext://sys.stderr",
+                "filters": ["redact"],
             }
         },
         "formatters": {"json": json_formatter()},

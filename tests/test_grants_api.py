@@ -298,3 +298,42 @@ def test_narrowing_never_reveals_what_the_grant_has_not_served(world, api):
         api, "patch", f"{GRANTS}/{both.pk}", token, {"authorization_details": [soon, bills]}
     )
     assert response.status_code == 200, response.content
+
+
+def test_narrowing_keeps_every_entry_and_never_leaves_an_earlier_cutoff_alone(world, api):
+    """Dropping one of two aggregated usage entries would show a total neither served (their
+    difference is readings); dropping the scope whose entry kept accounts current would leave
+    another's older cutoff to serve account versions never served."""
+    client, _, _, _ = world
+    token = admin_token(api, client)
+    window = {"type": "cds_usage", "aggregation_type": "monthly_aggregates"}
+    two = lifecycle.create_grant(
+        client,
+        ["acc-g1"],
+        [
+            {**window, "segment_start": "2025-01-01T00:00:00Z"},
+            {**window, "segment_start": "2025-06-01T00:00:00Z"},
+        ],
+    )
+    response = call(
+        api,
+        "patch",
+        f"{GRANTS}/{two.pk}",
+        token,
+        {"authorization_details": [two.authorization_details[1]]},
+    )
+    assert response.status_code == 400
+    assert "keep every entry" in response.json()["error_description"]
+    mixed = lifecycle.create_grant(
+        client,
+        ["acc-g1"],
+        [
+            {"type": "cds_accounts_1"},
+            {"type": "cds_bill_statements_1", "sync_until": "2026-01-01T00:00:00Z"},
+        ],
+    )
+    dropped = call(api, "patch", f"{GRANTS}/{mixed.pk}", token, {"scope": "cds_bill_statements_1"})
+    assert dropped.status_code == 400
+    assert "earlier cutoff" in dropped.json()["error_description"]
+    kept = call(api, "patch", f"{GRANTS}/{mixed.pk}", token, {"scope": "cds_accounts_1"})
+    assert kept.status_code == 200, kept.content

@@ -525,3 +525,12 @@ def test_gunicorn_logs_json_lines_without_tokens(served) -> None:
     served.call("HEAD", API + "accounts", HTTPS)
     time.sleep(0.2)
     assert "no-body response" not in served.log.read_text()  # the body is never sent
+    # A request line gunicorn cannot parse is logged without its query string.
+    with socket.create_connection(("127.0.0.1", served.port), timeout=10) as raw:
+        raw.sendall(
+            b"GET /cds-customerdata-api/v1/accounts?access_token=SECRETTOK1&q=caf\xc3\xa9 "
+            b"HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n"
+        )
+        raw.recv(300)
+    time.sleep(0.2)
+    assert "SECRETTOK1" not in served.log.read_text()

@@ -110,7 +110,8 @@ class CdsListView(APIView):
         served["Cache-Control"] = "no-store"
         cors(request, served, self.options_allow())
         # Every Customer Data API request: one access log row (accesslog), X-Request-ID.
-        return access_log.record(request, response, served, getattr(self, "envelope", None))
+        envelope = getattr(self, "envelope", None)
+        return access_log.record(request, response, served, envelope, self.known_params())
 
     def encrypted(self, request: Request, response: Response) -> HttpResponse:
         # Only a request already authenticated: reading request.auth would authenticate now.
@@ -137,9 +138,15 @@ class CdsListView(APIView):
         request.cds_account_ids = policy.account_ids  # for the access log
         return policy
 
+    def known_params(self) -> frozenset[str]:
+        """The query parameters this endpoint takes (any other is refused)."""
+        return frozenset(
+            {f.param for f in self.filters} | set(PAGING_PARAMS) | set(self.extra_params)
+        )
+
     def query_params(self, request: Request) -> dict[str, str]:
         """The query string as a plain dict; unknown or repeated parameters are refused."""
-        known = {f.param for f in self.filters} | set(PAGING_PARAMS) | set(self.extra_params)
+        known = self.known_params()
         params = {}
         for name, values in request.query_params.lists():
             if name not in known:

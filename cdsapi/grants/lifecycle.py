@@ -378,9 +378,36 @@ def reduce_scope(grant: Grant, scope: str) -> None:
         raise GrantError(f"scope: {extra[0]!r} is not in the grant; only reductions are allowed")
     known = registry()
     types = {t for s in kept for t in known[s].authorization_details_types_supported}
+    remaining = [e for e in grant.authorization_details if e["type"] in types]
+    _check_cutoffs_kept(grant.authorization_details, remaining, timezone.now())
     grant.scope = " ".join(s for s in grant.scopes if s in kept)
-    grant.authorization_details = [e for e in grant.authorization_details if e["type"] in types]
+    grant.authorization_details = remaining
     grant.save(update_fields=["scope", "authorization_details", "modified"])
+
+
+def _check_cutoffs_kept(
+    entries: list[dict[str, Any]], remaining: list[dict[str, Any]], now: datetime
+) -> None:
+    """Dropping entries may leave only those with an earlier "as of" cutoff: accounts would
+    then be served as older versions than any served so far. Refused unless every cutoff
+    left is no earlier than the latest the grant had (or now)."""
+
+    def cutoff(entry: dict[str, Any]) -> datetime | None:
+        value = next((entry[f] for f in CUTOFF_FIELDS if entry.get(f)), INFINITE)
+        return ad.parse_bound(value)
+
+    cutoffs = [cutoff(e) for e in entries if any(f in e for f in CUTOFF_FIELDS)]
+    if not cutoffs:
+        return
+    floor = now if None in cutoffs else min(max(cutoffs), now)
+    for entry in remaining:
+        left = cutoff(entry)
+        if any(f in entry for f in CUTOFF_FIELDS) and left is not None and left < floor:
+            raise GrantError(
+                f"scope: dropping these scopes would leave {entry['type']}'s earlier cutoff "
+                f"({format_datetime(left)}) to serve account versions older than any the "
+                "grant has served; close the grant instead"
+            )
 
 
 def narrow_details(grant: Grant, authorization_details: Any, now: datetime | None = None) -> None:
@@ -391,14 +418,20 @@ def narrow_details(grant: Grant, authorization_details: Any, now: datetime | Non
         raise GrantError("authorization_details: this grant's details cannot change")
     now = now or timezone.now()
     resolved = ad.resolve(authorization_details, grant.scopes, now=now)
-    before = {e["type"]: e for e in grant.authorization_details}
-    if sorted(e["type"] for e in resolved) != sorted(before):
+    if sorted(e["type"] for e in resolved) != sorted(
+        e["type"] for e in grant.authorization_details
+    ):
         raise GrantError(
-            "authorization_details: keep one entry of each type the grant has (narrow the "
-            "grant's scope to drop one)"
+            "authorization_details: keep every entry the grant has, in the same order for "
+            "each type (narrow the grant's scope to drop a type); dropping one of several "
+            "entries could show what none of them served alone"
         )
+    # The n-th entry of a type narrows the grant's n-th entry of that type.
+    before: dict[str, list[dict[str, Any]]] = {}
+    for entry in grant.authorization_details:
+        before.setdefault(entry["type"], []).append(entry)
     for n, entry in enumerate(resolved):
-        old = before[entry["type"]]
+        old = before[entry["type"]].pop(0)
         for field in scope_of_type(entry["type"]).fields_for(entry["type"]).values():
             if field.id not in entry:
                 continue
