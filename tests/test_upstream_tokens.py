@@ -286,7 +286,7 @@ def test_a_private_or_signing_jwk_is_refused_when_the_grant_is_made(sample):
 
 
 def test_the_admin_refuses_direct_access_for_a_consenting_client(sample):
-    from cdsapi.admin import DirectAccessForm
+    from cdsapi.admin.grants import DirectAccessForm
 
     client = ApplicationFactory()
     lifecycle.create_grant(client, ["acc-sample-r1"], [{"type": "cds_accounts_1"}])
