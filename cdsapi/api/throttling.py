@@ -233,7 +233,8 @@ class FailedAuthentication:
                 for address in expired:
                     del self.refused_until[address]
             if len(self.refused_until) < self.MAX_NOTED:
-                self.refused_until[ip] = now + retry_after
+                # Until the window ends, not a rounded-up Retry-After past it.
+                self.refused_until[ip] = Window.at(now, rate.seconds).end
         return retry_after
 
     def forget(self) -> None:
