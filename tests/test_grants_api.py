@@ -337,3 +337,22 @@ def test_narrowing_keeps_every_entry_and_never_leaves_an_earlier_cutoff_alone(wo
     assert "earlier cutoff" in dropped.json()["error_description"]
     kept = call(api, "patch", f"{GRANTS}/{mixed.pk}", token, {"scope": "cds_accounts_1"})
     assert kept.status_code == 200, kept.content
+
+
+def test_an_aggregation_may_become_coarser_never_finer(world, api):
+    client, _, _, _ = world
+    token = admin_token(api, client)
+    grant = lifecycle.create_grant(
+        client, ["acc-g1"], [{"type": "cds_usage", "aggregation_type": "daily_aggregates"}]
+    )
+    [entry] = grant.authorization_details
+
+    def patch(level: str):
+        body = {"authorization_details": [{**entry, "aggregation_type": level}]}
+        return call(api, "patch", f"{GRANTS}/{grant.pk}", token, body)
+
+    assert patch("hourly_aggregates").status_code == 400
+    assert patch("monthly_aggregates").status_code == 200
+    assert Grant.objects.get(pk=grant.pk).authorization_details[0]["aggregation_type"] == (
+        "monthly_aggregates"
+    )

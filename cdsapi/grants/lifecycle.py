@@ -18,6 +18,7 @@ from cdsapi.grants.scopes import INFINITE, registry, scope_of_type
 from cdsapi.grants.upstream import CLIENT_ADMIN, PRESELECTIONS
 from cdsapi.models import AccessToken, Application, DirectAccess, Grant
 from cdsapi.times import LATEST, format_datetime, in_range, to_datetime
+from usage.aggregation import AGGREGATION_TYPES
 
 
 class GrantError(ValueError):
@@ -482,6 +483,9 @@ def _within(field: Any, old: Any, new: Any) -> bool:
         return True
     if field.format == "boolean":
         return field.id.startswith("include_") and new is False
+    if field.id == "aggregation_type":  # coarser totals are sums of what was served
+        levels = AGGREGATION_TYPES
+        return new in levels and (old is None or levels.index(new) >= levels.index(old))
     if field.format.startswith("relative_or_absolute"):
         lo, hi = ad.parse_bound(old), ad.parse_bound(new)
         if field.looks == "back":  # a start: later is narrower; infinite is the earliest
