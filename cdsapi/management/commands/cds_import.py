@@ -1,15 +1,19 @@
-"""``manage.py cds_import FILE.json``: load a CDS document, all of it or nothing."""
+"""``manage.py cds_import FILE``: load a CDS JSON document or a Green Button (ESPI) XML feed,
+all of it or nothing."""
 
 import argparse
+import io
 import sys
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 from django.db import connection, transaction
 from tqdm import tqdm
 
 from accounts.models import Account
+from cdsapi.importer import espi
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError
 from cdsapi.importer.loader import KINDS, load_document, object_count, parse_document
 from cdsapi.management.options import refuse_control_characters
@@ -18,12 +22,36 @@ from cdsapi.management.options import refuse_control_characters
 class Command(BaseCommand):
     help = (
         "Load accounts, service contracts, service points, meters, bills, usage segments and "
-        "customers from a JSON document (CDS object formats). Objects are upserted by their "
-        "cds_*_id; a bad document is rejected whole, with the JSON path and reason of each error."
+        "customers from a JSON document (CDS object formats), or usage points, meter readings "
+        "and usage summaries from a Green Button (ESPI) XML feed. Objects are upserted by their "
+        "cds_*_id; a bad document is rejected whole, with the path and reason of each error."
     )
 
     def add_arguments(self, parser: CommandParser) -> None:
-        parser.add_argument("file", help="Path of the JSON document, or - for standard input.")
+        parser.add_argument(
+            "file", help="Path of the JSON document or ESPI feed, or - for standard input."
+        )
+        parser.add_argument(
+            "--format",
+            choices=("json", "espi"),
+            default=None,
+            help="json (CDS document) or espi (Green Button XML); default: by content "
+            "(a first non-space byte '<' is XML).",
+        )
+        parser.add_argument(
+            "--account",
+            metavar="ID",
+            default=None,
+            help="ESPI only: attach the feed's usage points to this existing cds_account_id "
+            "(required when the feed has no CustomerAccount).",
+        )
+        parser.add_argument(
+            "--timezone",
+            metavar="IANA",
+            default=None,
+            help="ESPI only: the service points' timezone when the feed has no "
+            "LocalTimeParameters, or when they match no known zone (e.g. America/Chicago).",
+        )
         parser.add_argument("--no-progress", action="store_true", help="Never show a progress bar.")
         parser.add_argument(
             "--dry-run",
@@ -38,18 +66,56 @@ class Command(BaseCommand):
             help=f"Report at most N errors of a bad document (default {DEFAULT_MAX_ERRORS}).",
         )
 
+    def _read(self, stream: Any, source: str, options: dict[str, Any]) -> tuple[Any, list[str]]:
+        """The validated document, and notes on what an ESPI feed had that was skipped."""
+        head = stream.read(65536)
+        stream.seek(0)
+        fmt = options["format"] or ("espi" if espi.sniff_xml(head) else "json")
+        if fmt == "json" and (options["account"] or options["timezone"]):
+            raise CommandError("--account and --timezone apply to Green Button (ESPI) feeds only")
+        zone = options["timezone"]
+        if zone is not None:
+            try:
+                ZoneInfo(zone)
+            except (ZoneInfoNotFoundError, ValueError):
+                raise CommandError(f"--timezone: unknown IANA timezone {zone!r}") from None
+        _require_tables()
+        if (
+            options["account"]
+            and not Account.objects.filter(cds_account_id=options["account"]).exists()
+        ):
+            raise CommandError(f"--account: no account {options['account']!r}")
+        try:
+            if fmt == "json":
+                return parse_document(stream.read(), max_errors=options["max_errors"]), []
+            return espi.parse_feed(
+                stream,
+                account=options["account"],
+                timezone=zone,
+                max_errors=options["max_errors"],
+            )
+        except OSError as exc:
+            raise CommandError(f"cannot read {source}: {exc.strerror}") from None
+        except DocumentError as exc:
+            raise CommandError(f"{source}: {exc}") from None
+
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_control_characters(options)
         source = options["file"]
         try:
-            text = sys.stdin.buffer.read() if source == "-" else Path(source).read_bytes()
+            if source == "-":
+                stream = io.BytesIO(sys.stdin.buffer.read())
+            else:
+                stream = Path(source).open("rb")  # noqa: SIM115 (closed below)
         except OSError as exc:
             raise CommandError(f"cannot read {source}: {exc.strerror}") from None
+        with stream:
+            doc, notes = self._read(stream, source, options)
+        for note in notes:
+            self.stderr.write(f"{source}: {note}")
         show_bar = not options["no_progress"] and sys.stderr.isatty()
-        _require_tables()
         try:
             max_errors = options["max_errors"]
-            doc = parse_document(text, max_errors=max_errors)
             with (
                 tqdm(
                     total=object_count(doc), disable=not show_bar, unit="obj", desc="Importing"
