@@ -9,7 +9,7 @@ PORT ?= 8000
 SECRET_KEY_FILE := var/secret_key
 LOCAL_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}"
 
-.PHONY: port-free install demo demo-data serve serve-key test lint format bench clean
+.PHONY: port-free install demo demo-data serve serve-key test lint format bench bench-import clean
 
 install: $(VENV)/.installed
 
@@ -67,6 +67,12 @@ test: install $(SECRET_KEY_FILE)
 # every request) but set too high to refuse the benchmark's own client.
 bench: install $(SECRET_KEY_FILE)
 	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min LOG_LEVEL=WARNING $(PY) bench/usage_bench.py
+
+# Import speed and peak memory of `manage.py cds_import` on generated usage-heavy documents of
+# about 10 MB and 200 MB (1 GB too with BENCH_IMPORT_HUGE=1), each into a fresh *_bench_import
+# database; on PostgreSQL also the ratio to a warm COPY of the same usage rows.
+bench-import: install $(SECRET_KEY_FILE)
+	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 LOG_LEVEL=WARNING $(PY) bench/import_bench.py
 
 lint: install $(SECRET_KEY_FILE)
 	$(VENV)/bin/ruff check .
