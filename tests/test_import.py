@@ -924,3 +924,133 @@ def test_a_dry_run_of_a_good_document_prints_the_counts_and_writes_nothing(
         "Dry run: nothing was written.",
     ]
     assert table_counts() == before
+
+
+# -- streaming: memory does not grow with the document --------------------------------------
+
+
+def write_usage_document(path: Path, megabytes: float) -> int:
+    """Write, a segment at a time, a valid document of about ``megabytes`` MB: daily segments
+    of 96 quarter-hours, listed before the account and meter they name (keys are unordered).
+    Returns the number of segments."""
+    from datetime import date, timedelta
+
+    day = {
+        **META,
+        "related_accounts": ["acc-big"],
+        "related_meterdevices": ["md-big"],
+        "interval": 900,
+        "formats": [{"id": "f", "type": "electric_usage", "units": "kWh"}],
+        "values": [[{"eu": Decimal(f"0.{n % 90 + 10}0")}] for n in range(96)],
+    }
+    written = n = 0
+    with path.open("w", encoding="utf-8") as out:
+        out.write('{"usage_segments": [')
+        while written < megabytes * 1_000_000:
+            start = date(2000, 1, 1) + timedelta(days=n)
+            segment = {
+                "cds_usagesegment_id": f"us-big-{n}",
+                **day,
+                "segment_start": f"{start}T00:00:00Z",
+                "segment_end": f"{start + timedelta(days=1)}T00:00:00Z",
+            }
+            text = ("," if n else "") + exactjson.dumps(segment)
+            out.write(text)
+            written += len(text)
+            n += 1
+        account = {**minimal_document()["accounts"][0], "cds_account_id": "acc-big"}
+        meter = {**minimal_document()["meter_devices"][0], "cds_meterdevice_id": "md-big"}
+        meter["current_servicepoints"] = []
+        out.write(f'], "accounts": [{exactjson.dumps(account)}], ')
+        out.write(f'"meter_devices": [{exactjson.dumps(meter)}]}}')
+    return n
+
+
+def run_child(args: list[str], env: dict[str, str], workdir: Path) -> tuple[str, int]:
+    """Run ``manage.py args`` in a child process; its output and peak RSS in kilobytes."""
+    import os
+    import subprocess
+    import sys
+
+    manage = Path(__file__).resolve().parent.parent / "manage.py"
+    out_path, err_path = workdir / "child.out", workdir / "child.err"
+    with out_path.open("wb") as out, err_path.open("wb") as err:
+        child = subprocess.Popen(
+            [sys.executable, str(manage), *args], env=env, stdout=out, stderr=err
+        )
+        _, status, usage = os.wait4(child.pid, 0)
+        child.returncode = os.waitstatus_to_exitcode(status)
+    assert child.returncode == 0, err_path.read_text()
+    return out_path.read_text(), usage.ru_maxrss
+
+
+def test_a_streamed_import_takes_the_same_memory_for_a_document_six_times_larger(
+    tmp_path: Path,
+) -> None:
+    """The child's peak RSS stays flat from a 1 MB to a 6 MB document (reading the whole
+    document took about 30 times its size). Small sizes keep the test under 30 s; a batch of
+    segments is about 0.2 MB of this document, so both sizes write several batches."""
+    import os
+    import shutil
+
+    migrated = tmp_path / "migrated.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{migrated}", "SECRET_KEY": "x"}
+    run_child(["migrate", "-v0"], env, tmp_path)  # once: migrating takes seconds
+    peaks = {}
+    for megabytes in (1, 6):
+        path = tmp_path / f"usage-{megabytes}mb.json"
+        segments = write_usage_document(path, megabytes)
+        database = tmp_path / f"import-{megabytes}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):  # WAL mode: the log too, if it was kept
+            if Path(f"{migrated}{suffix}").exists():
+                shutil.copyfile(f"{migrated}{suffix}", f"{database}{suffix}")
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "x"}
+        out, peaks[megabytes] = run_child(["cds_import", str(path), "--no-progress"], env, tmp_path)
+        assert f"usage_segments: {segments} created" in out
+    growth_mb = (peaks[6] - peaks[1]) / 1024
+    assert growth_mb < 30, f"peak RSS grew by {growth_mb:.0f} MB: {peaks}"
+
+
+@pytest.mark.django_db
+def test_a_streamed_document_from_standard_input_loads_with_its_lists_in_any_order(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture
+) -> None:
+    import io
+    import sys
+
+    doc = minimal_document()
+    shuffled = {k: doc[k] for k in reversed(list(doc))}  # usage first, accounts last
+    stdin = io.TextIOWrapper(io.BytesIO(exactjson.dumps(shuffled).encode()))
+    monkeypatch.setattr(sys, "stdin", stdin)
+    call_command("cds_import", "-", "--no-progress")
+    assert "usage_segments: 1 created" in capsys.readouterr().out
+    values = UsageSegment.objects.get().values_json
+    assert '{"eu":0.40}' in values  # exact: 0.40 stays 0.40
+
+
+@pytest.mark.django_db
+def test_a_streamed_document_reports_errors_like_a_parsed_one(tmp_path: Path) -> None:
+    from cdsapi.importer.loader import read_document
+
+    doc = with_errors_in_many_objects()
+    path = tmp_path / "bad.json"
+    for order in (list(doc), list(reversed(doc))):
+        bad = exactjson.dumps({k: doc[k] for k in order})
+        for limit in (3, 50):
+            with pytest.raises(DocumentError) as parsed:
+                load_document(parse_document(bad), max_errors=limit)
+            path.write_text(bad)
+            with path.open("rb") as fp, pytest.raises(DocumentError) as streamed:
+                load_document(read_document(fp, max_errors=limit), max_errors=limit)
+            assert str(streamed.value) == str(parsed.value)
+    schema_errors = broken(["accounts", 0, "cds_modified"], "yesterday")
+    schema_errors["usage_segments"][0]["interval"] = "often"
+    schema_errors["customers"][0]["accounts"] = "acc-1"
+    for bad in (schema_errors, broken(["usage_segments", 0, "values", 1, 0], {"eu": "x"})):
+        path.write_text(exactjson.dumps(bad))
+        with path.open("rb") as fp, pytest.raises(DocumentError) as streamed:
+            load_document(read_document(fp))
+        with pytest.raises(DocumentError) as parsed:
+            load_document(parse_document(exactjson.dumps(bad)))
+        assert str(streamed.value) == str(parsed.value)
+    assert not Account.objects.exists()

@@ -149,8 +149,11 @@ def validation_message(error: dict[str, Any]) -> str:
     return _MESSAGES.get(kind, error["msg"])
 
 
-def validation_errors(exc: ValidationError, data: Any = None) -> list[Error]:
-    """Every error of ``exc`` as (path, message), in document order when ``data`` is given.
+def validation_errors(
+    exc: ValidationError, data: Any = None, prefix: tuple[Any, ...] = ()
+) -> list[Error]:
+    """Every error of ``exc`` as (path, message), in document order when ``data`` is given;
+    ``prefix`` is where the validated value is in its document (for one object of a list).
 
     pydantic reports fields in the model's order; ``data`` (the parsed JSON, whose objects keep
     their keys' order) says where each one is in the document. A missing field sorts at the end
@@ -158,7 +161,7 @@ def validation_errors(exc: ValidationError, data: Any = None) -> list[Error]:
     found = exc.errors(include_url=False)
     if data is not None:
         found.sort(key=lambda error: _position(data, error["loc"]))
-    return [(json_path(error["loc"]), validation_message(error)) for error in found]
+    return [(json_path((*prefix, *error["loc"])), validation_message(error)) for error in found]
 
 
 def _position(data: Any, loc: tuple[Any, ...]) -> tuple[int, ...]:

@@ -1,9 +1,11 @@
 """Loading a validated document into the database: all of it or none of it.
 
-Every check runs before the first write (each error is reported, up to a limit), every
-object is upserted by its ``cds_*_id`` (accounts by id and ``cds_modified``, each new
-``cds_modified`` a new version), and the whole load runs in one transaction, so a failing
-document leaves nothing behind.
+A document is read object by object (``read_document`` streams a file in memory that does
+not grow with it; ``parse_document`` parses a text whole). Each object is checked before it is
+written (against ids collected from the whole document first), upserted by its ``cds_*_id``
+(accounts by id and ``cds_modified``, each new ``cds_modified`` a new version) in batches,
+and the whole load runs in one transaction, so a failing document leaves nothing behind:
+at the first error the writes roll back and every error is reported, up to a limit.
 Loading the same document twice changes nothing the second time.
 """
 
@@ -12,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any
+from typing import IO, Any
 
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
@@ -31,6 +33,7 @@ from bills.models import BillSection, BillStatement
 from cdsapi import exactjson
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError, ErrorCollector
 from cdsapi.importer.schema import ImportDocument
+from cdsapi.importer.stream import StreamedDocument, read_stream
 from cdsapi.importer.values import check_values
 from usage.aggregation import totals
 from usage.models import RELATED_ARRAYS, UsageSegment, UsageSeries
@@ -237,87 +240,213 @@ def _references(kind: str, base: str, obj: Any) -> Iterator[Reference]:
         yield from ref("account", "accounts", obj.accounts)
 
 
+# The kind of reference each list's ids answer (the reverse of ``_SOURCES``).
+_TARGET_OF = {kind: target for target, (_model, _key, kind) in _SOURCES.items()}
+
+# Objects are checked and written this many at a time, and segments at most this many value
+# sets at a time (a segment may hold a day of quarter-hours or a year of hours).
+BATCH_SIZE = 1000
+BATCH_VALUE_SETS = 10_000  # the demo document: 142 MB peak RSS (50,000: 216 MB)
+
+
+class Summary:
+    """What the checks of one object need to know about the whole document, collected object
+    by object in document order: ids, references and owners, never the objects themselves."""
+
+    def __init__(self) -> None:
+        self._seen: dict[str, dict[Any, int]] = {kind: {} for kind in KINDS}
+        # Per list, the position of each duplicate → the position of the first object.
+        self.duplicates: dict[str, dict[int, int]] = {kind: {} for kind in KINDS}
+        self.ids: dict[str, set[str]] = defaultdict(set)  # per target, ids in the document
+        self.wanted: dict[str, set[str]] = defaultdict(set)  # per target, ids referenced
+        self.owners: dict[str, str] = {}  # statement → account, first in the document
+        self.section_statements: set[str] = set()  # statements the sections name
+        self.account_synced: dict[str, Any] = {}  # account id → latest cds_synced given
+
+    def add(self, kind: str, n: int, obj: Any) -> None:
+        ident = _IDENTITY[kind](obj)
+        seen = self._seen[kind]
+        if ident in seen:
+            self.duplicates[kind][n] = seen[ident]
+        else:
+            seen[ident] = n
+        for target, _path, ref in _references(kind, "", obj):
+            self.wanted[target].add(ref)
+        target = _TARGET_OF.get(kind)
+        if target is not None:
+            self.ids[target].add(getattr(obj, _SOURCES[target][1]))
+        if kind == "accounts":
+            synced = self.account_synced.get(obj.cds_account_id)
+            if synced is None or obj.cds_synced > synced:
+                self.account_synced[obj.cds_account_id] = obj.cds_synced
+        elif kind == "bill_statements":
+            self.owners.setdefault(obj.cds_billstatement_id, obj.cds_account_id)
+        elif kind == "bill_sections" and obj.cds_billstatement_id:
+            self.section_statements.add(obj.cds_billstatement_id)
+
+    def done(self) -> "Summary":
+        """Drop what only collecting needed (duplicates are found by then)."""
+        self._seen = {kind: {} for kind in KINDS}
+        return self
+
+
+# The order the lists are written in: each after those it references.
+WRITE_ORDER = (
+    "accounts",
+    "service_contracts",
+    "service_points",
+    "meter_devices",
+    "bill_statements",
+    "bill_sections",
+    "usage_segments",
+    "customers",
+)
+
+
+class _Parsed:
+    """An in-memory ``ImportDocument`` read the way a streamed document is."""
+
+    def __init__(self, doc: ImportDocument) -> None:
+        self.doc = doc
+        self.kinds = doc.kinds
+        self.summary: Summary | None = None
+        self.plan: tuple[str, ...] = self.kinds  # (a streamed document reads along it)
+
+    def count(self, kind: str) -> int:
+        return len(getattr(self.doc, kind))
+
+    def objects(self, kind: str) -> Iterator[Any]:
+        return iter(getattr(self.doc, kind))
+
+
+Document = ImportDocument | StreamedDocument
+
+
+def _source(doc: Document) -> "_Parsed | StreamedDocument":
+    return _Parsed(doc) if isinstance(doc, ImportDocument) else doc
+
+
+class _Invalid(Exception):
+    """A check failed while writing: stop, roll back, and list every error in order."""
+
+
 class Loader:
-    """Loads one validated document. Use ``load_document`` rather than this class directly."""
+    """Loads one validated document. Use ``load_document`` rather than this class directly.
+
+    Objects are read list by list in the order of their dependencies (accounts first, usage
+    last), checked one at a time against what ``Summary`` collected and the database, and
+    written in batches of ``BATCH_SIZE``. At the first error the writes stop and roll back,
+    and a check of every object in document order lists the errors.
+    """
 
     def __init__(
-        self, doc: ImportDocument, progress: Progress, max_errors: int = DEFAULT_MAX_ERRORS
+        self, doc: Document, progress: Progress, max_errors: int = DEFAULT_MAX_ERRORS
     ) -> None:
-        self.doc = doc
+        self.source = _source(doc)
         self.progress = progress
         self.max_errors = max_errors
         self.result = ImportResult()
         self.pks: dict[str, dict[str, int]] = {}
+        self.errors = ErrorCollector(max_errors)
+        self.summary: Summary = self.source.summary or self._summarize()
+        self.known: dict[str, set[str]] = {}
+        self.owners: dict[str, str] = {}
+        self.doc_points: set[int] = set()
+        self.doc_meters: set[int] = set()
+        self.longest: dict[tuple[int, int | None], int] = defaultdict(int)
 
     def run(self) -> ImportResult:
-        segment_values = self._check()
-        with transaction.atomic():
-            self._accounts()
-            self._contracts()
-            self._service_points()
-            self._meters()
-            self._statements()
-            self._sections()
-            self._segments(segment_values)
-            self._series_zones()
-            self._customers()
+        self.known = self._known_ids()
+        self.owners = self._statement_owners()
+        self.source.plan = WRITE_ORDER
+        try:
+            with transaction.atomic():
+                self._accounts()
+                self._contracts()
+                self._service_points()
+                self._meters()
+                self._statements()
+                self._sections()
+                self._segments(self.source.objects("usage_segments"))
+                self._series()
+                self._series_zones()
+                self._customers()
+        except _Invalid:
+            self._check_all()
+            raise AssertionError("a check failed while writing but not on its own") from None
         return self.result
 
-    # -- validation, before any write -------------------------------------------------------
+    # -- validation: every object is checked before it is written ----------------------------
 
-    def _check(self) -> list[tuple[str, str]]:
-        """Every check of the document against itself and the database, objects in document
-        order, each error reported; return each segment's values and per-format totals as
-        exact JSON text."""
+    def _summarize(self) -> Summary:
+        summary = Summary()
+        for kind in self.source.kinds:
+            for n, obj in enumerate(self.source.objects(kind)):
+                summary.add(kind, n, obj)
+        return summary.done()
+
+    def _check_all(self) -> None:
+        """Every check of every object in document order; raise ``DocumentError`` listing
+        the errors (up to the limit)."""
         errors = ErrorCollector(self.max_errors)
-        known = self._known_ids()
-        owners = self._statement_owners()
-        texts: list[tuple[str, str]] = []
-        for kind in self.doc.kinds:
-            key = _IDENTITY[kind]
-            seen: dict[Any, int] = {}
-            for n, obj in enumerate(getattr(self.doc, kind)):
-                base = f"{kind}[{n}]"
-                ident = key(obj)
-                if ident in seen:
-                    errors.add(base, f"duplicate of {kind}[{seen[ident]}]")
-                else:
-                    seen[ident] = n
-                if kind == "usage_segments" and obj.account_id is None:
-                    errors.add(
-                        f"{base}.cds_account_id",
-                        "required when related_accounts does not name exactly one account",
-                    )
-                unknown = {
-                    (path, ref): target
-                    for target, path, ref in _references(kind, base, obj)
-                    if ref not in known[target]
-                }
-                for (path, ref), target in unknown.items():
-                    errors.add(path, f"unknown {_SOURCES[target][1]} {ref!r}")
-                if kind == "bill_sections":
-                    self._check_section_account(obj, base, owners, known["account"], errors)
-                elif kind == "usage_segments":
-                    text = self._check_segment(obj, base, errors)
-                    if text is not None:
-                        texts.append(text)
+        self.source.plan = self.source.kinds
+        for kind in self.source.kinds:
+            for n, obj in enumerate(self.source.objects(kind)):
+                self._check(kind, n, obj, errors)
         errors.raise_if_any()
-        return texts
+
+    def _check(self, kind: str, n: int, obj: Any, errors: ErrorCollector) -> Any:
+        """The checks of one object against the document and the database; for a segment, its
+        values and totals as JSON text (if no error has been found so far)."""
+        base = f"{kind}[{n}]"
+        first = self.summary.duplicates[kind].get(n)
+        if first is not None:
+            errors.add(base, f"duplicate of {kind}[{first}]")
+        if kind == "usage_segments" and obj.account_id is None:
+            errors.add(
+                f"{base}.cds_account_id",
+                "required when related_accounts does not name exactly one account",
+            )
+        unknown = {
+            (path, ref): target
+            for target, path, ref in _references(kind, base, obj)
+            if ref not in self.known[target]
+        }
+        for (path, ref), target in unknown.items():
+            errors.add(path, f"unknown {_SOURCES[target][1]} {ref!r}")
+        if kind == "bill_sections":
+            self._check_section_account(obj, base, self.owners, self.known["account"], errors)
+        elif kind == "usage_segments":
+            return self._check_segment(obj, base, errors)
+        return None
+
+    def _batches(self, kind: str, objects: Iterable[Any]) -> Iterator[list[tuple[Any, Any]]]:
+        """The objects in batches of (object, what its check returned), each checked first:
+        the first error stops the writes (raising ``_Invalid``)."""
+        batch: list[tuple[Any, Any]] = []
+        value_sets = 0
+        for n, obj in enumerate(objects):
+            checked = self._check(kind, n, obj, self.errors)
+            if self.errors:
+                raise _Invalid
+            batch.append((obj, checked))
+            if kind == "usage_segments":
+                value_sets += len(obj.values)
+            if len(batch) >= BATCH_SIZE or value_sets >= BATCH_VALUE_SETS:
+                yield batch
+                batch, value_sets = [], 0
+        if batch:
+            yield batch
 
     def _known_ids(self) -> dict[str, set[str]]:
         """Per kind of object referenced, the referenced ids that exist (in the document or
         in the database)."""
-        wanted: dict[str, set[str]] = defaultdict(set)
-        for kind in self.doc.kinds:
-            for n, obj in enumerate(getattr(self.doc, kind)):
-                for target, _path, ident in _references(kind, f"{kind}[{n}]", obj):
-                    wanted[target].add(ident)
         known = {}
-        for target, (model, key, kind) in _SOURCES.items():
-            ids = {getattr(obj, key) for obj in getattr(self.doc, kind)}
-            missing = wanted[target] - ids
+        for target, (model, key, _kind) in _SOURCES.items():
+            ids = self.summary.ids[target]
+            missing = self.summary.wanted[target] - ids
             if missing:
-                ids |= set(
+                ids = ids | set(
                     model.objects.filter(**{f"{key}__in": missing}).values_list(key, flat=True)
                 )
             known[target] = ids
@@ -326,12 +455,8 @@ class Loader:
     def _statement_owners(self) -> dict[str, str]:
         """The account of each statement the bill sections name (first in the document, or
         in the database)."""
-        owners: dict[str, str] = {}
-        for s in self.doc.bill_statements:
-            owners.setdefault(s.cds_billstatement_id, s.cds_account_id)
-        stored = {
-            s.cds_billstatement_id for s in self.doc.bill_sections if s.cds_billstatement_id
-        } - set(owners)
+        owners = dict(self.summary.owners)
+        stored = self.summary.section_statements - set(owners)
         if stored:
             owners.update(
                 BillStatement.objects.filter(cds_billstatement_id__in=stored).values_list(
@@ -375,66 +500,75 @@ class Loader:
 
     def _accounts(self) -> None:
         counts = self.result.counts["accounts"]
-        by_id: dict[str, list] = defaultdict(list)
-        for a in self.doc.accounts:
-            by_id[a.cds_account_id].append(a)
-        existing = Account.objects.in_bulk(list(by_id), field_name="cds_account_id")
-        identity = []
-        for ident, versions in by_id.items():
-            synced = max(v.cds_synced for v in versions)
-            if ident in existing:
-                synced = max(synced, existing[ident].cds_synced)
-            identity.append({"cds_account_id": ident, "cds_synced": synced})
-        pks = _upsert(Account, "cds_account_id", identity, Counts()).pks
+        pks: dict[str, int] = {}
+        synced = list(self.summary.account_synced.items())
+        for start in range(0, len(synced), BATCH_SIZE):
+            chunk = synced[start : start + BATCH_SIZE]
+            existing = Account.objects.in_bulk([i for i, _ in chunk], field_name="cds_account_id")
+            identity = [
+                {
+                    "cds_account_id": ident,
+                    "cds_synced": max(latest, existing[ident].cds_synced)
+                    if ident in existing
+                    else latest,
+                }
+                for ident, latest in chunk
+            ]
+            pks.update(_upsert(Account, "cds_account_id", identity, Counts()).pks)
         self.pks["account"] = _PkMap(Account, "cds_account_id", pks)
 
-        current = {
-            (v.account_id, v.cds_modified): v
-            for v in AccountVersion.objects.filter(account_id__in=pks.values())
-        }
-        to_create, to_update, changed = [], [], set()
-        for a in self.doc.accounts:
-            row = {
-                "account_id": pks[a.cds_account_id],
-                "cds_created": a.cds_created,
-                "cds_modified": a.cds_modified,
-                "cds_synced": a.cds_synced,
-                "parent_id": self.pks["account"].get(a.cds_account_parent),
-                "customer_number": a.customer_number,
-                "account_number": a.account_number,
-                "account_entity": _dump(a.account_entity),
-                "account_name": a.account_name,
-                "account_address": a.account_address,
-                "account_types": a.account_types,
-                "account_status": a.account_status,
-                "account_contacts": _dump(a.account_contacts),
-                "account_programs": _dump(a.account_programs),
+        for batch in self._batches("accounts", self.source.objects("accounts")):
+            current = {
+                (v.account_id, v.cds_modified): v
+                for v in AccountVersion.objects.filter(
+                    account_id__in={pks[a.cds_account_id] for a, _ in batch}
+                )
             }
-            version = current.get((row["account_id"], a.cds_modified))
-            if version is None:
-                to_create.append(AccountVersion(**row))
-                continue
-            diff = [k for k, v in row.items() if _canonical(getattr(version, k)) != _canonical(v)]
-            if diff:
-                for k in diff:
-                    setattr(version, k, row[k])
-                to_update.append(version)
-                changed.update(diff)
-            else:
-                counts.unchanged += 1
-            self.progress(1)
-        AccountVersion.objects.bulk_create(to_create, batch_size=500)
-        if to_update:
-            AccountVersion.objects.bulk_update(to_update, sorted(changed), batch_size=200)
-        touched = {v.account_id for v in [*to_create, *to_update]}
-        if touched:
-            AccountSearchText.rebuild(AccountVersion.objects.filter(account_id__in=touched))
-        counts.created += len(to_create)
-        counts.updated += len(to_update)
+            to_create, to_update, changed = [], [], set()
+            for a, _ in batch:
+                row = {
+                    "account_id": pks[a.cds_account_id],
+                    "cds_created": a.cds_created,
+                    "cds_modified": a.cds_modified,
+                    "cds_synced": a.cds_synced,
+                    "parent_id": self.pks["account"].get(a.cds_account_parent),
+                    "customer_number": a.customer_number,
+                    "account_number": a.account_number,
+                    "account_entity": _dump(a.account_entity),
+                    "account_name": a.account_name,
+                    "account_address": a.account_address,
+                    "account_types": a.account_types,
+                    "account_status": a.account_status,
+                    "account_contacts": _dump(a.account_contacts),
+                    "account_programs": _dump(a.account_programs),
+                }
+                version = current.get((row["account_id"], a.cds_modified))
+                if version is None:
+                    to_create.append(AccountVersion(**row))
+                    continue
+                diff = [
+                    k for k, v in row.items() if _canonical(getattr(version, k)) != _canonical(v)
+                ]
+                if diff:
+                    for k in diff:
+                        setattr(version, k, row[k])
+                    to_update.append(version)
+                    changed.update(diff)
+                else:
+                    counts.unchanged += 1
+                self.progress(1)
+            AccountVersion.objects.bulk_create(to_create, batch_size=500)
+            if to_update:
+                AccountVersion.objects.bulk_update(to_update, sorted(changed), batch_size=200)
+            touched = {v.account_id for v in [*to_create, *to_update]}
+            if touched:
+                AccountSearchText.rebuild(AccountVersion.objects.filter(account_id__in=touched))
+            counts.created += len(to_create)
+            counts.updated += len(to_update)
 
     def _contracts(self) -> None:
-        rows = [
-            {
+        def row(c: Any) -> dict[str, Any]:
+            return {
                 "cds_servicecontract_id": c.cds_servicecontract_id,
                 "cds_created": c.cds_created,
                 "cds_modified": c.cds_modified,
@@ -452,15 +586,13 @@ class Loader:
                 "rateplan_name": c.rateplan_name,
                 "service_programs": _dump(c.service_programs),
             }
-            for c in self.doc.service_contracts
-        ]
-        self._store(
-            "contract", ServiceContract, "cds_servicecontract_id", rows, "service_contracts"
-        )
+
+        for _ in self._store("contract", ServiceContract, "service_contracts", row):
+            pass
 
     def _service_points(self) -> None:
-        rows = [
-            {
+        def row(p: Any) -> dict[str, Any]:
+            return {
                 "cds_servicepoint_id": p.cds_servicepoint_id,
                 "cds_created": p.cds_created,
                 "cds_modified": p.cds_modified,
@@ -473,21 +605,21 @@ class Loader:
                 "premises": _dump(p.premises),
                 "timezone": p.timezone or "",
             }
-            for p in self.doc.service_points
-        ]
-        stored = self._store("point", ServicePoint, "cds_servicepoint_id", rows, "service_points")
-        self._store_links(
-            "service_points",
-            self.doc.service_points,
-            ServicePoint,
-            stored,
-            ("current_servicecontracts", "previous_servicecontracts"),
-            self.pks["contract"],
-        )
+
+        for batch, stored in self._store("point", ServicePoint, "service_points", row):
+            self.doc_points.update(stored.pks.values())
+            self._store_links(
+                "service_points",
+                [p for p, _ in batch],
+                ServicePoint,
+                stored,
+                ("current_servicecontracts", "previous_servicecontracts"),
+                self.pks["contract"],
+            )
 
     def _meters(self) -> None:
-        rows = [
-            {
+        def row(m: Any) -> dict[str, Any]:
+            return {
                 "cds_meterdevice_id": m.cds_meterdevice_id,
                 "cds_created": m.cds_created,
                 "cds_modified": m.cds_modified,
@@ -496,17 +628,17 @@ class Loader:
                 "meter_types": m.meter_types,
                 "meter_apps": _dump(m.meter_apps),
             }
-            for m in self.doc.meter_devices
-        ]
-        stored = self._store("meter", MeterDevice, "cds_meterdevice_id", rows, "meter_devices")
-        self._store_links(
-            "meter_devices",
-            self.doc.meter_devices,
-            MeterDevice,
-            stored,
-            ("current_servicepoints", "previous_servicepoints"),
-            self.pks["point"],
-        )
+
+        for batch, stored in self._store("meter", MeterDevice, "meter_devices", row):
+            self.doc_meters.update(stored.pks.values())
+            self._store_links(
+                "meter_devices",
+                [m for m, _ in batch],
+                MeterDevice,
+                stored,
+                ("current_servicepoints", "previous_servicepoints"),
+                self.pks["point"],
+            )
 
     def _store_links(
         self,
@@ -539,8 +671,8 @@ class Loader:
         counts.updated += relinked
 
     def _statements(self) -> None:
-        rows = [
-            {
+        def row(s: Any) -> dict[str, Any]:
+            return {
                 "cds_billstatement_id": s.cds_billstatement_id,
                 "cds_created": s.cds_created,
                 "cds_modified": s.cds_modified,
@@ -562,14 +694,15 @@ class Loader:
                 "shutoff_prevention_date": s.shutoff_prevention_date,
                 "account_programs": _dump(s.account_programs),
             }
-            for s in self.doc.bill_statements
-        ]
-        self._store("statement", BillStatement, "cds_billstatement_id", rows, "bill_statements")
+
+        for _ in self._store("statement", BillStatement, "bill_statements", row):
+            pass
 
     def _sections(self) -> None:
         statements = self.pks["statement"]
-        rows = [
-            {
+
+        def row(s: Any) -> dict[str, Any]:
+            return {
                 "cds_billsection_id": s.cds_billsection_id,
                 "cds_created": s.cds_created,
                 "cds_modified": s.cds_modified,
@@ -590,14 +723,16 @@ class Loader:
                 "cost_details": _dump(s.cost_details),
                 "line_items": _dump(s.line_items),
             }
-            for s in self.doc.bill_sections
-        ]
-        self._store("section", BillSection, "cds_billsection_id", rows, "bill_sections")
 
-    def _segments(self, values: list[tuple[str, str]]) -> None:
+        for _ in self._store("section", BillSection, "bill_sections", row, keep_pks=False):
+            pass
+
+    def _segments(self, objects: Iterable[Any]) -> None:
         meters = self.pks["meter"]
-        rows = [
-            {
+
+        def row(u: Any, checked: tuple[str, str]) -> dict[str, Any]:
+            text, totals_text = checked
+            return {
                 "cds_usagesegment_id": u.cds_usagesegment_id,
                 "cds_created": u.cds_created,
                 "cds_modified": u.cds_modified,
@@ -614,18 +749,19 @@ class Loader:
                     {name: getattr(u, name) for name in RELATED_ARRAYS}
                 ),
             }
-            for u, (text, totals_text) in zip(self.doc.usage_segments, values, strict=True)
-        ]
-        self._store("segment", UsageSegment, "cds_usagesegment_id", rows, "usage_segments")
-        self._series(rows)
 
-    def _series(self, segments: list[dict[str, Any]]) -> None:
+        for batch in self._batches("usage_segments", objects):
+            rows = [row(u, checked) for u, checked in batch]
+            _upsert(UsageSegment, "cds_usagesegment_id", rows, self.result.counts["usage_segments"])
+            self.progress(len(rows))
+            for seg in rows:
+                seconds = (seg["segment_end"] - seg["segment_start"]).total_seconds()
+                key = (seg["account_id"], seg["meter_id"])
+                self.longest[key] = max(self.longest[key], math.ceil(seconds))
+
+    def _series(self) -> None:
         """Refresh the summary of every series (account, meter) the document touched."""
-        longest: dict[tuple[int, int | None], int] = defaultdict(int)
-        for seg in segments:
-            seconds = (seg["segment_end"] - seg["segment_start"]).total_seconds()
-            key = (seg["account_id"], seg["meter_id"])
-            longest[key] = max(longest[key], math.ceil(seconds))
+        longest = self.longest
         if not longest:
             return
         spans = {
@@ -653,8 +789,8 @@ class Loader:
     def _series_zones(self) -> None:
         """A service point's timezone, or which points a meter is at, may change without new
         usage: the series of every meter the document touched take their zone again."""
-        points = {self.pks["point"][p.cds_servicepoint_id] for p in self.doc.service_points}
-        meters = {self.pks["meter"][m.cds_meterdevice_id] for m in self.doc.meter_devices}
+        points = self.doc_points
+        meters = set(self.doc_meters)
         if points:
             meters |= set(
                 ServicePoint.current_meterdevices.through.objects.filter(
@@ -673,42 +809,51 @@ class Loader:
         user_model = get_user_model()
         counts = self.result.counts["customers"]
         accounts = self.pks["account"]
-        for cust in self.doc.customers:
-            self.progress(1)
-            user = user_model.objects.filter(username=cust.username).first()
-            wanted = {accounts[a] for a in cust.accounts}
-            if user is None:
-                user = user_model(username=cust.username, email=cust.email)
-                user.set_unusable_password()
-                user.save()
-                user.cds_accounts.set(wanted)
-                counts.created += 1
-                continue
-            changed = False
-            if user.email != cust.email:
-                user.email = cust.email
-                user.save(update_fields=["email"])
-                changed = True
-            if set(user.cds_accounts.values_list("pk", flat=True)) != wanted:
-                user.cds_accounts.set(wanted)
-                changed = True
-            if changed:
-                counts.updated += 1
-            else:
-                counts.unchanged += 1
+        for batch in self._batches("customers", self.source.objects("customers")):
+            for cust, _ in batch:
+                self.progress(1)
+                user = user_model.objects.filter(username=cust.username).first()
+                wanted = {accounts[a] for a in cust.accounts}
+                if user is None:
+                    user = user_model(username=cust.username, email=cust.email)
+                    user.set_unusable_password()
+                    user.save()
+                    user.cds_accounts.set(wanted)
+                    counts.created += 1
+                    continue
+                changed = False
+                if user.email != cust.email:
+                    user.email = cust.email
+                    user.save(update_fields=["email"])
+                    changed = True
+                if set(user.cds_accounts.values_list("pk", flat=True)) != wanted:
+                    user.cds_accounts.set(wanted)
+                    changed = True
+                if changed:
+                    counts.updated += 1
+                else:
+                    counts.unchanged += 1
 
     def _store(
         self,
-        kind: str,
+        target: str,
         model: type[models.Model],
-        key: str,
-        rows: list[dict[str, Any]],
-        counts_key: str,
-    ) -> Upserted:
-        stored = _upsert(model, key, rows, self.result.counts[counts_key])
-        self.pks[kind] = _PkMap(model, key, stored.pks)
-        self.progress(len(rows))
-        return stored
+        kind: str,
+        row: Callable[[Any], dict[str, Any]],
+        keep_pks: bool = True,
+    ) -> Iterator[tuple[list[tuple[Any, Any]], Upserted]]:
+        """Upsert the objects of the list ``kind`` batch by batch, yielding each batch and
+        what was stored; then the id → primary key map of the list is ``self.pks[target]``."""
+        key = _SOURCES[target][1]
+        pks: dict[str, int] = {}
+        for batch in self._batches(kind, self.source.objects(kind)):
+            rows = [row(obj) for obj, _ in batch]
+            stored = _upsert(model, key, rows, self.result.counts[kind])
+            if keep_pks:
+                pks.update(stored.pks)
+            self.progress(len(rows))
+            yield batch, stored
+        self.pks[target] = _PkMap(model, key, pks)
 
 
 class _PkMap(dict):
@@ -741,18 +886,29 @@ def _meter_zones(meter_pks: set[int]) -> dict[int, str]:
     )
 
 
-def object_count(doc: ImportDocument) -> int:
+def object_count(doc: Document) -> int:
     """How many progress steps loading ``doc`` takes (for a progress bar)."""
-    return sum(len(getattr(doc, kind)) for kind in KINDS) + len(doc.usage_segments)
+    source = _source(doc)
+    return sum(source.count(kind) for kind in KINDS) + source.count("usage_segments")
+
+
+def read_document(fp: IO[bytes], *, max_errors: int = DEFAULT_MAX_ERRORS) -> StreamedDocument:
+    """Validate the JSON document in the seekable binary file ``fp`` incrementally, in memory
+    that does not grow with it; raise ``DocumentError`` as ``parse_document`` does. The file
+    must stay open until ``load_document`` has loaded the result."""
+    summary = Summary()
+    doc = read_stream(fp, max_errors, summary.add)
+    doc.summary = summary.done()
+    return doc
 
 
 def load_document(
-    doc: ImportDocument,
+    doc: Document,
     progress: Progress | None = None,
     *,
     max_errors: int = DEFAULT_MAX_ERRORS,
 ) -> ImportResult:
-    """Load a validated document in one transaction. If it is wrong (references, duplicates,
-    segments), write nothing and raise ``DocumentError`` listing up to ``max_errors`` errors in
-    document order."""
+    """Load a validated document (from ``parse_document`` or ``read_document``) in one
+    transaction. If it is wrong (references, duplicates, segments), write nothing and raise
+    ``DocumentError`` listing up to ``max_errors`` errors in document order."""
     return Loader(doc, progress or (lambda n: None), max_errors).run()

@@ -2,8 +2,9 @@
 all of it or nothing."""
 
 import argparse
-import io
+import shutil
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -15,7 +16,7 @@ from tqdm import tqdm
 from accounts.models import Account
 from cdsapi.importer import espi
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError
-from cdsapi.importer.loader import KINDS, load_document, object_count, parse_document
+from cdsapi.importer.loader import KINDS, load_document, object_count, read_document
 from cdsapi.management.options import refuse_control_characters
 
 
@@ -87,7 +88,8 @@ class Command(BaseCommand):
             raise CommandError(f"--account: no account {options['account']!r}")
         try:
             if fmt == "json":
-                return parse_document(stream.read(), max_errors=options["max_errors"]), []
+                # Read incrementally: the file is read again, object by object, to load it.
+                return read_document(stream, max_errors=options["max_errors"]), []
             return espi.parse_feed(
                 stream,
                 account=options["account"],
@@ -104,15 +106,34 @@ class Command(BaseCommand):
         source = options["file"]
         try:
             if source == "-":
-                stream = io.BytesIO(sys.stdin.buffer.read())
+                # Spooled to a file: a document is read more than once, and never whole.
+                stream = tempfile.TemporaryFile()  # noqa: SIM115 (closed below)
+                shutil.copyfileobj(sys.stdin.buffer, stream, 1 << 20)
+                stream.seek(0)
             else:
                 stream = Path(source).open("rb")  # noqa: SIM115 (closed below)
         except OSError as exc:
             raise CommandError(f"cannot read {source}: {exc.strerror}") from None
-        with stream:
+        with stream:  # open until loaded: a JSON document is read again while loading
             doc, notes = self._read(stream, source, options)
-        for note in notes:
-            self.stderr.write(f"{source}: {note}")
+            for note in notes:
+                self.stderr.write(f"{source}: {note}")
+            result = self._load(doc, source, options)
+        for kind in KINDS:
+            counts = result.counts[kind]
+            if counts.created or counts.updated or counts.unchanged:
+                # An account is imported as a new version of its history.
+                label = "account versions" if kind == "accounts" else kind
+                self.stdout.write(
+                    f"{label}: {counts.created} created, {counts.updated} updated, "
+                    f"{counts.unchanged} unchanged"
+                )
+        if options["dry_run"]:
+            self.stdout.write("Dry run: nothing was written.")
+        elif not result.changed:
+            self.stdout.write("Nothing changed.")
+
+    def _load(self, doc: Any, source: str, options: dict[str, Any]) -> Any:
         show_bar = not options["no_progress"] and sys.stderr.isatty()
         try:
             max_errors = options["max_errors"]
@@ -127,19 +148,7 @@ class Command(BaseCommand):
                     transaction.set_rollback(True)
         except DocumentError as exc:
             raise CommandError(f"{source}: {exc}") from None
-        for kind in KINDS:
-            counts = result.counts[kind]
-            if counts.created or counts.updated or counts.unchanged:
-                # An account is imported as a new version of its history.
-                label = "account versions" if kind == "accounts" else kind
-                self.stdout.write(
-                    f"{label}: {counts.created} created, {counts.updated} updated, "
-                    f"{counts.unchanged} unchanged"
-                )
-        if options["dry_run"]:
-            self.stdout.write("Dry run: nothing was written.")
-        elif not result.changed:
-            self.stdout.write("Nothing changed.")
+        return result
 
 
 def _positive_int(text: str) -> int:
