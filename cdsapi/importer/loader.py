@@ -290,17 +290,8 @@ class Summary:
         return self
 
 
-# The order the lists are written in: each after those it references.
-WRITE_ORDER = (
-    "accounts",
-    "service_contracts",
-    "service_points",
-    "meter_devices",
-    "bill_statements",
-    "bill_sections",
-    "usage_segments",
-    "customers",
-)
+# The order the lists are written in, each after those it references: KINDS' own order.
+WRITE_ORDER = KINDS
 
 
 class _Parsed:
