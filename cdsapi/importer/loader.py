@@ -110,6 +110,17 @@ class Upserted:
     touched: set[int]
 
 
+def _apply_changes(obj: models.Model, row: dict[str, Any]) -> list[str]:
+    """Set on ``obj`` the fields of ``row`` whose value differs (exactly: ``0.40`` is not
+    ``0.4``); their names."""
+    diff = [
+        name for name, value in row.items() if _canonical(getattr(obj, name)) != _canonical(value)
+    ]
+    for name in diff:
+        setattr(obj, name, row[name])
+    return diff
+
+
 def _upsert(
     model: type[models.Model], key: str, rows: list[dict[str, Any]], counts: Counts
 ) -> Upserted:
@@ -124,14 +135,8 @@ def _upsert(
         if obj is None:
             to_create.append(model(**row))
             continue
-        diff = [
-            name
-            for name, value in row.items()
-            if _canonical(getattr(obj, name)) != _canonical(value)
-        ]
+        diff = _apply_changes(obj, row)
         if diff:
-            for name in diff:
-                setattr(obj, name, row[name])
             to_update.append(obj)
             changed.update(diff)
         else:
@@ -537,12 +542,8 @@ class Loader:
                 if version is None:
                     to_create.append(AccountVersion(**row))
                     continue
-                diff = [
-                    k for k, v in row.items() if _canonical(getattr(version, k)) != _canonical(v)
-                ]
+                diff = _apply_changes(version, row)
                 if diff:
-                    for k in diff:
-                        setattr(version, k, row[k])
                     to_update.append(version)
                     changed.update(diff)
                 else:
