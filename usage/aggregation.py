@@ -61,15 +61,25 @@ def reducer(fmt: dict[str, Any]) -> str | None:
 
 def totals(values: list[list[Any]], formats: list[dict[str, Any]]) -> list[list[Any] | None]:
     """Per format: ``[sum or peak of the non-null values (None if none), count]``, or None."""
+    columns = [
+        [row[k][enums.VALUE_KEYS[fmt["type"]]] for row in values if row[k] is not None]
+        if reducer(fmt)
+        else []
+        for k, fmt in enumerate(formats)
+    ]
+    return column_totals(columns, formats)
+
+
+def column_totals(
+    columns: list[list[Any]], formats: list[dict[str, Any]]
+) -> list[list[Any] | None]:
+    """``totals`` of the non-null numbers of each format, given column by column."""
     result: list[list[Any] | None] = []
-    for k, fmt in enumerate(formats):
+    for found, fmt in zip(columns, formats, strict=True):
         how = reducer(fmt)
         if how is None:
             result.append(None)
-            continue
-        key = enums.VALUE_KEYS[fmt["type"]]
-        found = [row[k][key] for row in values if row[k] is not None]
-        if not found:
+        elif not found:
             result.append([None, 0])
         elif how == "sum":
             result.append([sum(found[1:], found[0]), len(found)])

@@ -19,7 +19,7 @@ from typing import IO, Any
 from django.contrib.auth import get_user_model
 from django.db import models, transaction
 from django.db.models import Max, Min
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, TypeAdapter, ValidationError
 
 from accounts.models import (
     Account,
@@ -30,12 +30,18 @@ from accounts.models import (
     ServicePoint,
 )
 from bills.models import BillSection, BillStatement
-from cdsapi import exactjson
+from cdsapi import enums, exactjson
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError, ErrorCollector
-from cdsapi.importer.schema import ImportDocument
-from cdsapi.importer.stream import StreamedDocument, read_stream
-from cdsapi.importer.values import check_values
-from usage.aggregation import totals
+from cdsapi.importer.schema import ImportDocument, UsageSegmentDoc
+from cdsapi.importer.stream import (
+    Reread,
+    StreamedDocument,
+    check_text,
+    read_fast,
+    read_stream,
+)
+from cdsapi.importer.values import check_values, plain_values
+from usage.aggregation import column_totals, totals
 from usage.models import RELATED_ARRAYS, UsageSegment, UsageSeries
 
 Progress = Callable[[int], None]
@@ -295,6 +301,8 @@ class Summary:
         return self
 
 
+_VALUE_SETS = TypeAdapter(UsageSegmentDoc.model_fields["values"].annotation)
+
 # The order the lists are written in, each after those it references: KINDS' own order.
 WRITE_ORDER = KINDS
 
@@ -307,6 +315,7 @@ class _Parsed:
         self.kinds = doc.kinds
         self.summary: Summary | None = None
         self.plan: tuple[str, ...] = self.kinds  # (a streamed document reads along it)
+        self.deferred: frozenset[str] = frozenset()
 
     def count(self, kind: str) -> int:
         return len(getattr(self.doc, kind))
@@ -350,6 +359,8 @@ class Loader:
         self.doc_points: set[int] = set()
         self.doc_meters: set[int] = set()
         self.longest: dict[tuple[int, int | None], int] = defaultdict(int)
+        self.deferred = self.source.deferred  # lists not checked before loading
+        self.seen: set[str] = set()  # ids of a deferred list so far
 
     def run(self) -> ImportResult:
         self.known = self._known_ids()
@@ -368,6 +379,8 @@ class Loader:
                 self._series_zones()
                 self._customers()
         except _Invalid:
+            if self.deferred:
+                raise Reread from None
             self._check_all()
             raise AssertionError("a check failed while writing but not on its own") from None
         return self.result
@@ -398,6 +411,11 @@ class Loader:
         first = self.summary.duplicates[kind].get(n)
         if first is not None:
             errors.add(base, f"duplicate of {kind}[{first}]")
+        if kind in self.deferred:
+            ident = _IDENTITY[kind](obj)
+            if ident in self.seen:
+                errors.add(base, "a duplicate")  # (the general reading says of which)
+            self.seen.add(ident)
         if kind == "usage_segments" and obj.account_id is None:
             errors.add(
                 f"{base}.cds_account_id",
@@ -406,7 +424,7 @@ class Loader:
         unknown = {
             (path, ref): target
             for target, path, ref in _references(kind, base, obj)
-            if ref not in self.known[target]
+            if not self._known(target, ref)
         }
         for (path, ref), target in unknown.items():
             errors.add(path, f"unknown {_SOURCES[target][1]} {ref!r}")
@@ -424,7 +442,7 @@ class Loader:
         for n, obj in enumerate(objects):
             checked = self._check(kind, n, obj, self.errors)
             if self.errors:
-                raise _Invalid
+                raise Reread if kind in self.deferred else _Invalid
             batch.append((obj, checked))
             if kind == "usage_segments":
                 value_sets += len(obj.values)
@@ -447,6 +465,18 @@ class Loader:
                 )
             known[target] = ids
         return known
+
+    def _known(self, target: str, ident: str) -> bool:
+        """Whether a referenced id exists (the ids a deferred list references are looked up
+        in the database as they come)."""
+        known = self.known[target]
+        if ident in known or not self.deferred:
+            return ident in known
+        model, key, _kind = _SOURCES[target]
+        if model.objects.filter(**{key: ident}).exists():
+            known.add(ident)
+            return True
+        return False
 
     def _statement_owners(self) -> dict[str, str]:
         """The account of each statement the bill sections name (first in the document, or
@@ -479,17 +509,26 @@ class Loader:
     def _check_segment(self, seg: Any, base: str, errors: ErrorCollector) -> tuple[str, str] | None:
         """A segment's end and values; its values and totals as JSON text if no error has
         been found so far (after one, nothing will be written)."""
+        formats = _dump(seg.formats)
+        plain = plain_values(seg.values, [enums.VALUE_KEYS[f.type] for f in seg.formats])
+        if plain is None and self.deferred:
+            try:  # not validated when read (see ``stream.read_fast``)
+                _VALUE_SETS.validate_python(seg.values)
+            except ValidationError:
+                raise Reread from None
         if seg.segment_end != seg.expected_end():
             errors.add(
                 f"{base}.segment_end",
                 f"expected {seg.expected_end().isoformat()} "
                 f"(segment_start + {len(seg.values)} value sets x interval {seg.interval}s)",
             )
-        checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values", errors)
         self.progress(1)
+        if plain is not None:
+            text, columns = plain
+            return None if errors else (text, exactjson.dumps(column_totals(columns, formats)))
+        checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values", errors)
         if errors:
             return None
-        formats = _dump(seg.formats)
         return exactjson.dumps(checked), exactjson.dumps(totals(checked, formats))
 
     # -- writes ---------------------------------------------------------------------------
@@ -888,8 +927,12 @@ def read_document(fp: IO[bytes], *, max_errors: int = DEFAULT_MAX_ERRORS) -> Str
     """Validate the JSON document in the seekable binary file ``fp`` incrementally, in memory
     that does not grow with it; raise ``DocumentError`` as ``parse_document`` does. The file
     must stay open until ``load_document`` has loaded the result."""
+    check_text(fp)
     summary = Summary()
-    doc = read_stream(fp, max_errors, summary.add)
+    doc = read_fast(fp, summary.add)
+    if doc is None:
+        summary = Summary()
+        doc = read_stream(fp, max_errors, summary.add)
     doc.summary = summary.done()
     return doc
 
@@ -903,4 +946,14 @@ def load_document(
     """Load a validated document (from ``parse_document`` or ``read_document``) in one
     transaction. If it is wrong (references, duplicates, segments), write nothing and raise
     ``DocumentError`` listing up to ``max_errors`` errors in document order."""
-    return Loader(doc, progress or (lambda n: None), max_errors).run()
+    progress = progress or (lambda n: None)
+    try:
+        return Loader(doc, progress, max_errors).run()
+    except Reread:
+        # Read fast, found wrong while loading (and rolled back): read it the general way,
+        # which lists every error in document order.
+        assert isinstance(doc, StreamedDocument)
+        summary = Summary()
+        again = read_stream(doc.fp, max_errors, summary.add)
+        again.summary = summary.done()
+        return Loader(again, progress, max_errors).run()

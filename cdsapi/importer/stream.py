@@ -12,14 +12,17 @@ Numbers come as ``int`` or exact ``Decimal`` (``use_float=False``), as with
 Python ones are an order of magnitude slower).
 """
 
+import codecs
+import re
 from collections.abc import Callable, Iterator
 from typing import IO, Any, get_args
 
 import ijson
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SkipValidation, ValidationError
 
 from cdsapi.importer.errors import DocumentError, Error, validation_errors
-from cdsapi.importer.schema import ImportDocument
+from cdsapi.importer.layout import Region, RegionReader, find_layout
+from cdsapi.importer.schema import ImportDocument, UsageSegmentDoc
 
 _ijson = ijson.get_backend("yajl2_c")  # raises ImportError without the C backend
 assert _ijson.backend_name == "yajl2_c"
@@ -34,6 +37,19 @@ MODELS: dict[str, type[BaseModel]] = {
 }
 
 _LIST, _VALUE, _UNKNOWN = -1, -2, -3  # what a top-level key holds (see ``_top_level``)
+
+# Lists the fast reading validates only as they are loaded, and the model it reads them with
+# (values unchecked: the loader checks them column by column).
+DEFERRED = "usage_segments"
+
+
+class _UnvaluedSegment(UsageSegmentDoc):
+    values: SkipValidation[list[list[dict[str, Any] | None]]]
+
+
+class Reread(Exception):
+    """A list read fast was found wrong while loading: read the document the general way,
+    which reports every error in document order."""
 
 
 def _build(event: str, value: Any, events: Iterator[tuple[str, Any]]) -> Any:
@@ -202,7 +218,13 @@ class StreamedDocument:
     ijson's C item parser, about three times faster than building objects in Python.
     """
 
-    def __init__(self, fp: IO[bytes], given: list[str], counts: dict[str, int]) -> None:
+    def __init__(
+        self,
+        fp: IO[bytes],
+        given: list[str],
+        counts: dict[str, int],
+        regions: dict[str, Region] | None = None,
+    ) -> None:
         self.fp = fp
         self.counts = counts
         self.summary: Any = None  # what the loader's checks need (``loader.Summary``)
@@ -210,19 +232,33 @@ class StreamedDocument:
         self.order = {kind: n for n, kind in enumerate(self.kinds)}
         self.plan: tuple[str, ...] = self.kinds
         self._cursor: _Cursor | None = None
+        # Where each list lies, when known (``read_fast``): each is then read on its own.
+        self.regions = regions
+        self.deferred = frozenset((DEFERRED,)) if regions and DEFERRED in regions else frozenset()
 
     def count(self, kind: str) -> int:
         return self.counts.get(kind, 0)
 
     def objects(self, kind: str) -> Iterator[Any]:
-        """The objects of the list ``kind``, validated again, one at a time."""
+        """The objects of the list ``kind``, validated again, one at a time (a deferred list
+        for the first time: an invalid object raises ``Reread``)."""
         if not self.count(kind):
+            return
+        if kind in self.deferred:
+            try:
+                for item in self._items(kind):
+                    yield _UnvaluedSegment.model_validate(item)
+            except (ValidationError, ijson.JSONError):
+                raise Reread from None
             return
         model = MODELS[kind]
         for item in self._items(kind):
             yield model.model_validate(item)
 
     def _items(self, kind: str) -> Iterator[Any]:
+        if self.regions is not None:
+            reader = RegionReader(self.fp, self.regions[kind])
+            return _ijson.items(reader, "item", use_float=False, buf_size=BUF_SIZE)
         cursor = self._cursor
         if cursor is not None and cursor.can_take(kind):
             return cursor.take(kind)
@@ -233,6 +269,101 @@ class StreamedDocument:
         self._cursor = None
         self.fp.seek(0)
         return _ijson.items(self.fp, f"{kind}.item", use_float=False, buf_size=BUF_SIZE)
+
+
+# An escape of a UTF-16 surrogate, with its low half when it is a high half followed by one.
+_SURROGATE_ESCAPE = re.compile(
+    rb"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
+)
+CHECK_CHUNK = 4 << 20
+
+
+def check_text(fp: IO[bytes]) -> None:
+    """Raise ``DocumentError`` for what yajl gets wrong rather than reports: bytes that are
+    not UTF-8 (it raises a bare ``UnicodeDecodeError``) and a ``\\uD800``-``\\uDFFF``
+    escape that is not half of a pair (it turns one into ``?``). Says where, by line and
+    column."""
+    fp.seek(0)
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    offset, carry, judged = 0, b"", 0  # judged: how much of ``carry`` was judged already
+    while True:
+        chunk = fp.read(CHECK_CHUNK)
+        final = len(chunk) < CHECK_CHUNK
+        pending = decoder.getstate()[0]
+        if pending or not chunk.isascii():
+            try:
+                decoder.decode(chunk, final=final)
+            except UnicodeDecodeError as exc:
+                at = offset - len(pending) + exc.start
+                fp.seek(at)
+                byte = fp.read(1)
+                what = f"byte 0x{byte[0]:02x}" if byte else "it ends inside a character"
+                raise DocumentError("$", f"not valid UTF-8 ({what}{_where(fp, at)})") from None
+        text, base = carry + chunk, offset - len(carry)
+        offset += len(chunk)
+        keep = max(0, len(text) - 16)  # the next search starts here: never inside an escape
+        while keep and text[keep - 1] == ord("\\"):
+            keep -= 1
+        waiting = False
+        for match in _SURROGATE_ESCAPE.finditer(text) if b"\\u" in text else ():
+            slashes, half, low = match.groups()
+            if match.end() <= judged or len(slashes) % 2 == 0 or (half in b"89abAB" and low):
+                continue  # judged, an escaped backslash then "u", or a whole pair
+            if half in b"89abAB" and match.end() + 6 > len(text) and not final:
+                keep, waiting = min(keep, match.start()), True  # its low half may come next
+                break
+            escape = match.group(0)[len(slashes) - 1 : len(slashes) + 5].decode()
+            raise DocumentError(
+                "$",
+                f"the escape {escape} is half of a UTF-16 surrogate pair without its other "
+                f"half{_where(fp, base + match.start() + len(slashes) - 1)}: it cannot be stored",
+            )
+        if final:
+            return
+        carry = text[keep:]
+        judged = 0 if waiting else len(carry)
+
+
+def _where(fp: IO[bytes], position: int) -> str:
+    """ ", line L column C" of a byte position (columns count bytes, from 1)."""
+    fp.seek(0)
+    lines, start, read = 1, 0, 0
+    while read < position and (block := fp.read(min(CHECK_CHUNK, position - read))):
+        lines += block.count(b"\n")
+        newline = block.rfind(b"\n")
+        if newline >= 0:
+            start = read + newline + 1
+        read += len(block)
+    fp.seek(read)
+    return f", line {lines} column {position - start + 1}"
+
+
+def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> StreamedDocument | None:
+    """The common case of ``read_stream``, several times faster: a document whose every key
+    is a list of this schema, each found by ``find_layout`` and read by ijson's C item
+    parser. The usage segments are validated as they are loaded (``Reread`` if one is
+    wrong), the other lists here. ``None`` for a document to read the general way: one
+    with anything unusual or wrong (then ``on_object`` may have seen some of its objects)."""
+    layout = find_layout(fp)
+    if layout is None or any(
+        e.key not in MODELS or not e.region or not e.region.is_list for e in layout
+    ):
+        return None
+    regions = {e.key: e.region for e in layout}
+    counts = {}
+    try:
+        for key, region in regions.items():
+            if key == DEFERRED:
+                counts[key] = region.items
+                continue
+            model, n = MODELS[key], 0
+            items = _ijson.items(RegionReader(fp, region), "item", use_float=False)
+            for n, item in enumerate(items, 1):
+                on_object(key, n - 1, model.model_validate(item))
+            counts[key] = n
+    except (ValidationError, ijson.JSONError):
+        return None
+    return StreamedDocument(fp, list(regions), counts, regions)
 
 
 def read_stream(

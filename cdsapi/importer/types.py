@@ -5,6 +5,7 @@ numeric strings; floats never appear. Dates nested inside JSON-stored objects st
 since they are served back verbatim.
 """
 
+import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Annotated, Any, Literal
@@ -15,6 +16,8 @@ from cdsapi.exactjson import canonical
 from cdsapi.text import json_type
 from cdsapi.times import OUT_OF_RANGE, in_range, to_date, to_datetime
 
+_SURROGATE = re.compile("[\ud800-\udfff]")
+_ID_REFUSES = re.compile(r"[\s~]")  # str.isspace() and \s agree on every character
 # Stored decimals keep their digits exactly; a magnitude beyond this is no meter's or bill's.
 MAX_EXPONENT = 100
 
@@ -73,7 +76,7 @@ def to_string(value: Any) -> str:
         raise ValueError(f"expected a string, got {json_type(value)}")
     if "\x00" in value:
         raise ValueError("a NUL character cannot be stored")
-    if any("\ud800" <= c <= "\udfff" for c in value):
+    if _SURROGATE.search(value):
         raise ValueError("an unpaired surrogate (\\ud800-\\udfff) cannot be stored")
     return value
 
@@ -82,7 +85,7 @@ def to_id(value: Any) -> str:
     """An id: no whitespace (lists of ids are space-separated) and no ``~`` (which marks the
     pieces of a segment the server trims)."""
     text = to_string(value)
-    if any(c.isspace() or c == "~" for c in text):
+    if _ID_REFUSES.search(text):
         raise ValueError(f"an id may hold no whitespace and no '~', got {text!r}")
     return text
 

@@ -1,0 +1,227 @@
+"""The fast reading of a document file (``find_layout``, ``read_fast``, ``plain_values``) is
+an optimisation only: whatever it reads, it loads exactly what the general reading loads,
+and whatever it finds wrong, the general reading reports."""
+
+import io
+from decimal import Decimal
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from cdsapi import enums, exactjson
+from cdsapi.importer.errors import DocumentError, ErrorCollector
+from cdsapi.importer.layout import find_layout
+from cdsapi.importer import stream
+from cdsapi.importer.loader import load_document, parse_document, read_document
+from cdsapi.importer.values import check_values, plain_values
+from tests.test_import import BAD_DOCUMENTS, database_snapshot, minimal_document
+from usage.aggregation import column_totals, totals
+
+
+def layout_of(text: bytes) -> list[tuple[str, Any]] | None:
+    entries = find_layout(io.BytesIO(text))
+    if entries is None:
+        return None
+    return [(e.key, text[e.region.start : e.region.end] if e.region else e.value) for e in entries]
+
+
+def test_the_layout_finds_each_top_level_list_with_strings_holding_brackets_and_quotes() -> None:
+    text = b' {"a": [{"x": "[\\"{"}, {"y": "\\\\"}] ,\n"b":{"c":[1]}, "n": null, "s": "]"}\n'
+    assert layout_of(text) == [
+        ("a", b'[{"x": "[\\"{"}, {"y": "\\\\"}]'),
+        ("b", b'{"c":[1]}'),
+        ("n", None),
+        ("s", "]"),
+    ]
+    assert find_layout(io.BytesIO(text))[0].region.items == 2
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        b"",
+        b"[1]",
+        b'{"a": [}',
+        b'{"a": []} x',
+        b'\xef\xbb\xbf{"a": []}',
+        b'{"a": [], "a": []}',
+        b'{"a": 1.5}',
+        b'{"a": ["unterminated]}',
+        b'\x0c{"a": []}',
+    ],
+    ids=[
+        "empty",
+        "not-an-object",
+        "unbalanced",
+        "trailing-text",
+        "byte-order-mark",
+        "key-twice",
+        "number-at-top",
+        "open-string",
+        "form-feed",
+    ],
+)
+def test_anything_unusual_is_left_to_the_general_reading(text: bytes) -> None:
+    assert find_layout(io.BytesIO(text)) is None
+
+
+def test_a_backslash_run_across_chunks_escapes_what_follows(monkeypatch) -> None:
+    monkeypatch.setattr("cdsapi.importer.layout.CHUNK", 7)
+    text = b'{"a": ["\\\\\\\\\\"]", "]"], "b": []}'
+    assert layout_of(text) == [("a", b'["\\\\\\\\\\"]", "]"]'), ("b", b"[]")]
+
+
+# -- values ----------------------------------------------------------------------------------
+
+NUMBERS = st.one_of(
+    st.integers(min_value=-(10**12), max_value=10**12),
+    st.sampled_from(["0.40", "-0.000", "-0", "1E+3", "1e-7", "12.3456", "-5.5", "0.0"]).map(
+        Decimal
+    ),
+    st.decimals(allow_nan=False, allow_infinity=False, places=3, min_value=-1000, max_value=1000),
+    st.just(True),
+    st.just("7"),
+)
+TYPES = ["electric_usage", "cost", "electric_demand", "natural_gas_usage", "meter_readings"]
+
+
+@st.composite
+def segments(draw: Any) -> tuple[list[str], Any]:
+    types = draw(st.lists(st.sampled_from(TYPES), min_size=1, max_size=3))
+    keys = [enums.VALUE_KEYS[t] for t in types]
+    entry = st.one_of(
+        st.none(),
+        st.builds(lambda key, n: {key: n}, st.sampled_from(keys), NUMBERS),
+        st.sampled_from([{}, 0, "x", [], {"eu": 1, "c": 2}]),
+    )
+    width = st.sampled_from([len(keys), len(keys), len(keys) + 1])
+    values = draw(st.lists(width.flatmap(lambda w: st.lists(entry, min_size=w, max_size=w))))
+    return types, values
+
+
+@settings(max_examples=400, deadline=None)
+@given(segments())
+def test_the_fast_value_check_agrees_with_the_general_one(segment: Any) -> None:
+    types, values = segment
+    keys = [enums.VALUE_KEYS[t] for t in types]
+    formats = [{"type": t, "demand_type": "peak"} for t in types]
+    plain = plain_values(values, keys)
+    errors = ErrorCollector(100)
+    checked = check_values(values, types, "values", errors)
+    if plain is None:
+        return
+    text, columns = plain
+    assert not errors, "the fast check passed what the general one refuses"
+    assert text == exactjson.dumps(checked)
+    assert exactjson.dumps(column_totals(columns, formats)) == exactjson.dumps(
+        totals(checked, formats)
+    )
+
+
+def test_plain_values_take_the_common_shapes() -> None:
+    values = [[{"eu": Decimal("0.40")}, None], [None, {"c": 3}], [{"eu": Decimal("-1.5")}, None]]
+    text, columns = plain_values(values, ["eu", "c"])
+    assert text == '[[{"eu":0.40},null],[null,{"c":3}],[{"eu":-1.5},null]]'
+    assert columns == [[Decimal("0.40"), Decimal("-1.5")], [Decimal(3)]]
+    assert plain_values([], ["eu"]) == ("[]", [[]])
+
+
+# -- whole documents -------------------------------------------------------------------------
+
+
+def streamed(doc: dict[str, Any]) -> Any:
+    return read_document(io.BytesIO(exactjson.dumps(doc).encode()))
+
+
+@pytest.mark.django_db
+def test_a_document_read_fast_loads_what_the_general_reading_loads() -> None:
+    doc = minimal_document()
+    doc["usage_segments"].append(
+        {
+            **doc["usage_segments"][0],
+            "cds_usagesegment_id": "us-2",
+            "formats": [
+                {"id": "r", "type": "meter_readings", "units": "kWh", "related_meterdevice": "md-1"}
+            ],
+            "values": [[{"r": "100.5"}], [{"r": "101"}]],
+        }
+    )
+    fast = streamed(doc)
+    assert fast.regions is not None, "the fast reading was not taken"
+    fast_result = load_document(fast)
+    fast_rows = database_snapshot()
+    assert load_document(streamed(doc)).changed is False
+    for model in ("usage.UsageSegment", "usage.UsageSeries"):
+        assert fast_rows[model]
+    # The same document, parsed whole, finds everything already there.
+    assert load_document(parse_document(exactjson.dumps(doc))).changed is False
+    assert fast_result.counts["usage_segments"].created == 2
+
+
+def error_list(load: Any) -> list[tuple[str, str]]:
+    with pytest.raises(DocumentError) as error:
+        load()
+    return error.value.errors
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("doc", "path", "message"), [p for p in BAD_DOCUMENTS if p.id != "lone-surrogate"]
+)
+def test_a_bad_document_read_fast_is_reported_as_the_general_reading_reports_it(
+    doc: dict[str, Any], path: str, message: str
+) -> None:
+    text = exactjson.dumps(doc)
+    expected = error_list(lambda: load_document(parse_document(text)))
+    assert error_list(lambda: load_document(read_document(io.BytesIO(text.encode())))) == expected
+    assert database_snapshot() == {k: [] for k in database_snapshot()}
+
+
+@pytest.mark.django_db
+def test_a_duplicate_or_dangling_segment_read_fast_is_reported_in_document_order() -> None:
+    doc = minimal_document()
+    doc["usage_segments"].append(dict(doc["usage_segments"][0]))
+    doc["usage_segments"].append({**doc["usage_segments"][0], "cds_usagesegment_id": "us-3"})
+    doc["usage_segments"][2]["related_meterdevices"] = ["md-404"]
+    assert error_list(lambda: load_document(streamed(doc))) == [
+        ("usage_segments[1]", "duplicate of usage_segments[0]"),
+        ("usage_segments[2].related_meterdevices", "unknown cds_meterdevice_id 'md-404'"),
+    ]
+    assert database_snapshot() == {k: [] for k in database_snapshot()}
+
+
+# -- what yajl would get wrong -----------------------------------------------------------------
+
+TEXT_ERRORS = [
+    (
+        b'{"a": "x\\ud800y"}',
+        "the escape \\ud800 is half of a UTF-16 surrogate pair without "
+        "its other half, line 1 column 9: it cannot be stored",
+    ),
+    (
+        b'{"a":\n  "\\\\\\udc00"}',
+        "the escape \\udc00 is half of a UTF-16 surrogate pair "
+        "without its other half, line 2 column 6: it cannot be stored",
+    ),
+    (b'{"a": "caf\xe9"}', "not valid UTF-8 (byte 0xe9, line 1 column 11)"),
+    (b'{"a": "\xc3', "not valid UTF-8 (byte 0xc3, line 1 column 8)"),
+]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 4 << 20])
+@pytest.mark.parametrize(("text", "message"), TEXT_ERRORS)
+def test_bytes_yajl_would_mangle_are_refused_with_line_and_column(
+    monkeypatch, chunk: int, text: bytes, message: str
+) -> None:
+    monkeypatch.setattr(stream, "CHECK_CHUNK", chunk)
+    with pytest.raises(DocumentError) as error:
+        read_document(io.BytesIO(text))
+    assert error.value.errors == [("$", message)]
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 5, 8, 4 << 20])
+def test_surrogate_pairs_and_escaped_backslashes_are_text(monkeypatch, chunk: int) -> None:
+    monkeypatch.setattr(stream, "CHECK_CHUNK", chunk)
+    stream.check_text(io.BytesIO(b'{"a": "\\ud83d\\ude00 \\\\ud800 caf\xc3\xa9"}'))
