@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from cdsapi import enums, exactjson
+from cdsapi.importer import stream
 from cdsapi.importer.errors import DocumentError, ErrorCollector
 from cdsapi.importer.layout import find_layout
-from cdsapi.importer import stream
 from cdsapi.importer.loader import load_document, parse_document, read_document
 from cdsapi.importer.values import check_values, plain_values
 from tests.test_import import BAD_DOCUMENTS, database_snapshot, minimal_document
