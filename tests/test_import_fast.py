@@ -15,7 +15,7 @@ from cdsapi.importer import stream
 from cdsapi.importer.errors import DocumentError, ErrorCollector
 from cdsapi.importer.layout import find_layout
 from cdsapi.importer.loader import load_document, parse_document, read_document
-from cdsapi.importer.values import check_values, plain_values
+from cdsapi.importer.values import check_values, plain_json, plain_values
 from tests.test_import import BAD_DOCUMENTS, database_snapshot, minimal_document
 from usage.aggregation import column_totals, totals
 
@@ -107,25 +107,39 @@ def test_the_fast_value_check_agrees_with_the_general_one(segment: Any) -> None:
     types, values = segment
     keys = [enums.VALUE_KEYS[t] for t in types]
     formats = [{"type": t, "demand_type": "peak"} for t in types]
-    plain = plain_values(values, keys)
     errors = ErrorCollector(100)
     checked = check_values(values, types, "values", errors)
-    if plain is None:
-        return
-    text, columns = plain
-    assert not errors, "the fast check passed what the general one refuses"
-    assert text == exactjson.dumps(checked)
-    assert exactjson.dumps(column_totals(columns, formats)) == exactjson.dumps(
-        totals(checked, formats)
-    )
+    compact = exactjson.dumps(values).encode()
+    spaced = exactjson.dumps(values, indent=1, separators=(" , ", " : ")).encode()
+    for plain in (
+        plain_values(values, keys),
+        plain_json(compact, keys),
+        plain_json(spaced, keys),
+    ):
+        if plain is None:
+            continue
+        assert not errors, "the fast check passed what the general one refuses"
+        assert plain.text == exactjson.dumps(checked)
+        assert plain.count == len(values)
+        assert exactjson.dumps(column_totals(plain.columns, formats)) == exactjson.dumps(
+            totals(checked, formats)
+        )
 
 
 def test_plain_values_take_the_common_shapes() -> None:
     values = [[{"eu": Decimal("0.40")}, None], [None, {"c": 3}], [{"eu": Decimal("-1.5")}, None]]
-    text, columns = plain_values(values, ["eu", "c"])
-    assert text == '[[{"eu":0.40},null],[null,{"c":3}],[{"eu":-1.5},null]]'
-    assert columns == [[Decimal("0.40"), Decimal("-1.5")], [Decimal(3)]]
-    assert plain_values([], ["eu"]) == ("[]", [[]])
+    text = '[[{"eu":0.40},null],[null,{"c":3}],[{"eu":-1.5},null]]'
+    columns = [[Decimal("0.40"), Decimal("-1.5")], [Decimal(3)]]
+    assert plain_values(values, ["eu", "c"]) == (text, columns, 3)
+    assert plain_json(exactjson.dumps(values, indent=2).encode(), ["eu", "c"]) == (
+        text,
+        columns,
+        3,
+    )
+    assert plain_values([], ["eu"]) == ("[]", [[]], 0)
+    assert plain_json(b"[ ]", ["eu"]) == ("[]", [[]], 0)
+    for odd in (b'[[{"eu":-0.0}]]', b'[[{"eu":1e3}]]', b'[[{"eu":0.0000001}]]'):
+        assert plain_json(odd, ["eu"]) is None
 
 
 # -- whole documents -------------------------------------------------------------------------

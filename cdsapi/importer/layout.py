@@ -17,7 +17,7 @@ reports errors as they should be reported.
 
 import json
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
 import numpy as np
@@ -30,6 +30,10 @@ _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
 
 
+# Item offsets are kept up to this many items in all (16 bytes each).
+MAX_ITEMS = 4_000_000
+
+
 @dataclass(frozen=True)
 class Region:
     """One container at the top level: its bytes are ``[start, end)``."""
@@ -38,6 +42,9 @@ class Region:
     end: int
     is_list: bool
     items: int  # containers directly inside it (objects of a list of objects)
+    # Where each of those items starts and ends (its last byte + 1), unless too many.
+    starts: Any = field(default=None, compare=False, repr=False)
+    ends: Any = field(default=None, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -74,7 +81,23 @@ def find_layout(fp: IO[bytes]) -> list[Entry] | None:
         offset += len(chunk)
     if scan.depth != 0 or scan.in_string or not scan.regions:
         return None
+    scan.regions = _with_items(scan)
     return _top_level(fp, scan)
+
+
+def _with_items(scan: "_Scan") -> list[Region]:
+    """The regions with their items: counted, and placed when there are not too many."""
+    starts = np.concatenate(scan.item_starts) if scan.item_starts else np.zeros(0, np.int64)
+    ends = np.concatenate(scan.item_ends) if scan.item_ends else np.zeros(0, np.int64)
+    placed = scan.item_count <= MAX_ITEMS and len(starts) == len(ends)
+    regions = []
+    for region in scan.regions:
+        if not placed:
+            regions.append(replace(region, items=-1))
+            continue
+        lo, hi = np.searchsorted(starts, [region.start, region.end])
+        regions.append(replace(region, items=int(hi - lo), starts=starts[lo:hi], ends=ends[lo:hi]))
+    return regions
 
 
 class _Scan:
@@ -84,7 +107,9 @@ class _Scan:
         self.depth = 0
         self.in_string = False
         self.opened_at: tuple[int, bool] | None = None  # the region being read
-        self.items = 0
+        self.item_starts: list[Any] = []
+        self.item_ends: list[Any] = []
+        self.item_count = 0
         self.regions: list[Region] = []
         self.outer: tuple[int, int] | None = None  # the top-level object's braces
 
@@ -100,8 +125,12 @@ class _Scan:
             escaped = ends[(ends - starts) % 2 == 1]
             quotes = quotes[~np.isin(quotes, escaped)]
         brackets = np.flatnonzero(_OPEN[data])
-        before = np.searchsorted(quotes, brackets) + int(self.in_string)
-        brackets = brackets[before % 2 == 0]  # outside strings
+        # Inside a string after an odd number of (unescaped) quotes: a running count of
+        # them, modulo 256 (parity is all that matters), read at each bracket.
+        marks = np.zeros(len(data), dtype=np.uint8)
+        marks[quotes] = 1
+        inside = np.cumsum(marks, dtype=np.uint8)[brackets] + np.uint8(self.in_string)
+        brackets = brackets[inside % 2 == 0]  # outside strings
         if len(quotes) % 2:
             self.in_string = not self.in_string
         if not len(brackets):
@@ -111,7 +140,13 @@ class _Scan:
         if depth.min() < 0:
             return False
         # Top-level object: 0 -> 1 and back; a region: 1 -> 2 and back; its items: 2 -> 3.
-        marks = np.flatnonzero(((steps == 1) & (depth <= 3)) | ((steps == -1) & (depth <= 1)))
+        item_starts = brackets[(steps == 1) & (depth == 3)]
+        item_ends = brackets[(steps == -1) & (depth == 2)]
+        self.item_count += len(item_starts)
+        if self.item_count <= MAX_ITEMS:
+            self.item_starts.append(item_starts + offset)
+            self.item_ends.append(item_ends + offset + 1)
+        marks = np.flatnonzero(((steps == 1) & (depth <= 2)) | ((steps == -1) & (depth <= 1)))
         for i in marks.tolist():
             at, level, step = offset + int(brackets[i]), int(depth[i]), int(steps[i])
             if step == 1 and level == 1:
@@ -121,15 +156,13 @@ class _Scan:
             elif step == -1 and level == 0:
                 self.outer = (self.outer[0], at) if self.outer else None
             elif step == 1 and level == 2:
-                self.opened_at, self.items = (at, chunk[brackets[i]] == ord("[")), 0
+                self.opened_at = (at, chunk[brackets[i]] == ord("["))
             elif step == -1 and level == 1:
                 if self.opened_at is None:
                     return False
                 start, is_list = self.opened_at
-                self.regions.append(Region(start, at + 1, is_list, self.items))
+                self.regions.append(Region(start, at + 1, is_list, 0))
                 self.opened_at = None
-            elif step == 1 and level == 3:
-                self.items += 1
         self.depth = int(depth[-1])
         return True
 

@@ -16,8 +16,9 @@ from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import IO, Any
 
+import msgspec
 from django.contrib.auth import get_user_model
-from django.db import models, transaction
+from django.db import connection, models, transaction
 from django.db.models import Max, Min
 from pydantic import BaseModel, TypeAdapter, ValidationError
 
@@ -31,6 +32,7 @@ from accounts.models import (
 )
 from bills.models import BillSection, BillStatement
 from cdsapi import enums, exactjson
+from cdsapi.importer import bulk
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError, ErrorCollector
 from cdsapi.importer.schema import ImportDocument, UsageSegmentDoc
 from cdsapi.importer.stream import (
@@ -39,8 +41,9 @@ from cdsapi.importer.stream import (
     check_text,
     read_fast,
     read_stream,
+    read_values,
 )
-from cdsapi.importer.values import check_values, plain_values
+from cdsapi.importer.values import check_values, plain_json, plain_values
 from usage.aggregation import column_totals, totals
 from usage.models import RELATED_ARRAYS, UsageSegment, UsageSeries
 
@@ -128,12 +131,30 @@ def _apply_changes(obj: models.Model, row: dict[str, Any]) -> list[str]:
 
 
 def _upsert(
-    model: type[models.Model], key: str, rows: list[dict[str, Any]], counts: Counts
+    model: type[models.Model],
+    key: str,
+    rows: list[dict[str, Any]],
+    counts: Counts,
+    need_pks: bool = True,
+    using: Any = None,
 ) -> Upserted:
-    """Create or update ``rows`` keyed by ``key``.
+    """Create or update ``rows`` keyed by ``key``: on PostgreSQL through ``bulk.upsert``,
+    elsewhere through the ORM, comparing each existing row.
 
-    Returns the key → primary key map of the rows and the primary keys created or updated.
+    Returns the key → primary key map of the rows (if ``need_pks``) and the primary keys
+    created or updated.
     """
+    if connection.vendor == "postgresql":
+        written = bulk.upsert(model, key, rows, using)
+        counts.created += len(written.created)
+        counts.updated += len(written.updated)
+        counts.unchanged += written.unchanged
+        if not need_pks:
+            return Upserted({}, set(written.updated.values()))
+        pks = dict(
+            model.objects.filter(**{f"{key}__in": [r[key] for r in rows]}).values_list(key, "pk")
+        )
+        return Upserted(pks, {pks[k] for k in written.created} | set(written.updated.values()))
     existing = model.objects.in_bulk([row[key] for row in rows], field_name=key)
     to_create, to_update, changed = [], [], set()
     for row in rows:
@@ -506,30 +527,43 @@ class Loader:
                 f"{statement!r} ({owners[statement]!r})",
             )
 
-    def _check_segment(self, seg: Any, base: str, errors: ErrorCollector) -> tuple[str, str] | None:
-        """A segment's end and values; its values and totals as JSON text if no error has
-        been found so far (after one, nothing will be written)."""
+    def _check_segment(
+        self, seg: Any, base: str, errors: ErrorCollector
+    ) -> tuple[str, str, str] | None:
+        """A segment's end and values; its values, totals and formats as JSON text if no
+        error has been found so far (after one, nothing will be written)."""
         formats = _dump(seg.formats)
-        plain = plain_values(seg.values, [enums.VALUE_KEYS[f.type] for f in seg.formats])
+        keys = [enums.VALUE_KEYS[f.type] for f in seg.formats]
+        if isinstance(seg.values, msgspec.Raw):  # read fast, as text (``stream._shells``)
+            plain = plain_json(bytes(seg.values), keys)
+            if plain is None:
+                try:
+                    seg.values = read_values(seg.values)
+                except msgspec.MsgspecError:
+                    raise Reread from None
+        if not isinstance(seg.values, msgspec.Raw):
+            plain = plain_values(seg.values, keys)
         if plain is None and self.deferred:
             try:  # not validated when read (see ``stream.read_fast``)
                 _VALUE_SETS.validate_python(seg.values)
             except ValidationError:
                 raise Reread from None
-        if seg.segment_end != seg.expected_end():
+        count = plain.count if plain is not None else len(seg.values)
+        if seg.segment_end != seg.expected_end(count):
             errors.add(
                 f"{base}.segment_end",
-                f"expected {seg.expected_end().isoformat()} "
-                f"(segment_start + {len(seg.values)} value sets x interval {seg.interval}s)",
+                f"expected {seg.expected_end(count).isoformat()} "
+                f"(segment_start + {count} value sets x interval {seg.interval}s)",
             )
         self.progress(1)
         if plain is not None:
-            text, columns = plain
-            return None if errors else (text, exactjson.dumps(column_totals(columns, formats)))
+            totals_text = exactjson.dumps(column_totals(plain.columns, formats))
+            return None if errors else (plain.text, totals_text, exactjson.dumps(formats))
         checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values", errors)
         if errors:
             return None
-        return exactjson.dumps(checked), exactjson.dumps(totals(checked, formats))
+        totals_text = exactjson.dumps(totals(checked, formats))
+        return exactjson.dumps(checked), totals_text, exactjson.dumps(formats)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -761,8 +795,8 @@ class Loader:
     def _segments(self, objects: Iterable[Any]) -> None:
         meters = self.pks["meter"]
 
-        def row(u: Any, checked: tuple[str, str]) -> dict[str, Any]:
-            text, totals_text = checked
+        def row(u: Any, checked: tuple[str, str, str]) -> dict[str, Any]:
+            text, totals_text, formats_text = checked
             return {
                 "cds_usagesegment_id": u.cds_usagesegment_id,
                 "cds_created": u.cds_created,
@@ -773,7 +807,7 @@ class Loader:
                 "segment_start": u.segment_start,
                 "segment_end": u.segment_end,
                 "interval": u.interval,
-                "formats_json": exactjson.dumps(_dump(u.formats)),
+                "formats_json": formats_text,
                 "values_json": text,
                 "totals_json": totals_text,
                 "related_json": exactjson.dumps(
@@ -781,14 +815,22 @@ class Loader:
                 ),
             }
 
-        for batch in self._batches("usage_segments", objects):
-            rows = [row(u, checked) for u, checked in batch]
-            _upsert(UsageSegment, "cds_usagesegment_id", rows, self.result.counts["usage_segments"])
-            self.progress(len(rows))
-            for seg in rows:
-                seconds = (seg["segment_end"] - seg["segment_start"]).total_seconds()
-                key = (seg["account_id"], seg["meter_id"])
-                self.longest[key] = max(self.longest[key], math.ceil(seconds))
+        counts = self.result.counts["usage_segments"]
+
+        def write(rows: list[dict[str, Any]]) -> Callable[[Any], Any]:
+            return lambda using: _upsert(
+                UsageSegment, "cds_usagesegment_id", rows, counts, need_pks=False, using=using
+            )
+
+        with bulk.Pipeline() if connection.vendor == "postgresql" else _InLine() as writer:
+            for batch in self._batches("usage_segments", objects):
+                rows = [row(u, checked) for u, checked in batch]
+                writer.submit(write(rows))
+                self.progress(len(rows))
+                for seg in rows:
+                    seconds = (seg["segment_end"] - seg["segment_start"]).total_seconds()
+                    key = (seg["account_id"], seg["meter_id"])
+                    self.longest[key] = max(self.longest[key], math.ceil(seconds))
 
     def _series(self) -> None:
         """Refresh the summary of every series (account, meter) the document touched."""
@@ -879,12 +921,26 @@ class Loader:
         pks: dict[str, int] = {}
         for batch in self._batches(kind, self.source.objects(kind)):
             rows = [row(obj) for obj, _ in batch]
-            stored = _upsert(model, key, rows, self.result.counts[kind])
+            stored = _upsert(model, key, rows, self.result.counts[kind], need_pks=keep_pks)
             if keep_pks:
                 pks.update(stored.pks)
             self.progress(len(rows))
             yield batch, stored
         self.pks[target] = _PkMap(model, key, pks)
+
+
+class _InLine:
+    """``bulk.Pipeline``'s interface, writing each batch at once (SQLite writes on one
+    connection per thread)."""
+
+    def __enter__(self) -> "_InLine":
+        return self
+
+    def submit(self, write: Callable[[Any], Any]) -> None:
+        write(None)
+
+    def __exit__(self, *exc: object) -> None:
+        pass
 
 
 class _PkMap(dict):

@@ -376,8 +376,10 @@ class UsageSegmentDoc(CdsMetadata):
             return self.cds_meterdevice_id
         return self.related_meterdevices[0] if len(self.related_meterdevices) == 1 else None
 
-    def expected_end(self) -> datetime:
-        microseconds = self.interval * len(self.values) * 1_000_000
+    def expected_end(self, count: int | None = None) -> datetime:
+        """The end ``count`` value sets after the start (default: the values given)."""
+        count = len(self.values) if count is None else count
+        microseconds = self.interval * count * 1_000_000
         return self.segment_start + timedelta(microseconds=int(microseconds))
 
 

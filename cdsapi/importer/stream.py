@@ -15,9 +15,12 @@ Python ones are an order of magnitude slower).
 import codecs
 import re
 from collections.abc import Callable, Iterator
+from decimal import Decimal
 from typing import IO, Any, get_args
 
 import ijson
+import msgspec
+import numpy as np
 from pydantic import BaseModel, SkipValidation, ValidationError
 
 from cdsapi.importer.errors import DocumentError, Error, validation_errors
@@ -45,6 +48,20 @@ DEFERRED = "usage_segments"
 
 class _UnvaluedSegment(UsageSegmentDoc):
     values: SkipValidation[list[list[dict[str, Any] | None]]]
+
+
+# A usage segment's fields, read by msgspec with its values left as raw JSON text (checked
+# and copied as text by ``values.plain_json``). Unknown fields refuse the read (``Reread``).
+_SegmentShell = msgspec.defstruct(
+    "_SegmentShell",
+    [(name, Any, msgspec.UNSET) for name in UsageSegmentDoc.model_fields if name != "values"]
+    + [("values", msgspec.Raw, msgspec.UNSET)],
+    forbid_unknown_fields=True,
+)
+_SHELL_FIELDS = _SegmentShell.__struct_fields__
+_read_shells = msgspec.json.Decoder(list[_SegmentShell], float_hook=Decimal).decode
+read_values = msgspec.json.Decoder(float_hook=Decimal).decode  # values that are not plain
+SHELL_BYTES = 4 << 20  # the items read by one msgspec call: about this many bytes
 
 
 class Reread(Exception):
@@ -245,15 +262,35 @@ class StreamedDocument:
         if not self.count(kind):
             return
         if kind in self.deferred:
+            region = self.regions[kind]
+            items = self._items(kind) if region.starts is None else self._shells(region)
             try:
-                for item in self._items(kind):
+                for item in items:
                     yield _UnvaluedSegment.model_validate(item)
-            except (ValidationError, ijson.JSONError):
+            except (ValidationError, ijson.JSONError, msgspec.MsgspecError):
                 raise Reread from None
             return
         model = MODELS[kind]
         for item in self._items(kind):
             yield model.model_validate(item)
+
+    def _shells(self, region: Region) -> Iterator[dict[str, Any]]:
+        """The items of a region as dicts, values as ``msgspec.Raw``: several items at a
+        time, each group read as one JSON array of the items' exact bytes."""
+        starts, ends = region.starts, region.ends
+        n = 0
+        while n < len(starts):
+            last = int(np.searchsorted(starts, starts[n] + SHELL_BYTES, side="right"))
+            last = max(last, n + 1)
+            self.fp.seek(int(starts[n]))
+            text = self.fp.read(int(ends[last - 1] - starts[n]))
+            for shell in _read_shells(b"[" + text + b"]"):
+                yield {
+                    name: value
+                    for name in _SHELL_FIELDS
+                    if (value := getattr(shell, name)) is not msgspec.UNSET
+                }
+            n = last
 
     def _items(self, kind: str) -> Iterator[Any]:
         if self.regions is not None:
@@ -345,8 +382,10 @@ def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> Stre
     wrong), the other lists here. ``None`` for a document to read the general way: one
     with anything unusual or wrong (then ``on_object`` may have seen some of its objects)."""
     layout = find_layout(fp)
-    if layout is None or any(
-        e.key not in MODELS or not e.region or not e.region.is_list for e in layout
+    if (
+        layout is None
+        or any(e.region and e.region.items < 0 for e in layout)
+        or any(e.key not in MODELS or not e.region or not e.region.is_list for e in layout)
     ):
         return None
     regions = {e.key: e.region for e in layout}

@@ -3,8 +3,8 @@
 import re
 from decimal import Decimal
 from itertools import compress, repeat
-from operator import is_not, itemgetter
-from typing import Any
+from operator import is_not, itemgetter, methodcaller
+from typing import Any, NamedTuple
 
 from cdsapi import enums
 from cdsapi.importer.errors import ErrorCollector
@@ -82,19 +82,26 @@ _NUMBER_TYPES = frozenset((Decimal, int))
 _NEGATIVE_ZERO = re.compile(r" -0(?:\.0*)? ")
 
 
-def plain_values(values: Any, keys: list[str]) -> tuple[str, list[list[Any]]] | None:
+class Plain(NamedTuple):
+    """Value sets found plain: as stored (``exactjson.dumps`` of what ``check_values``
+    returns), each format's non-null numbers (what ``totals`` reads), and how many sets."""
+
+    text: str
+    columns: list[list[Decimal]]
+    count: int
+
+
+def plain_values(values: Any, keys: list[str]) -> Plain | None:
     """The common case of ``check_values``, column by column in C-level loops: every value
     set a list of ``len(keys)`` entries, each ``null`` or ``{key: number}`` with a plain
     number (an integer, or a decimal without exponent, of at most 100 characters).
 
-    Returns the values as the JSON text ``exactjson.dumps`` makes of what ``check_values``
-    returns, and the columns' non-null numbers as ``Decimal`` (what ``totals`` reads); or
     ``None`` for anything else, which ``check_values`` then checks and reports.
     """
     if type(values) is not list or not all(k in _PLAIN_KEYS for k in keys):
         return None
     if not values:
-        return "[]", [[] for _ in keys]
+        return Plain("[]", [[] for _ in keys], 0)
     if set(map(type, values)) != {list} or set(map(len, values)) != {len(keys)}:
         return None
     texts, numbers = [], []
@@ -130,4 +137,52 @@ def plain_values(values: Any, keys: list[str]) -> tuple[str, list[list[Any]]] | 
         texts.append(objects)
         numbers.append(found)
     rows = texts[0] if len(texts) == 1 else list(map(",".join, zip(*texts, strict=True)))
-    return "[[" + "],[".join(rows) + "]]", numbers
+    return Plain("[[" + "],[".join(rows) + "]]", numbers, len(values))
+
+
+_NUMBER_CHARS = str.maketrans("", "", "0123456789.- ")
+
+
+def plain_json(raw: bytes, keys: list[str]) -> Plain | None:
+    """``plain_values`` of a segment's values given as JSON text that msgspec has found
+    valid (``stream._shells``), checked without parsing it: without its whitespace, the text
+    is already what ``check_values`` would store when it splits into value sets of ``null``
+    and ``{"key":number}`` objects, in this order of keys, with plain numbers only (digits,
+    point and sign: no exponent, no negative zero, nothing ``str(Decimal)`` would write
+    with an exponent). ``None`` for anything else (then parse and check it)."""
+    if not all(k in _PLAIN_KEYS for k in keys):
+        return None
+    text = raw.translate(None, b" \t\n\r").decode()
+    if text == "[]":
+        return Plain(text, [[] for _ in keys], 0)
+    if not (text.startswith("[[") and text.endswith("]]")):
+        return None
+    rows = text[2:-2].split("],[")
+    width = len(keys)
+    if width == 1:
+        flat = rows
+    elif set(map(methodcaller("count", ","), rows)) == {width - 1}:
+        flat = ",".join(rows).split(",")
+    else:
+        return None
+    columns = []
+    for k, key in enumerate(keys):
+        column = flat[k::width] if width > 1 else flat
+        head = f'{{"{key}":'
+        objects = list(filter("null".__ne__, column))
+        if objects and (
+            set(map(itemgetter(slice(0, len(head))), objects)) != {head}
+            or set(map(itemgetter(-1), objects)) != {"}"}
+        ):
+            return None
+        numbers = list(map(itemgetter(slice(len(head), -1)), objects))
+        joined = " ".join(numbers)
+        if (
+            joined.translate(_NUMBER_CHARS)
+            or (numbers and max(map(len, numbers)) > 100)
+            or "0.000000" in joined
+            or ("-0" in joined and _NEGATIVE_ZERO.search(f" {joined} "))
+        ):
+            return None
+        columns.append(list(map(Decimal, numbers)))
+    return Plain(text, columns, len(rows))
