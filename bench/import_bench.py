@@ -1,7 +1,8 @@
 """Import benchmark (``make bench-import``): ``manage.py cds_import`` on large documents.
 
 Generates usage-heavy CDS import documents of about 10 MB and 200 MB (and 1 GB with
-``--huge`` or ``BENCH_IMPORT_HUGE=1``) under var/, then imports each into a fresh database of
+``--huge`` or ``BENCH_IMPORT_HUGE=1``), and a Green Button (ESPI XML) feed of the 10 MB
+document's meters and readings, under var/, then imports each into a fresh database of
 the benchmark's own (a SQLite file under var/, or ``<name>_bench_import`` on the PostgreSQL
 server ``DATABASE_URL`` names; the user's data is never touched), each in a child process
 (``manage.py cds_import FILE --no-progress``), measuring:
@@ -55,6 +56,7 @@ PRIOR_RSS_PER_BYTE = 41.0
 MEMORY_HEADROOM = 0.75
 MAX_SECONDS = float(os.environ.get("BENCH_IMPORT_MAX_SECONDS", "300"))
 FLOOR_RUNS = 3
+GREEN_BUTTON_METERS = 10  # the 10 MB document's meters, as a Green Button feed
 
 
 # -- the documents ------------------------------------------------------------------------
@@ -401,13 +403,100 @@ def copy_floor(database_url: str) -> float:
 # -- Green Button ---------------------------------------------------------------------------
 
 
-def green_button_value_sets_per_s() -> float | None:
-    """Hook for the Green Button (ESPI XML) importer, being written separately (issue 12,
-    item 1): once ``cds_import FILE.xml`` exists, generate an ESPI feed of the same usage
-    (same meters, days and 15-minute readings as the 10 MB document), import it here with
-    ``run_child(["cds_import", FEED, "--no-progress"], fresh_database())`` and return its
-    value sets (IntervalReadings) per second. Until then: None."""
-    return None
+ESPI_HEAD = (
+    '<?xml version="1.0" encoding="UTF-8"?>\n'
+    '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">\n'
+    "<updated>2025-11-02T06:00:00Z</updated>\n"
+    '<link rel="self" href="https://gb.bench.example/espi/1_1/resource/Batch/Subscription/1"/>\n'
+)
+ESPI_READING_TYPE = (
+    '<entry><link rel="self" href="ReadingType/1"/><content><espi:ReadingType>'
+    "<espi:accumulationBehaviour>4</espi:accumulationBehaviour><espi:commodity>1</espi:commodity>"
+    "<espi:flowDirection>1</espi:flowDirection><espi:intervalLength>900</espi:intervalLength>"
+    "<espi:kind>12</espi:kind><espi:powerOfTenMultiplier>0</espi:powerOfTenMultiplier>"
+    "<espi:uom>72</espi:uom></espi:ReadingType></content></entry>\n"
+)
+
+
+def _espi_meter(m: int, days: list[Day]) -> Any:
+    """Meter ``m``'s usage point, meter reading and one IntervalBlock per local day (15-minute
+    Wh readings, the same counts per day as the JSON documents)."""
+    rng = random.Random(f"bench-import-gb-{m}")
+    point = f"UsagePoint/{m}"
+    reading = f"{point}/MeterReading/1"
+    yield (
+        (
+            f'<entry><link rel="self" href="{point}"/><link rel="related" href="{reading}"/>'
+            "<content><espi:UsagePoint><espi:ServiceCategory><espi:kind>0</espi:kind>"
+            "</espi:ServiceCategory></espi:UsagePoint></content></entry>\n"
+            f'<entry><link rel="self" href="{reading}"/>'
+            f'<link rel="up" href="{point}/MeterReading"/>'
+            f'<link rel="related" href="{reading}/IntervalBlock"/>'
+            '<link rel="related" href="ReadingType/1"/>'
+            "<content><espi:MeterReading/></content></entry>\n"
+        ),
+        0,
+    )
+    for n, day in enumerate(days):
+        start = int(datetime.fromisoformat(day.start.replace("Z", "+00:00")).timestamp())
+        readings = "".join(
+            f"<espi:IntervalReading><espi:timePeriod><espi:duration>900</espi:duration>"
+            f"<espi:start>{start + 900 * i}</espi:start></espi:timePeriod>"
+            f"<espi:value>{int(40 + 260 * rng.random())}</espi:value></espi:IntervalReading>"
+            for i in range(len(day.hours))
+        )
+        yield (
+            (
+                f'<entry><link rel="self" href="{reading}/IntervalBlock/{n}"/>'
+                f'<link rel="up" href="{reading}/IntervalBlock"/><content><espi:IntervalBlock>'
+                f"{readings}</espi:IntervalBlock></content></entry>\n"
+            ),
+            len(day.hours),
+        )
+
+
+def espi_feed(meters: int) -> tuple[Path, int]:
+    """A Green Button feed of ``meters`` usage points, a year of quarter-hours each (as the
+    10 MB JSON document's meters), under var/; and its number of readings."""
+    path = VAR / f"bench-import-gb-{meters}-v{GENERATOR_VERSION}.xml"
+    days = _days()
+    readings = meters * sum(len(d.hours) for d in days)
+    if path.exists():
+        return path, readings
+    partial = path.with_suffix(".partial")
+    with partial.open("w", encoding="utf-8", buffering=1 << 20) as out:
+        out.write(ESPI_HEAD + ESPI_READING_TYPE)
+        for m in range(meters):
+            for text, _count in _espi_meter(m, days):
+                out.write(text)
+        out.write("</feed>\n")
+    partial.replace(path)
+    return path, readings
+
+
+@dataclass
+class GreenButton:
+    mb: float
+    readings: int
+    seconds: float
+    peak_rss_mb: float
+
+
+def green_button(meters: int) -> GreenButton:
+    """Import a generated Green Button feed into a fresh database (its account first)."""
+    path, readings = espi_feed(meters)
+    url = fresh_database()
+    account = VAR / "bench-import-gb-account.json"
+    account.write_text(
+        json.dumps({"accounts": [json.loads(f'{{"cds_account_id":"acc-gb",{META}}}')]})
+    )
+    setup = run_child(["cds_import", str(account), "--no-progress"], url)
+    if setup.status != 0:
+        sys.exit(f"cds_import {account} failed:\n{setup.stderr}")
+    child = run_child(["cds_import", str(path), "--account", "acc-gb", "--no-progress"], url)
+    if child.status != 0:
+        sys.exit(f"cds_import {path} failed ({child.status}):\n{child.stderr[-3000:]}")
+    return GreenButton(path.stat().st_size / MB, readings, child.seconds, child.peak_rss_mb)
 
 
 # -- the run ------------------------------------------------------------------------------
@@ -500,7 +589,7 @@ def main() -> None:
         "value_sets_per_s": {},
         "copy_floor_ratio": {} if postgres else None,
         "peak_rss_mb": {},
-        "green_button_value_sets_per_s": green_button_value_sets_per_s(),
+        "green_button_value_sets_per_s": None,
     }
     for r in results:
         d = r.doc
@@ -526,6 +615,14 @@ def main() -> None:
             line += f" {r.floor_s:>7.2f} {ratio:>6.1f}"
             figures["copy_floor_ratio"][d.label] = round(ratio, 1)
         print(line)
+    gb = green_button(GREEN_BUTTON_METERS)
+    figures["green_button_value_sets_per_s"] = round(gb.readings / gb.seconds)
+    figures["green_button_peak_rss_mb"] = round(gb.peak_rss_mb)
+    print(
+        f"{'GB XML':<6} {gb.mb:>8.1f} {GREEN_BUTTON_METERS:>6} {'':>9} {gb.readings:>11,} "
+        f"{gb.seconds:>9.1f} {gb.readings / gb.seconds:>9,.0f} {gb.peak_rss_mb:>12.0f} "
+        f"{gb.peak_rss_mb * 2**20 / (gb.mb * MB):>8.1f}x"
+    )
     print(
         f"(database {vendor}; import s = wall time of the child `manage.py cds_import FILE "
         f"--no-progress`, of which {startup.seconds:.1f} s and {startup.peak_rss_mb:.0f} MB "

@@ -19,6 +19,7 @@ from tests.test_import import META, database_snapshot, load
 from usage.models import UsageSegment
 
 FEEDS = Path(__file__).resolve().parent / "espi"
+META_TEXT = ", ".join(f'"{k}": "{v}"' for k, v in META.items())
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -357,3 +358,77 @@ def test_the_api_serves_imported_usage(account: str, api: Any, token_for: Any) -
     assert [v[0]["eu"] for v in by_direction["reverse"]["values"]] == [Decimal(0), Decimal(-340)]
     assert [v[0]["eu"] for v in by_direction["forward"]["values"]] == [Decimal(120), Decimal(0)]
     assert by_direction["forward"]["related_accounts"] == [account]
+
+
+# -- streaming: memory does not grow with the feed ------------------------------------------
+
+
+def write_feed(path: Path, days: int) -> int:
+    """A feed of one usage point with ``days`` daily blocks of 96 quarter-hours, written a
+    block at a time; returns its number of readings."""
+    start = 1_704_067_200  # 2024-01-01T00:00:00Z
+    with path.open("w") as out:
+        out.write(
+            '<feed xmlns="http://www.w3.org/2005/Atom" xmlns:espi="http://naesb.org/espi">'
+            '<link rel="self" href="https://gb.example/espi/1_1/resource/Subscription/1"/>'
+            '<entry><link rel="self" href="UsagePoint/1"/>'
+            '<link rel="related" href="UsagePoint/1/MeterReading"/><content><espi:UsagePoint>'
+            "<espi:ServiceCategory><espi:kind>0</espi:kind></espi:ServiceCategory>"
+            "</espi:UsagePoint></content></entry>"
+            '<entry><link rel="self" href="UsagePoint/1/MeterReading/1"/>'
+            '<link rel="up" href="UsagePoint/1/MeterReading"/>'
+            '<link rel="related" href="UsagePoint/1/MeterReading/1/IntervalBlock"/>'
+            '<link rel="related" href="ReadingType/1"/><content><espi:MeterReading/></content>'
+            '</entry><entry><link rel="self" href="ReadingType/1"/><content><espi:ReadingType>'
+            "<espi:accumulationBehaviour>4</espi:accumulationBehaviour>"
+            "<espi:flowDirection>1</espi:flowDirection><espi:kind>12</espi:kind>"
+            "<espi:powerOfTenMultiplier>-3</espi:powerOfTenMultiplier><espi:uom>72</espi:uom>"
+            "</espi:ReadingType></content></entry>"
+        )
+        for day in range(days):
+            out.write(
+                f'<entry><link rel="self" href="UsagePoint/1/MeterReading/1/IntervalBlock/{day}"/>'
+                '<link rel="up" href="UsagePoint/1/MeterReading/1/IntervalBlock"/>'
+                "<content><espi:IntervalBlock>"
+            )
+            for q in range(96):
+                at = start + (day * 96 + q) * 900
+                out.write(
+                    "<espi:IntervalReading><espi:timePeriod><espi:duration>900</espi:duration>"
+                    f"<espi:start>{at}</espi:start></espi:timePeriod>"
+                    f"<espi:value>{(day + q) % 700 + 100}</espi:value></espi:IntervalReading>"
+                )
+            out.write("</espi:IntervalBlock></content></entry>")
+        out.write("</feed>")
+    return days * 96
+
+
+def test_a_feed_six_times_larger_imports_in_the_same_memory(tmp_path: Path) -> None:
+    """The child's peak RSS stays flat from a 2 MB to a 12 MB feed (read whole, a feed took
+    several times its size in readings, segments and the document)."""
+    import os
+    import shutil
+
+    from tests.test_import import run_child
+
+    migrated = tmp_path / "migrated.sqlite3"
+    env = {**os.environ, "DATABASE_URL": f"sqlite:///{migrated}", "SECRET_KEY": "x"}
+    run_child(["migrate", "-v0"], env, tmp_path)
+    account = tmp_path / "account.json"
+    account.write_text('{"accounts": [{"cds_account_id": "acc-gb", ' + META_TEXT + "}]}")
+    peaks = {}
+    for days in (120, 720):
+        feed = tmp_path / f"feed-{days}.xml"
+        readings = write_feed(feed, days)
+        database = tmp_path / f"import-{days}.sqlite3"
+        for suffix in ("", "-wal", "-shm"):
+            if Path(f"{migrated}{suffix}").exists():
+                shutil.copyfile(f"{migrated}{suffix}", f"{database}{suffix}")
+        env = {**os.environ, "DATABASE_URL": f"sqlite:///{database}", "SECRET_KEY": "x"}
+        run_child(["cds_import", str(account), "--no-progress"], env, tmp_path)
+        args = ["cds_import", str(feed), "--account", "acc-gb", "--no-progress"]
+        out, peaks[days] = run_child(args, env, tmp_path)
+        segments = -(-readings // espi.MAX_RUN)  # one run, cut every MAX_RUN readings
+        assert f"usage_segments: {segments} created" in out
+    growth_mb = (peaks[720] - peaks[120]) / 1024
+    assert growth_mb < 30, f"peak RSS grew by {growth_mb:.0f} MB: {peaks}"

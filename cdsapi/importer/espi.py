@@ -10,23 +10,26 @@ not at all. The mapping is documented in ``docs/green-button.md``.
 Nothing here touches the database.
 """
 
+import bisect
 import hashlib
 import re
+import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
 from io import BytesIO
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 from urllib.parse import urljoin, urlsplit, urlunsplit
 from zoneinfo import ZoneInfo
 
 from lxml import etree
-from pydantic import ValidationError
 
+from cdsapi import exactjson
 from cdsapi.exactjson import canonical
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError
-from cdsapi.importer.schema import ImportDocument
+from cdsapi.importer.stream import StreamedDocument
 
 ATOM = "http://www.w3.org/2005/Atom"
 ESPI = "http://naesb.org/espi"
@@ -142,11 +145,25 @@ class Resource:
 
 @dataclass
 class Block:
+    """An IntervalBlock: its readings while it is read, then what the first reading of the
+    feed keeps of them (the second reads them again, block by block)."""
+
     path: str
     self_href: str
     up: str | None
     readings: list[Reading] = field(default_factory=list)
     updated: datetime | None = None
+    count: int = 0
+    end: int = 0  # the latest end of a reading
+    qualities: set[int | None] = field(default_factory=set)
+    has_cost: bool = False
+
+    def summarize(self) -> None:
+        self.count = len(self.readings)
+        self.end = max((r.start + r.duration for r in self.readings), default=0)
+        self.qualities = {r.quality for r in self.readings}
+        self.has_cost = any(r.cost for r in self.readings)
+        self.readings = []
 
 
 @dataclass
@@ -205,12 +222,14 @@ class _Reader:
     """One pass over the feed with ``iterparse``: small resources kept whole (as leaf
     fields), interval readings as tuples, everything cleared as read."""
 
-    def __init__(self, source: BinaryIO) -> None:
+    def __init__(self, source: BinaryIO, on_block: Callable[[int, Block], None]) -> None:
         self.source = source
+        self.on_block = on_block  # called as each block ends, with its readings
         self.resources: list[Resource] = []
         self.blocks: list[Block] = []
         self.feed_self: str | None = None
         self.feed_updated: datetime | None = None
+        self.block_count = 0
 
     def read(self) -> None:
         parser = etree.iterparse(
@@ -264,6 +283,9 @@ class _Reader:
                     block.readings.append(_reading(elem, path))
                     _drop(elem)
                 elif ns == ESPI and name == "IntervalBlock":
+                    if block is not None:
+                        self.on_block(self.block_count, block)
+                        self.block_count += 1
                     block = None
                     _drop(elem, keep=True)
                 elif ns == ATOM and name == "link" and len(stack) <= 2:
@@ -581,16 +603,36 @@ def convert(
     account: str | None = None,
     timezone: str | None = None,
 ) -> Conversion:
-    """Convert an ESPI feed (bytes, a binary file or a path) into a CDS import document."""
+    """Convert an ESPI feed (bytes, a binary file or a path) into a CDS import document, in
+    memory (for a small feed; ``convert_to`` writes any feed to a file)."""
+    out = BytesIO()
+    notes = convert_to(source, out, account=account, timezone=timezone)
+    return Conversion(exactjson.loads(out.getvalue()), notes)
+
+
+def convert_to(
+    source: bytes | BinaryIO | Path | str,
+    out: IO[bytes],
+    *,
+    account: str | None = None,
+    timezone: str | None = None,
+) -> list[str]:
+    """Convert an ESPI feed into a CDS import document written to ``out`` as JSON, in
+    memory that does not grow with the feed's readings: a first reading keeps the small
+    resources and a summary of each IntervalBlock, a second turns each block's readings into
+    segments as it goes. Returns notes on what was skipped."""
     if isinstance(source, bytes):
         source = BytesIO(source)
     if isinstance(source, str | Path):
         with open(source, "rb") as stream:
-            return convert(stream, account=account, timezone=timezone)
+            return convert_to(stream, out, account=account, timezone=timezone)
     _refuse_doctype(source)
-    reader = _Reader(source)
+    reader = _Reader(source, on_block=lambda _n, block: block.summarize())
     reader.read()
-    return _Converter(reader, account, timezone).run()
+    converter = _Converter(reader, account, timezone)
+    converter.run()
+    converter.write(source, out)
+    return converter.notes
 
 
 def _refuse_doctype(stream: BinaryIO) -> None:
@@ -608,6 +650,118 @@ def _refuse_doctype(stream: BinaryIO) -> None:
         )  # fmt: skip
 
 
+@dataclass(eq=False)
+class _Plan:
+    """What the segments of one MeterReading's readings are made of."""
+
+    mr: Resource
+    fmt: "Format"
+    formats: list[dict[str, Any]]
+    with_cost: bool
+    common: dict[str, Any]  # metadata and links of every segment
+    run: list[Reading] = field(default_factory=list)  # the run being read
+    written: list[tuple[int, int, str]] = field(default_factory=list)  # (start, end, path)
+
+
+# A run of readings longer than this is cut into several segments (about 100 days of
+# quarter-hours): a segment is written whole, so this bounds the memory a feed takes; and
+# when the runs not yet written (of several MeterReadings) hold more than MAX_HELD readings,
+# the longest is written.
+MAX_RUN = 10_000
+MAX_HELD = 30_000
+
+
+class _Segments:
+    """Usage segments from each block's readings, in feed order: per MeterReading, runs of
+    equal back-to-back durations across its blocks (so a DST day or a change of interval
+    starts a new segment). A reading repeated identically is dropped; one that conflicts
+    with another or overlaps it is refused."""
+
+    def __init__(self, plans: dict[int, _Plan], emit: Callable[[dict[str, Any]], None]) -> None:
+        self.plans = plans
+        self.emit = emit
+        self.open: dict[int, _Plan] = {}  # the plans with a run not yet written
+
+    def block(self, position: int, block: Block) -> None:
+        plan = self.plans.get(position)
+        if plan is None:
+            return
+        for r in sorted(block.readings, key=lambda r: (r.start, r.duration)):
+            run = plan.run
+            last = run[-1] if run else None
+            if last is not None and r.start < last.start + last.duration:
+                same = next((x for x in reversed(run) if x.start == r.start), None)
+                if same is not None and (same.duration, same.value, same.cost, same.quality) == (
+                    r.duration, r.value, r.cost, r.quality
+                ):  # fmt: skip
+                    continue
+                if same is not None:
+                    raise DocumentError(r.path, f"conflicts with {same.path}: same start "
+                                        f"{_rfc3339(r.start)}, different reading")  # fmt: skip
+                if r.start >= run[0].start:
+                    raise DocumentError(
+                        r.path,
+                        f"overlaps {last.path} (starts {_rfc3339(r.start)}, before that "
+                        "reading ends)",
+                    )
+            if (
+                last is not None
+                and last.duration == r.duration
+                and last.start + last.duration == r.start
+                and len(run) < MAX_RUN
+            ):
+                run.append(r)
+                continue
+            self._write(plan)
+            plan.run = [r]
+        block.readings = []
+        self.open[id(plan)] = plan
+        while sum(len(p.run) for p in self.open.values()) > MAX_HELD:
+            self._write(max(self.open.values(), key=lambda p: len(p.run)))
+
+    def finish(self) -> None:
+        for plan in list(self.open.values()):
+            self._write(plan)
+
+    def _write(self, plan: _Plan) -> None:
+        run, plan.run = plan.run, []
+        self.open.pop(id(plan), None)
+        if not run:
+            return
+        start, interval = run[0].start, run[0].duration
+        end = start + interval * len(run)
+        at = bisect.bisect_left(plan.written, (start,))
+        for other in plan.written[max(0, at - 1) : at + 1]:
+            if other[0] < end and start < other[1]:
+                raise DocumentError(run[0].path, f"overlaps the readings from {other[2]} "
+                                    f"({_rfc3339(other[0])} to {_rfc3339(other[1])})")  # fmt: skip
+        bisect.insort(plan.written, (start, end, run[0].path))
+        fmt = plan.fmt
+        values = []
+        for r in run:
+            if r.value is None:
+                obj = None
+            elif fmt.key == "r":
+                obj = {"r": str(_scaled(r.value, fmt.power, fmt.negate))}
+            else:
+                obj = {fmt.key: _scaled(r.value, fmt.power, fmt.negate)}
+            row = [obj]
+            if plan.with_cost:
+                row.append(None if r.cost is None else {"c": _scaled(r.cost, -5)})
+            values.append(row)
+        self.emit(
+            {
+                "cds_usagesegment_id": short_id("us", "segment", plan.mr.self_href, start),
+                **plan.common,
+                "segment_start": _rfc3339(start),
+                "segment_end": _rfc3339(end),
+                "interval": interval,
+                "formats": plan.formats,
+                "values": values,
+            }
+        )
+
+
 class _Converter:
     def __init__(self, reader: _Reader, account: str | None, timezone: str | None) -> None:
         self.reader = reader
@@ -615,6 +769,8 @@ class _Converter:
         self.timezone = timezone
         self.base = reader.feed_self
         self.notes: list[str] = []
+        self.claimed: set[int] = set()  # the blocks a MeterReading took (by id)
+        self.plans: dict[int, _Plan] = {}  # by the block's position in the feed
         self.doc: dict[str, list[Any]] = {k: [] for k in (
             "accounts", "service_contracts", "service_points", "meter_devices",
             "bill_sections", "usage_segments", "customers")}  # fmt: skip
@@ -653,7 +809,7 @@ class _Converter:
         points = self.of_kind("UsagePoint")
         if not points:
             raise DocumentError("feed", "no UsagePoint entry: nothing to import")
-        ends = [r.start + r.duration for b in self.reader.blocks for r in b.readings]
+        ends = [b.end for b in self.reader.blocks if b.count]
         self.fallback = datetime.fromtimestamp(max(ends), UTC) if ends else datetime(
             1970, 1, 1, tzinfo=UTC)  # fmt: skip
         self._check_duplicates()
@@ -661,9 +817,34 @@ class _Converter:
         for point in points:
             self._usage_point(point, account_id)
         for block in self.reader.blocks:
-            if block.readings:
+            if block.count and id(block) not in self.claimed:
                 self.notes.append(f"{block.path}: linked to no MeterReading, skipped")
-        return Conversion(self.doc, self.notes)
+
+    def write(self, source: BinaryIO, out: IO[bytes]) -> None:
+        """The document as JSON: the objects converted so far, then the usage segments of
+        the readings, read again block by block."""
+        out.write(b"{")
+        for kind, objects in self.doc.items():
+            if kind == "usage_segments":
+                continue
+            out.write(f'"{kind}":['.encode())
+            out.write(",".join(exactjson.dumps(o) for o in objects).encode())
+            out.write(b"],")
+        out.write(b'"usage_segments":[')
+        written = 0
+
+        def emit(segment: dict[str, Any]) -> None:
+            nonlocal written
+            out.write((b"," if written else b"") + exactjson.dumps(segment).encode())
+            written += 1
+
+        for segment in self.doc["usage_segments"]:  # billing periods of usage summaries
+            emit(segment)
+        segments = _Segments(self.plans, emit)
+        source.seek(0)
+        _Reader(source, on_block=segments.block).read()
+        segments.finish()
+        out.write(b"]}")
 
     def _check_duplicates(self) -> None:
         seen: dict[tuple[str, str], Resource] = {}
@@ -847,28 +1028,23 @@ class _Converter:
             raise DocumentError(types[1].path, "conflicting ReadingTypes for one MeterReading")
         rt = types[0]
         fmt = _value_format(rt, mr.path, service)
-        blocks = self.children(mr, self.reader.blocks)
+        blocks = [b for b in self.children(mr, self.reader.blocks) if id(b) not in self.claimed]
+        self.claimed.update(id(b) for b in blocks)
         if isinstance(fmt, str):
             self.notes.append(f"{mr.path}: skipped ({fmt})")
-            for b in blocks:
-                b.readings = []
             return
-        readings = [r for b in blocks for r in b.readings]
-        for b in blocks:
-            b.readings = []
-        if not readings:
+        if not any(b.count for b in blocks):
             return
-        runs = _runs(readings, mr.path)
         tag = hashlib.sha256(f"MeterReading\n{mr.self_href}".encode()).hexdigest()[:10]
         value_format = {"id": f"gb-{fmt.key}-{tag}", **fmt.fmt}
         if fmt.type == "meter_readings":
             value_format["related_meterdevice"] = links["cds_meterdevice_id"]
             value_format["register"] = None
         default_quality = _int(rt.fields.get("defaultQuality"), f"{rt.path}/defaultQuality")
-        qualities = {r.quality if r.quality is not None else default_quality for r in readings}
+        qualities = {q if q is not None else default_quality for b in blocks for q in b.qualities}
         if len(qualities) == 1 and next(iter(qualities)) in QUALITIES:
             value_format["quality"] = QUALITIES[next(iter(qualities))]
-        with_cost = any(r.cost for r in readings)
+        with_cost = any(b.has_cost for b in blocks)
         formats = [value_format]
         if with_cost:
             if fmt.currency is None:
@@ -877,32 +1053,10 @@ class _Converter:
             formats.append({"id": f"gb-c-{tag}", "type": "cost", "currency": fmt.currency,
                             "indexes": [0]})  # fmt: skip
         stamp = max((b.updated for b in blocks if b.updated), default=None)
-        for run in runs:
-            values = []
-            for r in run:
-                if r.value is None:
-                    obj = None
-                elif fmt.key == "r":
-                    obj = {"r": str(_scaled(r.value, fmt.power, fmt.negate))}
-                else:
-                    obj = {fmt.key: _scaled(r.value, fmt.power, fmt.negate)}
-                row = [obj]
-                if with_cost:
-                    row.append(None if r.cost is None else {"c": _scaled(r.cost, -5)})
-                values.append(row)
-            start, interval = run[0].start, run[0].duration
-            self.doc["usage_segments"].append(
-                {
-                    "cds_usagesegment_id": short_id("us", "segment", mr.self_href, start),
-                    **self.meta(stamp, mr.updated),
-                    **links,
-                    "segment_start": _rfc3339(start),
-                    "segment_end": _rfc3339(start + interval * len(run)),
-                    "interval": interval,
-                    "formats": formats,
-                    "values": values,
-                }
-            )
+        plan = _Plan(mr, fmt, formats, with_cost, {**self.meta(stamp, mr.updated), **links})
+        position = {id(b): n for n, b in enumerate(self.reader.blocks)}
+        for b in blocks:
+            self.plans[position[id(b)]] = plan
 
     # -- usage summaries --------------------------------------------------------------------
 
@@ -1063,11 +1217,11 @@ def parse_feed(
     account: str | None = None,
     timezone: str | None = None,
     max_errors: int = DEFAULT_MAX_ERRORS,
-) -> tuple[ImportDocument, list[str]]:
-    """Convert and validate a feed: the import document the loader takes, and notes."""
-    conversion = convert(source, account=account, timezone=timezone)
-    data = conversion.document
-    try:
-        return ImportDocument.model_validate(data).keep_order(data), conversion.notes
-    except ValidationError as exc:
-        raise DocumentError.from_validation_error(exc, data, max_errors) from None
+) -> tuple[StreamedDocument, list[str]]:
+    """Convert and validate a feed: the import document the loader takes (in a temporary
+    file, read as any JSON document is), and notes."""
+    from cdsapi.importer.loader import read_document  # (Django's models: not at import)
+
+    out = tempfile.TemporaryFile()  # noqa: SIM115 (the document reads it until loaded)
+    notes = convert_to(source, out, account=account, timezone=timezone)
+    return read_document(out, max_errors=max_errors), notes
