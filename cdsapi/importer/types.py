@@ -8,6 +8,7 @@ since they are served back verbatim.
 import re
 from datetime import date, datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from typing import Annotated, Any, Literal
 
 from pydantic import BeforeValidator, PlainValidator, StringConstraints
@@ -45,6 +46,13 @@ def to_decimal(value: Any) -> Decimal:
 
 def stored_datetime(value: Any) -> datetime:
     """A datetime to store: one the rest of the system can compute with."""
+    if isinstance(value, str):
+        return _stored_datetime(value)  # a document repeats its instants many times
+    return _stored_datetime.__wrapped__(value)
+
+
+@lru_cache(maxsize=4096)
+def _stored_datetime(value: Any) -> datetime:
     moment = to_datetime(value)
     if not in_range(moment):
         raise ValueError(f"{value!r} {OUT_OF_RANGE}")
@@ -84,6 +92,13 @@ def to_string(value: Any) -> str:
 def to_id(value: Any) -> str:
     """An id: no whitespace (lists of ids are space-separated) and no ``~`` (which marks the
     pieces of a segment the server trims)."""
+    if isinstance(value, str):
+        return _to_id(value)  # a document repeats the ids it references many times
+    return _to_id.__wrapped__(value)
+
+
+@lru_cache(maxsize=4096)
+def _to_id(value: Any) -> str:
     text = to_string(value)
     if _ID_REFUSES.search(text):
         raise ValueError(f"an id may hold no whitespace and no '~', got {text!r}")
