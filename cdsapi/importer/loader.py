@@ -227,14 +227,14 @@ _SOURCES: dict[str, tuple[type[models.Model], str, str]] = {
     "section": (BillSection, "cds_billsection_id", "bill_sections"),
 }
 
-Reference = tuple[str, str, str]  # (what it names, path, id)
+Reference = tuple[str, str, str]  # (what it names, the field's path in the object, id)
 
 
-def _references(kind: str, base: str, obj: Any) -> Iterator[Reference]:
+def _references(kind: str, obj: Any) -> Iterator[Reference]:
     """The references of one object of the list ``kind``, in the order of its fields."""
 
     def ref(target: str, name: str, ids: Iterable[str | None]) -> Iterator[Reference]:
-        return ((target, f"{base}.{name}", i) for i in ids if i is not None)
+        return ((target, name, i) for i in ids if i is not None)
 
     def related() -> Iterator[Reference]:
         yield from ref("contract", "related_servicecontracts", obj.related_servicecontracts)
@@ -302,7 +302,7 @@ class Summary:
             self.duplicates[kind][n] = seen[ident]
         else:
             seen[ident] = n
-        for target, _path, ref in _references(kind, "", obj):
+        for target, _name, ref in _references(kind, obj):
             self.wanted[target].add(ref)
         target = _TARGET_OF.get(kind)
         if target is not None:
@@ -443,8 +443,8 @@ class Loader:
                 "required when related_accounts does not name exactly one account",
             )
         unknown = {
-            (path, ref): target
-            for target, path, ref in _references(kind, base, obj)
+            (f"{base}.{name}", ref): target
+            for target, name, ref in _references(kind, obj)
             if not self._known(target, ref)
         }
         for (path, ref), target in unknown.items():
