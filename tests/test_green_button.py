@@ -432,3 +432,16 @@ def test_a_feed_six_times_larger_imports_in_the_same_memory(tmp_path: Path) -> N
         assert f"usage_segments: {segments} created" in out
     growth_mb = (peaks[720] - peaks[120]) / 1024
     assert growth_mb < 30, f"peak RSS grew by {growth_mb:.0f} MB: {peaks}"
+
+
+def test_a_bare_entry_is_a_feed_of_one_resource() -> None:
+    entry = (
+        '<entry xmlns="http://www.w3.org/2005/Atom" xmlns:e="http://naesb.org/espi">'
+        '<link rel="self" href="https://gb.example/espi/1_1/resource/UsagePoint/9"/>'
+        "<content><e:UsagePoint><e:ServiceCategory><e:kind>2</e:kind></e:ServiceCategory>"
+        "</e:UsagePoint></content></entry>"
+    )
+    conversion = espi.convert(entry.encode(), account="acc-gb", timezone="America/Denver")
+    [point] = conversion.document["service_points"]
+    assert point["servicepoint_types"] == ["water"] and point["timezone"] == "America/Denver"
+    assert conversion.notes == ["entry[1]/content/UsagePoint: a UsagePoint without MeterReadings"]

@@ -239,3 +239,24 @@ def test_bytes_yajl_would_mangle_are_refused_with_line_and_column(
 def test_surrogate_pairs_and_escaped_backslashes_are_text(monkeypatch, chunk: int) -> None:
     monkeypatch.setattr(stream, "CHECK_CHUNK", chunk)
     stream.check_text(io.BytesIO(b'{"a": "\\ud83d\\ude00 \\\\ud800 caf\xc3\xa9"}'))
+
+
+@pytest.mark.django_db
+def test_equal_numerics_written_differently_are_an_update_and_the_same_text_is_not() -> None:
+    from bills.models import BillStatement
+    from usage.models import UsageSegment
+
+    doc = minimal_document()
+    assert load_document(streamed(doc)).counts["bill_statements"].created == 1
+    again = load_document(streamed(doc))
+    assert not again.changed and again.counts["usage_segments"].unchanged == 1
+    doc["bill_statements"][0]["amount_due"] = Decimal("12.3")  # was 12.30
+    doc["usage_segments"][0]["values"][0][0]["eu"] = Decimal("0.4")  # was 0.40
+    doc["usage_segments"][0]["interval"] = Decimal("900.0")  # was 900
+    result = load_document(streamed(doc))
+    assert result.counts["bill_statements"].updated == 1
+    assert result.counts["usage_segments"].updated == 1
+    assert str(BillStatement.objects.get().amount_due) == "12.3"
+    segment = UsageSegment.objects.get()
+    assert segment.values_json == '[[{"eu":0.4}],[null]]'
+    assert str(segment.interval) == "900.0"
