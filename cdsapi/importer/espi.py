@@ -18,6 +18,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from decimal import Decimal
+from functools import lru_cache
 from io import BytesIO
 from pathlib import Path
 from typing import IO, Any, BinaryIO
@@ -211,6 +212,7 @@ def _atom_time(text: str | None) -> datetime | None:
     return moment.astimezone(UTC).replace(microsecond=0)
 
 
+@lru_cache(maxsize=1024)
 def _local(tag: str) -> tuple[str, str]:
     if tag.startswith("{"):
         ns, _, name = tag[1:].partition("}")
@@ -248,8 +250,13 @@ class _Reader:
         entry: dict[str, Any] | None = None
         block: Block | None = None
         checked_doctype = False
+        inside = 0  # depth below the IntervalReading being read (its children: _reading's)
         try:
             for event, elem in parser:
+                if inside:
+                    inside += 1 if event == "start" else -1
+                    if inside:
+                        continue
                 if not checked_doctype:
                     checked_doctype = True
                     docinfo = elem.getroottree().docinfo
@@ -270,7 +277,9 @@ class _Reader:
                     indexed = n > 1 or name in ("entry", "IntervalReading")
                     stack.append(f"{name}[{n}]" if indexed else name)
                     counts.append({})
-                    if ns == ATOM and name == "entry":
+                    if ns == ESPI and name == "IntervalReading" and block is not None:
+                        inside = 1
+                    elif ns == ATOM and name == "entry":
                         entry = {"path": "/".join(stack), "links": [], "resources": []}
                     elif ns == ESPI and name == "IntervalBlock" and entry is not None:
                         block = Block(path="/".join(stack), self_href="", up=None)
@@ -386,12 +395,15 @@ def _leaves(elem: Any) -> dict[str, str]:
     return out
 
 
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
 def _int(text: str | None, path: str, what: str = "an integer") -> int | None:
     """An ESPI integer; an empty element is absent."""
     if text is None or not text.strip():
         return None
     text = text.strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
+    if not _INTEGER.fullmatch(text):
         raise DocumentError(path, f"expected {what}, got {text[:40]!r}")
     return int(text)
 
@@ -404,37 +416,37 @@ def _time(text: str | None, path: str) -> int | None:
 
 
 def _reading(elem: Any, path: str) -> Reading:
-    fields: dict[str, Any] = {}
+    texts: dict[str, str | None] = {}
     quality = None
     for child in elem:
-        if not isinstance(child.tag, str):
+        tag = child.tag
+        if not isinstance(tag, str):
             continue
-        ns, name = _local(child.tag)
+        ns, name = _local(tag)
         if ns != ESPI:
             continue
         if name == "timePeriod":
             for part in child:
                 if isinstance(part.tag, str) and _local(part.tag)[0] == ESPI:
-                    fields[_local(part.tag)[1]] = (
-                        part.text,
-                        f"{path}/timePeriod/{_local(part.tag)[1]}",
-                    )
+                    texts["timePeriod/" + _local(part.tag)[1]] = part.text
         elif name == "ReadingQuality":
             for part in child:
                 if isinstance(part.tag, str) and _local(part.tag) == (ESPI, "quality"):
                     q = _int(part.text, f"{path}/ReadingQuality/quality")
                     quality = q if quality is None else quality
         elif name in ("value", "cost"):
-            fields[name] = (child.text, f"{path}/{name}")
-    start = _time(*fields.get("start", (None, path)))
-    duration = _int(*fields.get("duration", (None, path)))
+            texts[name] = child.text
+
+    def number(key: str) -> int | None:
+        return _int(texts.get(key), f"{path}/{key}" if key in texts else path)
+
+    start = _time(texts.get("timePeriod/start"), f"{path}/timePeriod/start")
+    duration = number("timePeriod/duration")
     if start is None:
         raise DocumentError(f"{path}/timePeriod/start", "an IntervalReading needs its start")
     if duration is None or duration <= 0:
         raise DocumentError(f"{path}/timePeriod/duration", "a positive duration is required")
-    value = _int(*fields.get("value", (None, path)))
-    cost = _int(*fields.get("cost", (None, path)))
-    return Reading(start, duration, value, cost, quality, path)
+    return Reading(start, duration, number("value"), number("cost"), quality, path)
 
 
 # -- conversion ----------------------------------------------------------------------------
