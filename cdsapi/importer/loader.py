@@ -14,7 +14,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import IO, Any
+from typing import IO, Any, NamedTuple
 
 import msgspec
 from django.contrib.auth import get_user_model
@@ -352,6 +352,15 @@ def _source(doc: Document) -> "_Parsed | StreamedDocument":
     return _Parsed(doc) if isinstance(doc, ImportDocument) else doc
 
 
+class _Checked(NamedTuple):
+    """A checked usage segment's JSON texts as stored, and how many value sets it has."""
+
+    values: str
+    totals: str
+    formats: str
+    value_sets: int
+
+
 class _Invalid(Exception):
     """A check failed while writing: stop, roll back, and list every error in order."""
 
@@ -466,7 +475,7 @@ class Loader:
                 raise Reread if kind in self.deferred else _Invalid
             batch.append((obj, checked))
             if kind == "usage_segments":
-                value_sets += len(obj.values)
+                value_sets += checked.value_sets
             if len(batch) >= BATCH_SIZE or value_sets >= BATCH_VALUE_SETS:
                 yield batch
                 batch, value_sets = [], 0
@@ -527,11 +536,9 @@ class Loader:
                 f"{statement!r} ({owners[statement]!r})",
             )
 
-    def _check_segment(
-        self, seg: Any, base: str, errors: ErrorCollector
-    ) -> tuple[str, str, str] | None:
-        """A segment's end and values; its values, totals and formats as JSON text if no
-        error has been found so far (after one, nothing will be written)."""
+    def _check_segment(self, seg: Any, base: str, errors: ErrorCollector) -> "_Checked | None":
+        """A segment's end and values; what to store of it if no error has been found so far
+        (after one, nothing will be written)."""
         formats = _dump(seg.formats)
         keys = [enums.VALUE_KEYS[f.type] for f in seg.formats]
         if isinstance(seg.values, msgspec.Raw):  # read fast, as text (``stream._shells``)
@@ -558,12 +565,14 @@ class Loader:
         self.progress(1)
         if plain is not None:
             totals_text = exactjson.dumps(column_totals(plain.columns, formats))
-            return None if errors else (plain.text, totals_text, exactjson.dumps(formats))
+            if errors:
+                return None
+            return _Checked(plain.text, totals_text, exactjson.dumps(formats), count)
         checked = check_values(seg.values, [f.type for f in seg.formats], f"{base}.values", errors)
         if errors:
             return None
         totals_text = exactjson.dumps(totals(checked, formats))
-        return exactjson.dumps(checked), totals_text, exactjson.dumps(formats)
+        return _Checked(exactjson.dumps(checked), totals_text, exactjson.dumps(formats), count)
 
     # -- writes ---------------------------------------------------------------------------
 
@@ -795,8 +804,7 @@ class Loader:
     def _segments(self, objects: Iterable[Any]) -> None:
         meters = self.pks["meter"]
 
-        def row(u: Any, checked: tuple[str, str, str]) -> dict[str, Any]:
-            text, totals_text, formats_text = checked
+        def row(u: Any, checked: _Checked) -> dict[str, Any]:
             return {
                 "cds_usagesegment_id": u.cds_usagesegment_id,
                 "cds_created": u.cds_created,
@@ -807,9 +815,9 @@ class Loader:
                 "segment_start": u.segment_start,
                 "segment_end": u.segment_end,
                 "interval": u.interval,
-                "formats_json": formats_text,
-                "values_json": text,
-                "totals_json": totals_text,
+                "formats_json": checked.formats,
+                "values_json": checked.values,
+                "totals_json": checked.totals,
                 "related_json": exactjson.dumps(
                     {name: getattr(u, name) for name in RELATED_ARRAYS}
                 ),
