@@ -260,3 +260,32 @@ def test_equal_numerics_written_differently_are_an_update_and_the_same_text_is_n
     segment = UsageSegment.objects.get()
     assert segment.values_json == '[[{"eu":0.4}],[null]]'
     assert str(segment.interval) == "900.0"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    "usage",
+    [
+        "[5]",
+        "[SEGMENT, 5]",
+        "[5, SEGMENT]",
+        "[SEGMENT, 5, SEGMENT2]",
+        '[SEGMENT, "x"]',
+        "[SEGMENT, null]",
+        "[SEGMENT, [SEGMENT2]]",
+    ],
+)
+def test_anything_but_objects_among_the_segments_is_reported_as_the_general_reading_does(
+    monkeypatch, usage: str
+) -> None:
+    monkeypatch.setattr(stream, "SHELL_BYTES", 1)  # a group per segment: every gap is read
+    doc = minimal_document()
+    segment = doc.pop("usage_segments")[0]
+    second = {**segment, "cds_usagesegment_id": "us-2"}
+    text = exactjson.dumps(doc)[:-1] + ', "usage_segments": ' + usage + "}"
+    text = text.replace("SEGMENT2", exactjson.dumps(second)).replace(
+        "SEGMENT", exactjson.dumps(segment)
+    )
+    expected = error_list(lambda: load_document(parse_document(text)))
+    assert error_list(lambda: load_document(read_document(io.BytesIO(text.encode())))) == expected
+    assert database_snapshot() == {k: [] for k in database_snapshot()}

@@ -61,7 +61,8 @@ _SegmentShell = msgspec.defstruct(
 _SHELL_FIELDS = _SegmentShell.__struct_fields__
 _read_shells = msgspec.json.Decoder(list[_SegmentShell], float_hook=Decimal).decode
 read_values = msgspec.json.Decoder(float_hook=Decimal).decode  # values that are not plain
-SHELL_BYTES = 4 << 20  # the items read by one msgspec call: about this many bytes
+SHELL_BYTES = 4 << 20
+_JSON_SPACE = b" \t\r\n"  # the items read by one msgspec call: about this many bytes
 
 
 class Reread(Exception):
@@ -276,21 +277,28 @@ class StreamedDocument:
 
     def _shells(self, region: Region) -> Iterator[dict[str, Any]]:
         """The items of a region as dicts, values as ``msgspec.Raw``: several items at a
-        time, each group read as one JSON array of the items' exact bytes."""
+        time, each group read as one JSON array. The groups cover every byte between the
+        brackets, so anything but objects (a number between two of them, a trailing comma)
+        fails to read (``Reread``)."""
         starts, ends = region.starts, region.ends
-        n = 0
+        position, n = region.start + 1, 0  # after "["
         while n < len(starts):
-            last = int(np.searchsorted(starts, starts[n] + SHELL_BYTES, side="right"))
-            last = max(last, n + 1)
-            self.fp.seek(int(starts[n]))
-            text = self.fp.read(int(ends[last - 1] - starts[n]))
+            last = max(n + 1, int(np.searchsorted(starts, starts[n] + SHELL_BYTES, side="right")))
+            stop = int(ends[last - 1]) if last < len(starts) else region.end - 1  # the "]"
+            self.fp.seek(position)
+            text = self.fp.read(stop - position)
+            if n:  # the comma after the group before
+                text = text.lstrip(_JSON_SPACE)
+                if not text.startswith(b","):
+                    raise Reread
+                text = text[1:]
             for shell in _read_shells(b"[" + text + b"]"):
                 yield {
                     name: value
                     for name in _SHELL_FIELDS
                     if (value := getattr(shell, name)) is not msgspec.UNSET
                 }
-            n = last
+            position, n = stop, last
 
     def _items(self, kind: str) -> Iterator[Any]:
         if self.regions is not None:
@@ -393,6 +401,8 @@ def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> Stre
     try:
         for key, region in regions.items():
             if key == DEFERRED:
+                if not region.items and _read(fp, region).strip(b"[]" + _JSON_SPACE):
+                    return None  # items, but no objects: the general reading says what
                 counts[key] = region.items
                 continue
             model, n = MODELS[key], 0
@@ -403,6 +413,11 @@ def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> Stre
     except (ValidationError, ijson.JSONError):
         return None
     return StreamedDocument(fp, list(regions), counts, regions)
+
+
+def _read(fp: IO[bytes], region: Region) -> bytes:
+    fp.seek(region.start)
+    return fp.read(min(region.end - region.start, 1 << 20))
 
 
 def read_stream(
