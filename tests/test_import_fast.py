@@ -138,7 +138,14 @@ def test_plain_values_take_the_common_shapes() -> None:
     )
     assert plain_values([], ["eu"]) == ("[]", [[]], 0)
     assert plain_json(b"[ ]", ["eu"]) == ("[]", [[]], 0)
-    for odd in (b'[[{"eu":-0.0}]]', b'[[{"eu":1e3}]]', b'[[{"eu":0.0000001}]]'):
+    for odd in (
+        b'[[{"eu":-0.0}]]',
+        b'[[{"eu":1e3}]]',
+        b'[[{"eu":0.0000001}]]',
+        b'[[{"e u":1}]]',
+        b'[[{"e\\u0075":1}]]',
+        b'[[{"eu":1," eu":2}]]',
+    ):
         assert plain_json(odd, ["eu"]) is None
 
 
@@ -273,6 +280,7 @@ def test_equal_numerics_written_differently_are_an_update_and_the_same_text_is_n
         '[SEGMENT, "x"]',
         "[SEGMENT, null]",
         "[SEGMENT, [SEGMENT2]]",
+        "[SEGMENT_SPACED_KEY]",
     ],
 )
 def test_anything_but_objects_among_the_segments_is_reported_as_the_general_reading_does(
@@ -283,9 +291,9 @@ def test_anything_but_objects_among_the_segments_is_reported_as_the_general_read
     segment = doc.pop("usage_segments")[0]
     second = {**segment, "cds_usagesegment_id": "us-2"}
     text = exactjson.dumps(doc)[:-1] + ', "usage_segments": ' + usage + "}"
-    text = text.replace("SEGMENT2", exactjson.dumps(second)).replace(
-        "SEGMENT", exactjson.dumps(segment)
-    )
+    spaced = exactjson.dumps(segment).replace('{"eu":', '{"e u":')
+    text = text.replace("SEGMENT_SPACED_KEY", spaced).replace("SEGMENT2", exactjson.dumps(second))
+    text = text.replace("SEGMENT", exactjson.dumps(segment))
     expected = error_list(lambda: load_document(parse_document(text)))
     assert error_list(lambda: load_document(read_document(io.BytesIO(text.encode())))) == expected
     assert database_snapshot() == {k: [] for k in database_snapshot()}

@@ -152,6 +152,11 @@ def plain_json(raw: bytes, keys: list[str]) -> Plain | None:
     with an exponent). ``None`` for anything else (then parse and check it)."""
     if not all(k in _PLAIN_KEYS for k in keys):
         return None
+    # Every string must be one of the keys, written plainly: whitespace is then only between
+    # tokens, and taking it out changes nothing but the spacing ("e u" must stay refused).
+    quoted = sum(raw.count(b'"' + k.encode() + b'"') for k in set(keys))
+    if 2 * quoted != raw.count(b'"'):
+        return None
     text = raw.translate(None, b" \t\n\r").decode()
     if text == "[]":
         return Plain(text, [[] for _ in keys], 0)
