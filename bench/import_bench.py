@@ -12,7 +12,9 @@ server ``DATABASE_URL`` names; the user's data is never touched), each in a chil
 - the child's own peak RSS (``os.wait4`` gives each child's ``ru_maxrss``, not the maximum
   over all children so far that ``getrusage(RUSAGE_CHILDREN)`` gives);
 - on PostgreSQL, the floor: a warm ``COPY`` of the same usage rows (see ``copy_floor``) and
-  ``copy_floor_ratio`` = import time / floor time.
+  ``copy_floor_ratio`` = import time / floor time, and ``copy_floor_ratio_after_start``, the
+  same without the command's fixed cost (the child on an empty document: the interpreter and
+  Django starting), which alone is several times a small document's floor.
 
 A size the machine cannot take is skipped with the reason (memory and time are predicted
 from the smaller sizes already measured: ``base + slope x file size``), never left to swap.
@@ -588,6 +590,7 @@ def main() -> None:
         "database": vendor,
         "value_sets_per_s": {},
         "copy_floor_ratio": {} if postgres else None,
+        "copy_floor_ratio_after_start": {} if postgres else None,
         "peak_rss_mb": {},
         "green_button_value_sets_per_s": None,
     }
@@ -602,6 +605,7 @@ def main() -> None:
                 figures[key][d.label] = None
             if postgres:
                 figures["copy_floor_ratio"][d.label] = None
+                figures["copy_floor_ratio_after_start"][d.label] = None
             continue
         rate = d.value_sets / r.seconds
         line += (
@@ -614,6 +618,8 @@ def main() -> None:
             ratio = r.seconds / r.floor_s
             line += f" {r.floor_s:>7.2f} {ratio:>6.1f}"
             figures["copy_floor_ratio"][d.label] = round(ratio, 1)
+            after_start = (r.seconds - startup.seconds) / r.floor_s
+            figures["copy_floor_ratio_after_start"][d.label] = round(after_start, 1)
         print(line)
     gb = green_button(GREEN_BUTTON_METERS)
     figures["green_button_value_sets_per_s"] = round(gb.readings / gb.seconds)
