@@ -1,5 +1,6 @@
 """Green Button (ESPI) feeds: the mapping to CDS, exactness, rejections, idempotency, safety."""
 
+import re
 import subprocess
 import sys
 import time
@@ -445,3 +446,54 @@ def test_a_bare_entry_is_a_feed_of_one_resource() -> None:
     [point] = conversion.document["service_points"]
     assert point["servicepoint_types"] == ["water"] and point["timezone"] == "America/Denver"
     assert conversion.notes == ["entry[1]/content/UsagePoint: a UsagePoint without MeterReadings"]
+
+
+@pytest.mark.parametrize(
+    ("old", "new", "path", "message"),
+    [
+        ("<espi:value>0<", "<espi:value>\u0661\u0660\u0660<", "/value", "expected an integer"),
+        (
+            "<espi:start>1746075600</espi:start></espi:timePeriod>",
+            "<espi:start>-100000000000</espi:start></espi:timePeriod>",
+            "timePeriod/start",
+            "looks like milliseconds",
+        ),
+        (
+            "<espi:start>1746075600</espi:start></espi:timePeriod>",
+            "<espi:start>-40000000000</espi:start></espi:timePeriod>",
+            "timePeriod/start",
+            "before the year 1000",
+        ),
+        (
+            "<espi:powerOfTenMultiplier>",
+            "<espi:powerOfTenMultiplier>-200",
+            "ReadingType/powerOfTenMultiplier",
+            "not an ESPI power of ten",
+        ),
+    ],
+    ids=["arabic-indic-digits", "negative-milliseconds", "before-year-1000", "power-200"],
+)
+def test_numbers_a_feed_cannot_mean_are_refused_with_the_element(
+    old: str, new: str, path: str, message: str
+) -> None:
+    text = (FEEDS / "water.xml").read_text()
+    if old == "<espi:powerOfTenMultiplier>":
+        text = re.sub(r"<espi:powerOfTenMultiplier>[^<]*", new, text, count=1)
+    else:
+        assert old in text
+        text = text.replace(old, new, 1)
+    with pytest.raises(DocumentError) as error:
+        espi.convert(text.encode(), account="acc-gb")
+    assert path in error.value.path and message in error.value.message
+
+
+@pytest.mark.django_db
+def test_one_feed_imported_for_two_accounts_gives_each_its_own_objects(tmp_path: Path) -> None:
+    load({"accounts": [{"cds_account_id": a, **META} for a in ("acc-gb", "acc-other")]})
+    run(FEEDS / "water.xml", "--account", "acc-gb")
+    run(FEEDS / "water.xml", "--account", "acc-other")
+    for account in ("acc-gb", "acc-other"):
+        assert UsageSegment.objects.filter(account__cds_account_id=account).exists()
+        assert ServicePoint.objects.filter(
+            current_servicecontracts__account__cds_account_id=account
+        ).exists()

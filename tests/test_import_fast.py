@@ -297,3 +297,74 @@ def test_anything_but_objects_among_the_segments_is_reported_as_the_general_read
     expected = error_list(lambda: load_document(parse_document(text)))
     assert error_list(lambda: load_document(read_document(io.BytesIO(text.encode())))) == expected
     assert database_snapshot() == {k: [] for k in database_snapshot()}
+
+
+# -- what an attacker's documents found -------------------------------------------------------
+
+
+def test_nesting_deeper_than_any_cds_document_is_refused_at_once() -> None:
+    text = b'{"accounts": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+    with pytest.raises(DocumentError) as error:
+        read_document(io.BytesIO(text))
+    assert error.value.errors == [("$", "nested deeper than 32 levels, line 1 column 45")]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("number", "message"),
+    [
+        ("1E+101", "is out of range"),
+        ("1E-999999999", "is out of range"),
+        ("1E+999999999", "is out of range"),
+    ],
+)
+def test_a_usage_value_given_as_a_json_number_has_the_range_of_any_number(
+    number: str, message: str
+) -> None:
+    text = exactjson.dumps(minimal_document()).replace('{"eu":0.40}', '{"eu":' + number + "}")
+    for load in (
+        lambda: load_document(parse_document(text)),
+        lambda: load_document(read_document(io.BytesIO(text.encode()))),
+    ):
+        [(path, said)] = error_list(load)
+        assert path == "usage_segments[0].values[0][0].eu" and message in said
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("number", "stored"), [("1E+3", "1000"), ("-0.0", "0.0"), ("1.0E2", "100")]
+)
+def test_a_usage_value_given_as_a_json_number_is_stored_as_the_same_string_would_be(
+    number: str, stored: str
+) -> None:
+    from usage.models import UsageSegment
+
+    text = exactjson.dumps(minimal_document()).replace('{"eu":0.40}', '{"eu":' + number + "}")
+    load_document(read_document(io.BytesIO(text.encode())))
+    assert UsageSegment.objects.get().values_json == '[[{"eu":' + stored + "}],[null]]"
+    as_string = text.replace('{"eu":' + number + "}", '{"eu":"' + number + '"}')
+    assert not load_document(read_document(io.BytesIO(as_string.encode()))).changed
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("text", ["1_000", "+0.40", ".4", " 0.40", "01", "1.", "0x10"])
+def test_a_numeric_string_is_written_as_a_json_number_is(text: str) -> None:
+    doc = minimal_document()
+    doc["bill_statements"][0]["amount_due"] = text
+    [(path, said)] = error_list(lambda: load_document(parse_document(exactjson.dumps(doc))))
+    assert path == "bill_statements[0].amount_due" and "expected a number" in said
+
+
+@pytest.mark.django_db
+def test_a_customer_may_not_be_a_staff_user() -> None:
+    from django.contrib.auth import get_user_model
+
+    admin = get_user_model().objects.create_user("ada", "ops@utility.example", is_staff=True)
+    for load in (
+        lambda: load_document(parse_document(exactjson.dumps(minimal_document()))),
+        lambda: load_document(streamed(minimal_document())),
+    ):
+        [(path, said)] = error_list(load)
+        assert path == "customers[0].username" and "'ada' is a staff user" in said
+    admin.refresh_from_db()
+    assert admin.email == "ops@utility.example" and not admin.cds_accounts.exists()

@@ -38,6 +38,9 @@ CUSTOMER = "http://naesb.org/espi/customer"
 
 # Epoch seconds past this are milliseconds (the year 5138), never seconds.
 MAX_EPOCH_SECONDS = 100_000_000_000
+MIN_EPOCH_SECONDS = -30_610_224_000  # 1000-01-01T00:00:00Z: CDS instants are years 1000-8999
+MAX_READING_SECONDS = 400 * 86_400
+MAX_POWER = 12  # ESPI's multipliers: pico (-12) to tera (12)
 
 SERVICE_KINDS = {
     # ServiceCategory.kind: (service type, service point type, meter type)
@@ -395,7 +398,7 @@ def _leaves(elem: Any) -> dict[str, str]:
     return out
 
 
-_INTEGER = re.compile(r"[+-]?\d+")
+_INTEGER = re.compile(r"[+-]?[0-9]+")  # ASCII digits only (\d takes other scripts' too)
 
 
 def _int(text: str | None, path: str, what: str = "an integer") -> int | None:
@@ -408,10 +411,21 @@ def _int(text: str | None, path: str, what: str = "an integer") -> int | None:
     return int(text)
 
 
+def _power(text: str | None, path: str) -> int:
+    power = _int(text, path) or 0
+    if abs(power) > MAX_POWER:
+        raise DocumentError(
+            path, f"{power} is not an ESPI power of ten (-{MAX_POWER} to {MAX_POWER})"
+        )
+    return power
+
+
 def _time(text: str | None, path: str) -> int | None:
     seconds = _int(text, path, "epoch seconds (a whole number, UTC)")
     if seconds is not None and abs(seconds) >= MAX_EPOCH_SECONDS:
         raise DocumentError(path, f"{seconds} looks like milliseconds; ESPI times are seconds")
+    if seconds is not None and seconds < MIN_EPOCH_SECONDS:
+        raise DocumentError(path, f"{seconds} is before the year 1000")
     return seconds
 
 
@@ -446,6 +460,8 @@ def _reading(elem: Any, path: str) -> Reading:
         raise DocumentError(f"{path}/timePeriod/start", "an IntervalReading needs its start")
     if duration is None or duration <= 0:
         raise DocumentError(f"{path}/timePeriod/duration", "a positive duration is required")
+    if duration > MAX_READING_SECONDS:
+        raise DocumentError(f"{path}/timePeriod/duration", f"{duration} s is longer than 400 days")
     return Reading(start, duration, number("value"), number("cost"), quality, path)
 
 
@@ -470,7 +486,7 @@ def _value_format(rt: Resource, path: str, service: int) -> Format | str:
     Units CDS cannot express raise."""
     f = rt.fields
     uom = _int(f.get("uom"), f"{rt.path}/uom")
-    power = _int(f.get("powerOfTenMultiplier"), f"{rt.path}/powerOfTenMultiplier") or 0
+    power = _power(f.get("powerOfTenMultiplier"), f"{rt.path}/powerOfTenMultiplier")
     kind = _int(f.get("kind"), f"{rt.path}/kind")
     accumulation = _int(f.get("accumulationBehaviour"), f"{rt.path}/accumulationBehaviour")
     flow = _int(f.get("flowDirection"), f"{rt.path}/flowDirection")
@@ -763,7 +779,9 @@ class _Segments:
             values.append(row)
         self.emit(
             {
-                "cds_usagesegment_id": short_id("us", "segment", plan.mr.self_href, start),
+                "cds_usagesegment_id": short_id(
+                    "us", "segment", plan.mr.self_href, start, plan.common["cds_account_id"]
+                ),
                 **plan.common,
                 "segment_start": _rfc3339(start),
                 "segment_end": _rfc3339(end),
@@ -940,9 +958,10 @@ class _Converter:
                                 "imported")  # fmt: skip
         service_type, point_type, meter_type = SERVICE_KINDS[kind]
         zone = self._zone(point)
-        contract_id = short_id("sc", "contract", href)
-        point_id = short_id("sp", "UsagePoint", href)
-        meter_id = short_id("md", "meter", href)
+        # Ids of the account's own (two customers' feeds may use the same hrefs).
+        contract_id = short_id("sc", "contract", href, account_id)
+        point_id = short_id("sp", "UsagePoint", href, account_id)
+        meter_id = short_id("md", "meter", href, account_id)
         contract: dict[str, Any] = {
             "cds_servicecontract_id": contract_id,
             **self.meta(point.updated),
@@ -1088,7 +1107,7 @@ class _Converter:
                                 "numeric code (a bill section needs its currency)")  # fmt: skip
         currency = CURRENCIES[code]
         first, last = self._date(start, zone), self._date(start + duration - 1, zone)
-        section_id = short_id("bsec", summary.kind, summary.self_href)
+        section_id = short_id("bsec", summary.kind, summary.self_href, links["cds_account_id"])
         usage_details, cost_details, line_items = [], [], []
         consumption = _measurement(summary.element, "overallConsumptionLastPeriod", path, service)
         if consumption is not None:
@@ -1167,7 +1186,9 @@ class _Converter:
                                 "indexes": [0] if consumption is not None else []})  # fmt: skip
                 row.append({"c": _scaled(bill, -5)})
             self.doc["usage_segments"].append({
-                "cds_usagesegment_id": short_id("us", "billing-period", summary.self_href),
+                "cds_usagesegment_id": short_id(
+                    "us", "billing-period", summary.self_href, links["cds_account_id"]
+                ),
                 **self.meta(summary.updated),
                 **links,
                 "related_billsections": [section_id],
@@ -1196,8 +1217,8 @@ def _measurement(
             if value is None:
                 return None
             uom = _int(leaves.get("uom"), f"{path}/{name}/uom")
-            power = (
-                _int(leaves.get("powerOfTenMultiplier"), f"{path}/{name}/powerOfTenMultiplier") or 0
+            power = _power(
+                leaves.get("powerOfTenMultiplier"), f"{path}/{name}/powerOfTenMultiplier"
             )
             fields = {"uom": str(uom), "powerOfTenMultiplier": str(power)}
             if demand:

@@ -32,6 +32,17 @@ _OPEN[[ord("]"), ord("}")]] = -1
 
 # Item offsets are kept up to this many items in all (16 bytes each).
 MAX_ITEMS = 4_000_000
+# No CDS document nests deeper than about 8 levels; much deeper nesting is refused before
+# any parser sees it (ijson's prefixes take memory in the square of the depth).
+MAX_DEPTH = 32
+
+
+class TooDeep(Exception):
+    """The document nests containers deeper than ``MAX_DEPTH`` at byte ``offset``."""
+
+    def __init__(self, offset: int) -> None:
+        super().__init__(offset)
+        self.offset = offset
 
 
 @dataclass(frozen=True)
@@ -57,7 +68,9 @@ class Entry:
 
 
 def find_layout(fp: IO[bytes]) -> list[Entry] | None:
-    """The top-level keys of the JSON object in ``fp``, in document order, or ``None``."""
+    """The top-level keys of the JSON object in ``fp``, in document order, or ``None``.
+    Raises ``TooDeep`` for containers nested deeper than ``MAX_DEPTH`` (before the point
+    where the scan found the document unusual, if it did)."""
     fp.seek(0)
     scan = _Scan()
     offset = 0
@@ -137,6 +150,8 @@ class _Scan:
             return True
         steps = _OPEN[data[brackets]].astype(np.int64)
         depth = self.depth + np.cumsum(steps)
+        if depth.max() > MAX_DEPTH:
+            raise TooDeep(offset + int(brackets[np.argmax(depth > MAX_DEPTH)]))
         if depth.min() < 0:
             return False
         # Top-level object: 0 -> 1 and back; a region: 1 -> 2 and back; its items: 2 -> 3.

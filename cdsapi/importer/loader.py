@@ -294,6 +294,7 @@ class Summary:
         self.owners: dict[str, str] = {}  # statement → account, first in the document
         self.section_statements: set[str] = set()  # statements the sections name
         self.account_synced: dict[str, Any] = {}  # account id → latest cds_synced given
+        self.usernames: set[str] = set()  # of the customers
 
     def add(self, kind: str, n: int, obj: Any) -> None:
         ident = _IDENTITY[kind](obj)
@@ -315,6 +316,8 @@ class Summary:
             self.owners.setdefault(obj.cds_billstatement_id, obj.cds_account_id)
         elif kind == "bill_sections" and obj.cds_billstatement_id:
             self.section_statements.add(obj.cds_billstatement_id)
+        elif kind == "customers":
+            self.usernames.add(obj.username)
 
     def done(self) -> "Summary":
         """Drop what only collecting needed (duplicates are found by then)."""
@@ -395,6 +398,7 @@ class Loader:
     def run(self) -> ImportResult:
         self.known = self._known_ids()
         self.owners = self._statement_owners()
+        self.staff = self._staff_usernames()
         self.source.plan = WRITE_ORDER
         try:
             with transaction.atomic():
@@ -458,6 +462,12 @@ class Loader:
         }
         for (path, ref), target in unknown.items():
             errors.add(path, f"unknown {_SOURCES[target][1]} {ref!r}")
+        if kind == "customers" and obj.username in self.staff:
+            errors.add(
+                f"{base}.username",
+                f"{obj.username!r} is a staff user: customers are imported as users without "
+                "staff rights, and a staff user's email and accounts are not changed by imports",
+            )
         if kind == "bill_sections":
             self._check_section_account(obj, base, self.owners, self.known["account"], errors)
         elif kind == "usage_segments":
@@ -481,6 +491,18 @@ class Loader:
                 batch, value_sets = [], 0
         if batch:
             yield batch
+
+    def _staff_usernames(self) -> set[str]:
+        """The document's customers that are staff users (or superusers) already."""
+        names = self.summary.usernames if self.summary else set()
+        if not names:
+            return set()
+        users = get_user_model().objects.filter(username__in=names)
+        return set(
+            users.filter(models.Q(is_staff=True) | models.Q(is_superuser=True)).values_list(
+                "username", flat=True
+            )
+        )
 
     def _known_ids(self) -> dict[str, set[str]]:
         """Per kind of object referenced, the referenced ids that exist (in the document or

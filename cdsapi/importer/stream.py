@@ -24,7 +24,7 @@ import numpy as np
 from pydantic import BaseModel, SkipValidation, ValidationError
 
 from cdsapi.importer.errors import DocumentError, Error, validation_errors
-from cdsapi.importer.layout import Region, RegionReader, find_layout
+from cdsapi.importer.layout import MAX_DEPTH, Region, RegionReader, TooDeep, find_layout
 from cdsapi.importer.schema import ImportDocument, UsageSegmentDoc
 
 _ijson = ijson.get_backend("yajl2_c")  # raises ImportError without the C backend
@@ -389,7 +389,12 @@ def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> Stre
     parser. The usage segments are validated as they are loaded (``Reread`` if one is
     wrong), the other lists here. ``None`` for a document to read the general way: one
     with anything unusual or wrong (then ``on_object`` may have seen some of its objects)."""
-    layout = find_layout(fp)
+    try:
+        layout = find_layout(fp)
+    except TooDeep as exc:
+        raise DocumentError(
+            "$", f"nested deeper than {MAX_DEPTH} levels{_where(fp, exc.offset)}"
+        ) from None
     if (
         layout is None
         or any(e.region and e.region.items < 0 for e in layout)

@@ -17,6 +17,9 @@ from cdsapi.exactjson import canonical
 from cdsapi.text import json_type
 from cdsapi.times import OUT_OF_RANGE, in_range, to_date, to_datetime
 
+# A numeric string is written as a JSON number is (``1E+3``, ``-0.40``; not ``+1``, ``.5``,
+# ``1_000``, `` 2`` or ``01``).
+_NUMBER_TEXT = re.compile(r"-?(?:0|[1-9][0-9]*)(?:\.[0-9]+)?(?:[eE][+-]?[0-9]+)?")
 _SURROGATE = re.compile("[\ud800-\udfff]")
 _ID_REFUSES = re.compile(r"[\s~]")  # str.isspace() and \s agree on every character
 # Stored decimals keep their digits exactly; a magnitude beyond this is no meter's or bill's.
@@ -31,10 +34,15 @@ def to_decimal(value: Any) -> Decimal:
     elif isinstance(value, str):
         if not value.strip().isascii():
             raise ValueError(f"expected a number in ASCII digits, got the string {value!r}")
-        try:
-            result = Decimal(value.strip())
-        except InvalidOperation:
-            raise ValueError(f"expected a number, got the string {value!r}") from None
+        if not _NUMBER_TEXT.fullmatch(value):
+            try:
+                special = not Decimal(value.strip()).is_finite()
+            except InvalidOperation:
+                special = False
+            if special:
+                raise ValueError(f"expected a finite number, got {value!r}")
+            raise ValueError(f"expected a number, got the string {value!r}")
+        result = Decimal(value)
     else:
         raise ValueError(f"expected a number, got {json_type(value)}")
     if not result.is_finite():

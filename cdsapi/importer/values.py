@@ -14,9 +14,7 @@ _SUPPLY_MIX_EXTRAS = {"ci", "eacs"}
 
 
 def _number(value: Any, path: str, errors: ErrorCollector) -> Decimal | None:
-    if type(value) is Decimal:
-        return value
-    try:
+    try:  # a JSON number too: its range is checked and it is stored in canonical form
         return to_decimal(value)
     except ValueError as exc:
         errors.add(path, str(exc))
