@@ -368,3 +368,17 @@ def test_a_customer_may_not_be_a_staff_user() -> None:
         assert path == "customers[0].username" and "'ada' is a staff user" in said
     admin.refresh_from_db()
     assert admin.email == "ops@utility.example" and not admin.cds_accounts.exists()
+
+
+def test_totals_and_aggregates_keep_every_digit() -> None:
+    from usage.aggregation import Accumulator
+
+    big, small = Decimal("12345678901234567890.123456789"), Decimal("0.000000003")
+    exact = Decimal("12345678901234567890.123456792")
+    [[total, count]] = column_totals([[big, small]], [{"type": "electric_usage"}])
+    assert (total, count) == (exact, 2) and str(total) == str(exact)
+    accumulator = Accumulator(["sum"])
+    for value in (big, small, Decimal("1E+99")):
+        accumulator.add(0, value)
+    [served] = accumulator.values
+    assert str(served) == "1" + "0" * 79 + "12345678901234567890.123456792"

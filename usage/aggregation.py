@@ -8,12 +8,15 @@ inside a window only if all of it is, and it belongs to the calendar period its 
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from decimal import Decimal
-from functools import lru_cache
+from decimal import MAX_EMAX, MAX_PREC, MIN_EMIN, Context, Decimal
+from functools import lru_cache, reduce
 from typing import Any
 from zoneinfo import ZoneInfo
 
 from cdsapi import enums
+
+# Sums are exact, whatever the number of digits: the default context keeps 28 of them.
+EXACT = Context(prec=MAX_PREC, Emax=MAX_EMAX, Emin=MIN_EMIN)
 
 # Finest first: a grant of one type allows it and every type after it.
 AGGREGATION_TYPES = ("intervals", "hourly_aggregates", "daily_aggregates", "monthly_aggregates")
@@ -82,7 +85,7 @@ def column_totals(
         elif not found:
             result.append([None, 0])
         elif how == "sum":
-            result.append([sum(found[1:], found[0]), len(found)])
+            result.append([reduce(EXACT.add, found), len(found)])
         else:
             result.append([max(found), len(found)])
     return result
@@ -182,6 +185,6 @@ class Accumulator:
         if current is None:
             self.values[position] = value
         elif self.hows[position] == "sum":
-            self.values[position] = current + value
+            self.values[position] = EXACT.add(current, value)
         elif value > current:
             self.values[position] = value
