@@ -497,3 +497,16 @@ def test_one_feed_imported_for_two_accounts_gives_each_its_own_objects(tmp_path:
         assert ServicePoint.objects.filter(
             current_servicecontracts__account__cds_account_id=account
         ).exists()
+
+
+def test_a_negative_reverse_flow_reading_is_refused() -> None:
+    text = (FEEDS / "net-metering.xml").read_text().replace("<espi:value>", "<espi:value>-")
+    with pytest.raises(DocumentError, match="a reverse-flow reading is negative"):
+        espi.convert(text.encode(), account="acc-gb")
+
+
+def test_a_utf16_feed_is_recognised_as_xml(account: str, tmp_path: Path) -> None:
+    feed = tmp_path / "utf16.xml"
+    text = (FEEDS / "water.xml").read_text().replace('encoding="UTF-8"', 'encoding="UTF-16"')
+    feed.write_bytes(text.encode("utf-16"))
+    assert "usage_segments: " in run(feed, "--account", account)

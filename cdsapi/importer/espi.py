@@ -117,8 +117,11 @@ CUSTOMER_KINDS = {
 
 
 def sniff_xml(head: bytes) -> bool:
-    """Whether a document whose first bytes are ``head`` is XML: its first non-space byte is
-    ``<`` (after a UTF-8 byte order mark)."""
+    """Whether a document whose first bytes are ``head`` is XML: its first non-space character
+    is ``<`` (in UTF-8, or in UTF-16 after its byte order mark, which lxml reads)."""
+    for bom, encoding in ((b"\xff\xfe", "utf-16-le"), (b"\xfe\xff", "utf-16-be")):
+        if head.startswith(bom):
+            return head[2:].decode(encoding, errors="ignore").lstrip().startswith("<")
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
     return text.startswith(b"<")
 
@@ -715,6 +718,9 @@ class _Segments:
         if plan is None:
             return
         for r in sorted(block.readings, key=lambda r: (r.start, r.duration)):
+            if plan.fmt.negate and r.value is not None and r.value < 0:
+                raise DocumentError(f"{r.path}/value", "a reverse-flow reading is negative: "
+                                    "ESPI gives reverse flow as a positive value")  # fmt: skip
             run = plan.run
             last = run[-1] if run else None
             if last is not None and r.start < last.start + last.duration:
