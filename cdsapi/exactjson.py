@@ -6,17 +6,22 @@ number literal, so every JSON read and write of CDS data goes through these help
 """
 
 import json
-from decimal import Decimal
+from decimal import Context, Decimal
 from typing import Any
 
 import simplejson
+
+MAX_STORED_DIGITS = 131_072  # PostgreSQL's numeric: digits before the point
 
 
 def canonical(value: Decimal) -> Decimal:
     """The form both databases store: no positive exponent (``1E+3`` is ``1000``) and no
     negative zero (``-0.00`` is ``0.00``). Every other digit, trailing zeros included, stays."""
     if value.as_tuple().exponent > 0:
-        value = value.quantize(Decimal(1))
+        if value.adjusted() > MAX_STORED_DIGITS:
+            raise ValueError(f"{value} has too many digits to store")
+        # Enough precision for every digit (the default context keeps 28).
+        value = value.quantize(Decimal(1), context=Context(prec=value.adjusted() + 1))
     if value.is_zero() and value.is_signed():
         value = value.copy_abs()
     return value

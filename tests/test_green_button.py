@@ -510,3 +510,12 @@ def test_a_utf16_feed_is_recognised_as_xml(account: str, tmp_path: Path) -> None
     text = (FEEDS / "water.xml").read_text().replace('encoding="UTF-8"', 'encoding="UTF-16"')
     feed.write_bytes(text.encode("utf-16"))
     assert "usage_segments: " in run(feed, "--account", account)
+
+
+def test_an_integer_longer_than_64_bits_and_an_impossible_updated_are_handled() -> None:
+    text = (FEEDS / "water.xml").read_text()
+    long = re.sub(r"<espi:value>[^<]*", "<espi:value>" + "9" * 5000, text, count=1)
+    with pytest.raises(DocumentError, match="more digits than an ESPI integer"):
+        espi.convert(long.encode(), account="acc-gb")
+    late = re.sub(r"<updated>[^<]*", "<updated>9999-12-31T23:59:59-05:00", text)
+    espi.convert(late.encode(), account="acc-gb")  # an unreadable time is no time

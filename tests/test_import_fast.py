@@ -382,3 +382,47 @@ def test_totals_and_aggregates_keep_every_digit() -> None:
         accumulator.add(0, value)
     [served] = accumulator.values
     assert str(served) == "1" + "0" * 79 + "12345678901234567890.123456792"
+
+
+# -- what the second round of attacks found ---------------------------------------------------
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("where", ['"x": NUMBER', '"bill_statements": [{"amount_due": NUMBER}]'])
+def test_a_run_of_thousands_of_digits_is_refused_with_its_place(where: str) -> None:
+    text = '{"accounts": [], ' + where.replace("NUMBER", "9" * 5000) + "}"
+    [(path, said)] = error_list(lambda: read_document(io.BytesIO(text.encode())))
+    assert path == "$" and said.startswith("more than 1000 digits in a row, line 1 column")
+
+
+@pytest.mark.django_db
+def test_a_value_with_a_large_positive_exponent_is_stored_with_all_its_digits() -> None:
+    from usage.models import UsageSegment
+
+    text = exactjson.dumps(minimal_document()).replace('{"eu":0.40}', '{"eu":1.5E+40}')
+    load_document(read_document(io.BytesIO(text.encode())))
+    assert UsageSegment.objects.get().values_json == '[[{"eu":15' + "0" * 39 + "}],[null]]"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("interval", "values", "end", "path", "message"),
+    [
+        (10**14, 1, "8000-01-01T00:00:00Z", "interval", "at most 2147483647 seconds"),
+        (Decimal("1E-7"), 1, "1950-01-01T00:00:00Z", "interval", "whole number of microseconds"),
+        (2 * 10**9, 2, "2076-10-02T07:06:40Z", "segment_end", "at most 2147483647 seconds"),
+    ],
+)
+def test_intervals_and_spans_the_server_cannot_compute_with_are_refused(
+    interval: Any, values: int, end: str, path: str, message: str
+) -> None:
+    doc = minimal_document()
+    doc["usage_segments"][0].update(
+        interval=interval,
+        segment_start="1950-01-01T00:00:00Z",
+        segment_end=end,
+        values=[[None]] * values,
+    )
+    parsed = error_list(lambda: load_document(parse_document(exactjson.dumps(doc))))
+    assert parsed == error_list(lambda: load_document(streamed(doc)))
+    assert any(p == f"usage_segments[0].{path}" and message in m for p, m in parsed), parsed

@@ -211,11 +211,11 @@ def _atom_time(text: str | None) -> datetime | None:
     text = text.strip().replace("z", "Z")
     try:
         moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        if moment.tzinfo is None:
+            moment = moment.replace(tzinfo=UTC)
+        return moment.astimezone(UTC).replace(microsecond=0)
+    except (ValueError, OverflowError):
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).replace(microsecond=0)
 
 
 @lru_cache(maxsize=1024)
@@ -411,6 +411,8 @@ def _int(text: str | None, path: str, what: str = "an integer") -> int | None:
     text = text.strip()
     if not _INTEGER.fullmatch(text):
         raise DocumentError(path, f"expected {what}, got {text[:40]!r}")
+    if len(text.lstrip("+-")) > 19:
+        raise DocumentError(path, f"more digits than an ESPI integer (64 bits) has: {text[:40]}…")
     return int(text)
 
 

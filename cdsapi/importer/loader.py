@@ -34,7 +34,7 @@ from bills.models import BillSection, BillStatement
 from cdsapi import enums, exactjson
 from cdsapi.importer import bulk
 from cdsapi.importer.errors import DEFAULT_MAX_ERRORS, DocumentError, ErrorCollector
-from cdsapi.importer.schema import ImportDocument, UsageSegmentDoc
+from cdsapi.importer.schema import MAX_SEGMENT_SECONDS, ImportDocument, UsageSegmentDoc
 from cdsapi.importer.stream import (
     Reread,
     StreamedDocument,
@@ -578,11 +578,20 @@ class Loader:
             except ValidationError:
                 raise Reread from None
         count = plain.count if plain is not None else len(seg.values)
-        if seg.segment_end != seg.expected_end(count):
+        try:
+            expected = seg.expected_end(count)
+        except (OverflowError, ValueError):
+            expected = None
+        if seg.segment_end != expected:
+            where = expected.isoformat() if expected else "an instant past any date"
             errors.add(
                 f"{base}.segment_end",
-                f"expected {seg.expected_end(count).isoformat()} "
-                f"(segment_start + {count} value sets x interval {seg.interval}s)",
+                f"expected {where} (segment_start + {count} value sets x interval {seg.interval}s)",
+            )
+        elif (seg.segment_end - seg.segment_start).total_seconds() > MAX_SEGMENT_SECONDS:
+            errors.add(
+                f"{base}.segment_end",
+                f"a segment covers at most {MAX_SEGMENT_SECONDS} seconds (68 years); split it",
             )
         self.progress(1)
         if plain is not None:

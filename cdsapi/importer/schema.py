@@ -6,6 +6,7 @@ so that a document exported from any CDS server loads, and ignored: the server d
 """
 
 from datetime import datetime, timedelta
+from decimal import MAX_PREC, Context
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -33,6 +34,10 @@ from cdsapi.importer.types import (
     Username,
     one_of,
 )
+
+# A segment's span is stored in seconds as a 32-bit integer (its series' longest segment).
+MAX_SEGMENT_SECONDS = 2**31 - 1
+_EXACT = Context(prec=MAX_PREC)
 
 
 class Strict(BaseModel):
@@ -362,6 +367,11 @@ class UsageSegmentDoc(CdsMetadata):
     def positive_interval(cls, value: Any) -> Any:
         if value <= 0:
             raise ValueError("interval must be a positive number of seconds")
+        if value > MAX_SEGMENT_SECONDS:
+            raise ValueError(f"interval must be at most {MAX_SEGMENT_SECONDS} seconds")
+        micro = value.scaleb(6, context=_EXACT)
+        if micro != micro.to_integral_value(context=_EXACT):
+            raise ValueError("interval must be a whole number of microseconds")
         return value
 
     @property

@@ -321,19 +321,25 @@ _SURROGATE_ESCAPE = re.compile(
     rb"(\\+)u[dD]([89a-fA-F])[0-9a-fA-F]{2}(\\u[dD][c-fC-F][0-9a-fA-F]{2})?"
 )
 CHECK_CHUNK = 4 << 20
+# Digits in a row: more than any value CDS stores (10^100) and Python converts to an int,
+# or than an id (128 characters) holds. ijson crashes on an integer of 4,300 digits or more.
+MAX_DIGITS = 1000
 
 
 def check_text(fp: IO[bytes]) -> None:
     """Raise ``DocumentError`` for what yajl gets wrong rather than reports: bytes that are
     not UTF-8 (it raises a bare ``UnicodeDecodeError``) and a ``\\uD800``-``\\uDFFF``
-    escape that is not half of a pair (it turns one into ``?``). Says where, by line and
+    escape that is not half of a pair (it turns one into ``?``); and a run of more than
+    ``MAX_DIGITS`` digits (ijson crashes on a long integer). Says where, by line and
     column."""
     fp.seek(0)
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, carry, judged = 0, b"", 0  # judged: how much of ``carry`` was judged already
+    digits = 0  # digits in a row at the end of the text read so far
     while True:
         chunk = fp.read(CHECK_CHUNK)
         final = len(chunk) < CHECK_CHUNK
+        digits = _check_digits(fp, chunk, offset, digits)
         pending = decoder.getstate()[0]
         if pending or not chunk.isascii():
             try:
@@ -367,6 +373,25 @@ def check_text(fp: IO[bytes]) -> None:
             return
         carry = text[keep:]
         judged = 0 if waiting else len(carry)
+
+
+def _check_digits(fp: IO[bytes], chunk: bytes, offset: int, before: int) -> int:
+    """Raise ``DocumentError`` for a run of more than ``MAX_DIGITS`` digits in ``chunk``
+    (after ``before`` digits at the end of the text before it); the digits at its end."""
+    data = np.frombuffer(chunk, dtype=np.uint8)
+    others = np.flatnonzero((data < ord("0")) | (data > ord("9")))
+    bounds = np.concatenate(([-1], others, [len(chunk)]))
+    runs = np.diff(bounds) - 1
+    runs[0] += before
+    longest = int(np.argmax(runs))
+    if runs[longest] > MAX_DIGITS:
+        start = offset + int(bounds[longest + 1]) - int(runs[longest])
+        raise DocumentError(
+            "$",
+            f"more than {MAX_DIGITS} digits in a row{_where(fp, start)}: no number or id "
+            "this server stores has that many",
+        )
+    return int(runs[-1])
 
 
 def _where(fp: IO[bytes], position: int) -> str:
