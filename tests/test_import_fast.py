@@ -426,3 +426,18 @@ def test_intervals_and_spans_the_server_cannot_compute_with_are_refused(
     parsed = error_list(lambda: load_document(parse_document(exactjson.dumps(doc))))
     assert parsed == error_list(lambda: load_document(streamed(doc)))
     assert any(p == f"usage_segments[0].{path}" and message in m for p, m in parsed), parsed
+
+
+@pytest.mark.parametrize("chunk", [1, 2, 3, 7, 1000, 4 << 20])
+def test_digits_in_a_row_are_counted_across_chunks(monkeypatch, chunk: int) -> None:
+    monkeypatch.setattr(stream, "CHECK_CHUNK", chunk)
+    for text, refused in (
+        (b'{"a": ' + b"9" * 1001 + b"}", True),
+        (b'{"a": ' + b"9" * 1000 + b"}", False),
+        (b'{"a": "x' + b"9" * 999 + b'y", "b": ' + b"9" * 999 + b"}", False),
+    ):
+        if refused:
+            with pytest.raises(DocumentError, match="line 1 column 7"):
+                stream.check_text(io.BytesIO(text))
+        else:
+            stream.check_text(io.BytesIO(text))

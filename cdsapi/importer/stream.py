@@ -379,19 +379,22 @@ def _check_digits(fp: IO[bytes], chunk: bytes, offset: int, before: int) -> int:
     """Raise ``DocumentError`` for a run of more than ``MAX_DIGITS`` digits in ``chunk``
     (after ``before`` digits at the end of the text before it); the digits at its end."""
     data = np.frombuffer(chunk, dtype=np.uint8)
-    others = np.flatnonzero((data < ord("0")) | (data > ord("9")))
-    bounds = np.concatenate(([-1], others, [len(chunk)]))
-    runs = np.diff(bounds) - 1
-    runs[0] += before
+    digit = np.concatenate(([False], (data >= ord("0")) & (data <= ord("9")), [False]))
+    edges = np.flatnonzero(digit[1:] != digit[:-1])  # where each run starts, then ends
+    if not len(edges):
+        return 0
+    runs = edges[1::2] - edges[::2]
+    if edges[0] == 0:
+        runs[0] += before
     longest = int(np.argmax(runs))
     if runs[longest] > MAX_DIGITS:
-        start = offset + int(bounds[longest + 1]) - int(runs[longest])
+        start = offset + int(edges[2 * longest + 1]) - int(runs[longest])
         raise DocumentError(
             "$",
             f"more than {MAX_DIGITS} digits in a row{_where(fp, start)}: no number or id "
             "this server stores has that many",
         )
-    return int(runs[-1])
+    return int(runs[-1]) if edges[-1] == len(chunk) else 0
 
 
 def _where(fp: IO[bytes], position: int) -> str:
