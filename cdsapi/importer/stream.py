@@ -5,7 +5,8 @@ file first), twice or more: ``read_stream`` validates every object of every top-
 with its pydantic model, one object at a time, reports schema errors with their JSON paths in
 document order, and hands each valid object to a callback (which keeps only the small things
 the cross-object checks need, never the objects); ``StreamedDocument.objects`` then reads one
-list again, object by object, for the checks and the writes.
+list again, object by object, for the checks and the writes. ``read_fast`` is its common
+case, several times faster; ``check_text`` comes before either.
 
 Numbers come as ``int`` or exact ``Decimal`` (``use_float=False``), as with
 ``cdsapi.exactjson.loads``: ``0.40`` stays ``0.40``. Only ijson's C backend is used (the pure
@@ -413,9 +414,10 @@ def _where(fp: IO[bytes], position: int) -> str:
 
 def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> StreamedDocument | None:
     """The common case of ``read_stream``, several times faster: a document whose every key
-    is a list of this schema, each found by ``find_layout`` and read by ijson's C item
-    parser. The usage segments are validated as they are loaded (``Reread`` if one is
-    wrong), the other lists here. ``None`` for a document to read the general way: one
+    is a list of this schema, each found by ``find_layout``. The lists but the usage
+    segments are read here by ijson's C item parser and validated; the usage segments are
+    read by msgspec and validated as they are loaded (``StreamedDocument._shells``;
+    ``Reread`` if one is wrong). ``None`` for a document to read the general way: one
     with anything unusual or wrong (then ``on_object`` may have seen some of its objects)."""
     try:
         layout = find_layout(fp)
