@@ -442,3 +442,13 @@ def test_a_cursor_is_accepted_only_as_the_server_gave_it(far_dated, api, token_f
     edited = f"{payload}:{signature[:-1]}{'A' if signature[-1] != 'A' else 'B'}"
     response = api.get("usage-segments", token, limit=2, cursor=edited)
     assert response.status_code == 400
+
+
+def test_an_aggregate_id_of_a_period_before_the_year_1000_names_its_start() -> None:
+    from datetime import UTC, datetime
+
+    from usage.serving import _compact, _start_of
+
+    start = datetime(999, 12, 1, 7, 52, 58, tzinfo=UTC)
+    assert _compact(start) == "09991201T075258Z"
+    assert _start_of(f"agg-{'0' * 24}-{_compact(start)}") == start

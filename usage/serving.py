@@ -433,7 +433,7 @@ class _Group:
 def _compact(moment: datetime) -> str:
     utc = moment.astimezone(UTC)
     fraction = f".{utc.microsecond:06d}" if utc.microsecond else ""
-    return f"{utc:%Y%m%dT%H%M%S}{fraction}Z"
+    return f"{utc.year:04d}{utc:%m%dT%H%M%S}{fraction}Z"  # (%Y writes the year 999 as 999)
 
 
 _AGGREGATE_ID = re.compile(r"^agg-[0-9a-f]{24}-(\d{8}T\d{6}(?:\.\d{6})?)Z$")
