@@ -16,7 +16,6 @@ reports errors as they should be reported.
 """
 
 import json
-from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import IO, Any
 
@@ -24,7 +23,7 @@ import numpy as np
 
 CHUNK = 4 << 20  # position arrays are 8 bytes per bracket: a few tens of MB at most
 _QUOTE, _BACKSLASH = ord('"'), ord("\\")
-_SPACE = b" \t\r\n"  # JSON's whitespace
+JSON_SPACE = b" \t\r\n"
 _OPEN = np.zeros(256, dtype=np.int8)
 _OPEN[[ord("["), ord("{")]] = 1
 _OPEN[[ord("]"), ord("}")]] = -1
@@ -194,7 +193,7 @@ def _top_level(fp: IO[bytes], scan: _Scan) -> list[Entry] | None:
         position = region.end
     pieces.append(_read(fp, position, last + 1))
     head, tail = _read(fp, 0, first), _read(fp, last + 1, None)
-    if head.strip(_SPACE) or tail.strip(_SPACE):
+    if head.strip(JSON_SPACE) or tail.strip(JSON_SPACE):
         return None
     try:
         pairs = json.loads(b"".join(pieces), object_pairs_hook=lambda pairs: pairs)
@@ -232,9 +231,3 @@ class RegionReader:
         data = self.fp.read(size)
         self.left -= len(data)
         return data
-
-
-def region_bytes(fp: IO[bytes], region: Region) -> Iterator[bytes]:
-    reader = RegionReader(fp, region)
-    while data := reader.read(1 << 20):
-        yield data

@@ -1026,8 +1026,15 @@ def read_document(fp: IO[bytes], *, max_errors: int = DEFAULT_MAX_ERRORS) -> Str
     summary = Summary()
     doc = read_fast(fp, summary.add)
     if doc is None:
-        summary = Summary()
-        doc = read_stream(fp, max_errors, summary.add)
+        return _read_generally(fp, max_errors)
+    doc.summary = summary.done()
+    return doc
+
+
+def _read_generally(fp: IO[bytes], max_errors: int) -> StreamedDocument:
+    """``read_stream`` with the summary the loader's checks need."""
+    summary = Summary()
+    doc = read_stream(fp, max_errors, summary.add)
     doc.summary = summary.done()
     return doc
 
@@ -1048,7 +1055,4 @@ def load_document(
         # Read fast, found wrong while loading (and rolled back): read it the general way,
         # which lists every error in document order.
         assert isinstance(doc, StreamedDocument)
-        summary = Summary()
-        again = read_stream(doc.fp, max_errors, summary.add)
-        again.summary = summary.done()
-        return Loader(again, progress, max_errors).run()
+        return Loader(_read_generally(doc.fp, max_errors), progress, max_errors).run()

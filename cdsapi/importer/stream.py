@@ -25,7 +25,14 @@ import numpy as np
 from pydantic import BaseModel, SkipValidation, ValidationError
 
 from cdsapi.importer.errors import DocumentError, Error, validation_errors
-from cdsapi.importer.layout import MAX_DEPTH, Region, RegionReader, TooDeep, find_layout
+from cdsapi.importer.layout import (
+    JSON_SPACE,
+    MAX_DEPTH,
+    Region,
+    RegionReader,
+    TooDeep,
+    find_layout,
+)
 from cdsapi.importer.schema import ImportDocument, UsageSegmentDoc
 
 _ijson = ijson.get_backend("yajl2_c")  # raises ImportError without the C backend
@@ -62,8 +69,7 @@ _SegmentShell = msgspec.defstruct(
 _SHELL_FIELDS = _SegmentShell.__struct_fields__
 _read_shells = msgspec.json.Decoder(list[_SegmentShell], float_hook=Decimal).decode
 read_values = msgspec.json.Decoder(float_hook=Decimal).decode  # values that are not plain
-SHELL_BYTES = 4 << 20
-_JSON_SPACE = b" \t\r\n"  # the items read by one msgspec call: about this many bytes
+SHELL_BYTES = 4 << 20  # the items read by one msgspec call: about this many bytes
 
 
 class Reread(Exception):
@@ -289,7 +295,7 @@ class StreamedDocument:
             self.fp.seek(position)
             text = self.fp.read(stop - position)
             if n:  # the comma after the group before
-                text = text.lstrip(_JSON_SPACE)
+                text = text.lstrip(JSON_SPACE)
                 if not text.startswith(b","):
                     raise Reread
                 text = text[1:]
@@ -436,7 +442,8 @@ def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> Stre
     try:
         for key, region in regions.items():
             if key == DEFERRED:
-                if not region.items and _read(fp, region).strip(b"[]" + _JSON_SPACE):
+                empty = RegionReader(fp, region).read(1 << 20).strip(b"[]" + JSON_SPACE)
+                if not region.items and empty:
                     return None  # items, but no objects: the general reading says what
                 counts[key] = region.items
                 continue
@@ -448,11 +455,6 @@ def read_fast(fp: IO[bytes], on_object: Callable[[str, int, Any], None]) -> Stre
     except (ValidationError, ijson.JSONError):
         return None
     return StreamedDocument(fp, list(regions), counts, regions)
-
-
-def _read(fp: IO[bytes], region: Region) -> bytes:
-    fp.seek(region.start)
-    return fp.read(min(region.end - region.start, 1 << 20))
 
 
 def read_stream(

@@ -80,6 +80,23 @@ _NUMBER_TYPES = frozenset((Decimal, int))
 _NEGATIVE_ZERO = re.compile(r" -0(?:\.0*)? ")
 
 
+_NUMBER_CHARS = str.maketrans("", "", "0123456789.- ")
+
+
+def _plain_numbers(texts: list[str]) -> bool:
+    """Whether number texts are stored exactly as written: digits, point and sign only (no
+    exponent), at most 100 characters, no negative zero (stored as zero), and nothing
+    ``str(Decimal)`` would write with an exponent (``0.0000001``; ``0.000000`` is left to
+    the long way too)."""
+    joined = " ".join(texts)
+    return not (
+        joined.translate(_NUMBER_CHARS)
+        or (texts and max(map(len, texts)) > 100)
+        or "0.000000" in joined
+        or ("-0" in joined and _NEGATIVE_ZERO.search(f" {joined} "))
+    )
+
+
 class Plain(NamedTuple):
     """Value sets found plain: as stored (``exactjson.dumps`` of what ``check_values``
     returns), each format's non-null numbers (what ``totals`` reads), and how many sets."""
@@ -120,11 +137,8 @@ def plain_values(values: Any, keys: list[str]) -> Plain | None:
         if int in kinds:
             found = list(map(Decimal, found))
         strings = list(map(str, found))
-        joined = " ".join(strings)
-        if "E" in joined or (strings and max(map(len, strings)) > 100):
-            return None  # exponents and huge magnitudes are checked the long way
-        if "-0" in joined and _NEGATIVE_ZERO.search(f" {joined} "):
-            return None  # negative zero is stored as zero
+        if not _plain_numbers(strings):
+            return None
         objects = list(map(f'{{"{key}":%s}}'.__mod__, strings))
         if nulls:
             spread = ["null"] * len(column)
@@ -136,9 +150,6 @@ def plain_values(values: Any, keys: list[str]) -> Plain | None:
         numbers.append(found)
     rows = texts[0] if len(texts) == 1 else list(map(",".join, zip(*texts, strict=True)))
     return Plain("[[" + "],[".join(rows) + "]]", numbers, len(values))
-
-
-_NUMBER_CHARS = str.maketrans("", "", "0123456789.- ")
 
 
 def plain_json(raw: bytes, keys: list[str]) -> Plain | None:
@@ -179,13 +190,7 @@ def plain_json(raw: bytes, keys: list[str]) -> Plain | None:
         ):
             return None
         numbers = list(map(itemgetter(slice(len(head), -1)), objects))
-        joined = " ".join(numbers)
-        if (
-            joined.translate(_NUMBER_CHARS)
-            or (numbers and max(map(len, numbers)) > 100)
-            or "0.000000" in joined
-            or ("-0" in joined and _NEGATIVE_ZERO.search(f" {joined} "))
-        ):
+        if not _plain_numbers(numbers):
             return None
         columns.append(list(map(Decimal, numbers)))
     return Plain(text, columns, len(rows))
