@@ -704,6 +704,10 @@ MAX_RUN = 10_000
 MAX_HELD = 30_000
 
 
+def _start(reading: Reading) -> int:
+    return reading.start
+
+
 class _Segments:
     """Usage segments from each block's readings, in feed order: per MeterReading, runs of
     equal back-to-back durations across its blocks (so a DST day or a change of interval
@@ -726,7 +730,8 @@ class _Segments:
             run = plan.run
             last = run[-1] if run else None
             if last is not None and r.start < last.start + last.duration:
-                same = next((x for x in reversed(run) if x.start == r.start), None)
+                at = bisect.bisect_left(run, r.start, key=_start)  # (a run is in time order)
+                same = run[at] if at < len(run) and run[at].start == r.start else None
                 if same is not None and (same.duration, same.value, same.cost, same.quality) == (
                     r.duration, r.value, r.cost, r.quality
                 ):  # fmt: skip

@@ -494,10 +494,9 @@ class Loader:
 
     def _staff_usernames(self) -> set[str]:
         """The document's customers that are staff users (or superusers) already."""
-        names = self.summary.usernames if self.summary else set()
-        if not names:
+        if not self.summary.usernames:
             return set()
-        users = get_user_model().objects.filter(username__in=names)
+        users = get_user_model().objects.filter(username__in=self.summary.usernames)
         return set(
             users.filter(models.Q(is_staff=True) | models.Q(is_superuser=True)).values_list(
                 "username", flat=True
