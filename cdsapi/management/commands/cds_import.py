@@ -104,9 +104,16 @@ class Command(BaseCommand):
 
     def handle(self, *args: Any, **options: Any) -> None:
         refuse_control_characters(options)
-        # What the process holds so far lives to its end: the garbage collector need not
-        # look at it again each time the import's millions of new objects trigger it.
+        # What the process holds so far outlives the import: the garbage collector need not
+        # look at it again each time the import's millions of new objects trigger it (and
+        # looks again afterwards, for a process that goes on, as a test run does).
         gc.freeze()
+        try:
+            self._import(options)
+        finally:
+            gc.unfreeze()
+
+    def _import(self, options: dict[str, Any]) -> None:
         source = options["file"]
         try:
             if source == "-":
