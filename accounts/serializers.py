@@ -12,7 +12,24 @@ from accounts.models import (
     ServiceContract,
     ServicePoint,
 )
+from accounts.queries import json_list
 from cdsapi.api.serializers import CdsModelSerializer
+
+
+class LinkedIds(serializers.Field):
+    """The ids a many-to-many link names: read from the ``<name>_ids`` annotation the
+    listing query adds (``accounts.queries.linked_ids``), else from the relation."""
+
+    def __init__(self, slug_field: str) -> None:
+        super().__init__(read_only=True, source="*")
+        self.slug_field = slug_field
+
+    def to_representation(self, value: object) -> list[str]:
+        annotated = getattr(value, f"{self.field_name}_ids", None)
+        if annotated is not None:
+            return json_list(annotated)
+        related = getattr(value, self.field_name).all()
+        return [getattr(linked, self.slug_field) for linked in related]
 
 
 class AccountSerializer(CdsModelSerializer):
@@ -59,12 +76,8 @@ class ServiceContractSerializer(CdsModelSerializer):
 
 
 class ServicePointSerializer(CdsModelSerializer):
-    current_servicecontracts = serializers.SlugRelatedField(
-        many=True, read_only=True, slug_field="cds_servicecontract_id"
-    )
-    previous_servicecontracts = serializers.SlugRelatedField(
-        many=True, read_only=True, slug_field="cds_servicecontract_id"
-    )
+    current_servicecontracts = LinkedIds("cds_servicecontract_id")
+    previous_servicecontracts = LinkedIds("cds_servicecontract_id")
 
     class Meta:
         model = ServicePoint
@@ -85,12 +98,8 @@ class ServicePointSerializer(CdsModelSerializer):
 
 
 class MeterDeviceSerializer(CdsModelSerializer):
-    current_servicepoints = serializers.SlugRelatedField(
-        many=True, read_only=True, slug_field="cds_servicepoint_id"
-    )
-    previous_servicepoints = serializers.SlugRelatedField(
-        many=True, read_only=True, slug_field="cds_servicepoint_id"
-    )
+    current_servicepoints = LinkedIds("cds_servicepoint_id")
+    previous_servicepoints = LinkedIds("cds_servicepoint_id")
 
     class Meta:
         model = MeterDevice

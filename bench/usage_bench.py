@@ -1,17 +1,13 @@
-"""Usage serving benchmark (``make bench``): the endpoint against raw SQL on the same rows.
+"""The data set of ``make bench`` (``bench/api_bench.py``) and ``make bench-scale``.
 
-Builds its own data set in its own database (a SQLite file under var/, or ``<name>_bench``
-on the PostgreSQL server ``DATABASE_URL`` names): 50 meters, one with two years of
-15-minute net-metered data, one with only one month, the rest a month each. Each case is
-warmed up, then timed over repeated runs; the table shows medians and the last line is JSON.
+50 accounts, each with an electric service (contract, point, meter) and a gas one, and two
+years of monthly bill statements with one section each. One electric meter has two years of
+15-minute net-metered data, the others one month (June 2025) each.
 """
 
 import os
 import random
-import statistics
 import sys
-import time
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
@@ -25,6 +21,13 @@ FIRST_DAY = date(2024, 11, 1)
 DAYS = 730
 MONTH = (date(2025, 6, 1), date(2025, 7, 1))
 METERS = 50
+ENTITY = {
+    "id": "ent-bench",
+    "types": ["distributor", "supplier"],
+    "entity_number": "US-XX-BENCH",
+    "entity_name": "Bench Power",
+    "entity_abbreviation": "BP",
+}
 RUNS = int(os.environ.get("BENCH_RUNS", "25"))
 WARMUP = 5
 
@@ -77,6 +80,140 @@ def day_values(rng: random.Random, day: date) -> list[list[dict[str, Decimal]]]:
     return rows
 
 
+def gas(doc: dict[str, list], m: int, acc: str, meta: dict[str, str]) -> None:
+    """A gas service without interval data: a second contract, point and meter."""
+    sc, sp, md = f"sc-g{m:02d}", f"sp-g{m:02d}", f"md-g{m:02d}"
+    doc["service_contracts"].append(
+        {
+            "cds_servicecontract_id": sc,
+            **meta,
+            "cds_account_id": acc,
+            "contract_number": f"G{m:05d}",
+            "contract_types": ["utility_service"],
+            "contract_status": "active",
+            "service_types": ["natural_gas"],
+        }
+    )
+    doc["service_points"].append(
+        {
+            "cds_servicepoint_id": sp,
+            **meta,
+            "servicepoint_number": f"GP{m:05d}",
+            "servicepoint_types": ["natural_gas"],
+            "current_servicecontracts": [sc],
+            "timezone": "America/Los_Angeles",
+        }
+    )
+    doc["meter_devices"].append(
+        {
+            "cds_meterdevice_id": md,
+            **meta,
+            "meter_number": f"GM{m:05d}",
+            "meter_types": ["natural_gas_usage"],
+            "current_servicepoints": [sp],
+        }
+    )
+
+
+def bills(
+    doc: dict[str, list], m: int, acc: str, sc: str, sp: str, md: str, meta: dict[str, str]
+) -> None:
+    """24 monthly statements, each with one section shaped like a real bill's."""
+    for n in range(24):
+        month = date(2024 + (10 + n) // 12, (10 + n) % 12 + 1, 1)
+        following = date(month.year + month.month // 12, month.month % 12 + 1, 1)
+        key = f"{m:02d}-{month:%Y-%m}"
+        start, end = month.isoformat(), (following - timedelta(days=1)).isoformat()
+        usage = Decimal(500 + 7 * n + m)
+        fixed, energy = Decimal("12.00"), (usage * Decimal("0.31")).quantize(Decimal("0.01"))
+        tax = ((fixed + energy) * Decimal("0.0425")).quantize(Decimal("0.01"))
+        total = fixed + energy + tax
+        statement_id = f"bst-{key}"
+        doc["bill_sections"].append(
+            {
+                "cds_billsection_id": f"bsec-{key}",
+                **meta,
+                "cds_billstatement_id": statement_id,
+                "cds_account_id": acc,
+                "section_types": ["service_contract", "electric", "distribution", "supply"],
+                "start_date": start,
+                "end_date": end,
+                "currency": "USD",
+                "distribution_entity": ENTITY,
+                "supply_entity": ENTITY,
+                "related_servicecontracts": [sc],
+                "related_servicepoints": [sp],
+                "related_meterdevices": [md],
+                "related_billsections": [],
+                "usage_details": [
+                    {
+                        "id": f"ud-{key}",
+                        "name": "Total kWh",
+                        "types": ["electric_usage", "ami_reading"],
+                        "value": usage,
+                        "units": "kWh",
+                        "start_date": start,
+                        "end_date": end,
+                    }
+                ],
+                "cost_details": [
+                    {"id": f"cd-{key}-1", "name": "Total", "types": ["overall_total"]}
+                    | {"cost": total},
+                    {"id": f"cd-{key}-2", "name": "Taxes", "types": ["taxes"], "cost": tax},
+                ],
+                "line_items": [
+                    {
+                        "id": f"li-{key}-{k}",
+                        "name": name,
+                        "types": types,
+                        "start_date": start,
+                        "end_date": end,
+                        "cost": cost,
+                        "value": value,
+                        "rate": rate,
+                        "related_usage_details": [f"ud-{key}"] if value else [],
+                        "related_cost_details": [f"cd-{key}-1"],
+                        **({"units": "kWh"} if value else {}),
+                    }
+                    for k, (name, types, cost, value, rate) in enumerate(
+                        [
+                            ("Customer Charge", ["fixed_charge"], fixed, None, None),
+                            ("Energy", ["usage_charge"], energy, usage, Decimal("0.31")),
+                            ("Tax", ["tax"], tax, None, None),
+                        ]
+                    )
+                ],
+            }
+        )
+        doc["bill_statements"].append(
+            {
+                "cds_billstatement_id": statement_id,
+                **meta,
+                "cds_account_id": acc,
+                "statement_date": following.replace(day=5).isoformat(),
+                "currency": "USD",
+                "previous_balance_amount": total,
+                "previous_balance_paid": total,
+                "previous_balance_unpaid": Decimal("0.00"),
+                "new_charges_amount": total,
+                "new_charges": [
+                    {
+                        "id": f"nc-{key}",
+                        "name": "Electric Service Charges",
+                        "types": ["electric_total"],
+                        "amount": total,
+                        "included_in_amount_due": True,
+                        "related_billsections": [f"bsec-{key}"],
+                    }
+                ],
+                "new_balance_amount": total,
+                "amount_due": total,
+                "amount_due_date": (following + timedelta(days=25)).isoformat(),
+                "account_programs": [],
+            }
+        )
+
+
 def document() -> dict[str, Any]:
     meta = {
         "cds_created": "2024-10-01T00:00:00Z",
@@ -100,6 +237,8 @@ def document() -> dict[str, Any]:
             "service_contracts",
             "service_points",
             "meter_devices",
+            "bill_statements",
+            "bill_sections",
             "usage_segments",
         )
     }
@@ -133,6 +272,8 @@ def document() -> dict[str, Any]:
                 "current_servicepoints": [sp],
             }
         )
+        gas(doc, m, acc, meta)
+        bills(doc, m, acc, sc, sp, md, meta)
         rng = random.Random(m)
         days = (
             range(DAYS)
@@ -159,165 +300,3 @@ def document() -> dict[str, Any]:
                 }
             )
     return doc
-
-
-def median_ms(action: Any, runs: int = RUNS) -> float:
-    for _ in range(WARMUP):
-        action()
-    samples = []
-    for _ in range(runs):
-        begin = time.perf_counter()
-        action()
-        samples.append(time.perf_counter() - begin)
-    return statistics.median(samples) * 1000
-
-
-def main() -> None:
-    os.environ["DATABASE_URL"] = bench_database()
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "cdsapi.settings")
-    import django
-
-    django.setup()
-    from django.core.management import call_command
-    from django.db import connection
-    from django.test import Client
-    from django.test.utils import CaptureQueriesContext
-    from django.utils import timezone
-
-    from accesslog.models import AccessLogEntry
-    from accounts.models import Account
-    from cdsapi import exactjson
-    from cdsapi.grants import lifecycle
-    from cdsapi.importer.loader import load_document, parse_document
-    from cdsapi.models import Application
-
-    call_command("migrate", verbosity=0)
-    doc = document()
-    value_sets = sum(len(seg["values"]) for seg in doc["usage_segments"])
-    began = time.perf_counter()
-    load_document(parse_document(exactjson.dumps(doc)))
-    loaded = time.perf_counter() - began
-    client_app = Application.objects.create(
-        name="bench",
-        client_id="bench",
-        client_type="confidential",
-        authorization_grant_type="client-credentials",
-    )
-
-    def token(account: str, **entry: str) -> str:
-        grant = lifecycle.create_grant(client_app, [account], [{"type": "cds_usage", **entry}])
-        return lifecycle.issue_token(grant)[0]
-
-    http = Client()
-
-    def endpoint(bearer: str, **params: Any) -> Any:
-        def call() -> None:
-            response = http.get(
-                "/cds-customerdata-api/v1/usage-segments",
-                params,
-                HTTP_AUTHORIZATION=f"Bearer {bearer}",
-            )
-            assert response.status_code == 200, response.content[:300]
-
-        return call
-
-    big = Account.objects.get(cds_account_id="acc-00").pk
-
-    def raw(sql: str, *args: Any) -> Any:
-        def call() -> None:
-            with connection.cursor() as cursor:
-                cursor.execute(sql, args)
-                cursor.fetchall()
-
-        return call
-
-    month_start, month_end = local_midnight(MONTH[0]), local_midnight(MONTH[1])
-    intervals = token("acc-00")
-    monthly = token("acc-00", aggregation_type="monthly_aggregates")
-    month_on_big = token("acc-00", segment_start=stamp(month_start), segment_end=stamp(month_end))
-    month_on_small = token("acc-01", segment_start=stamp(month_start), segment_end=stamp(month_end))
-
-    page = median_ms(endpoint(intervals, limit=100))
-    page_raw = median_ms(
-        raw(
-            "SELECT * FROM usage_usagesegment WHERE account_id = %s "
-            "ORDER BY segment_start LIMIT 100",
-            big,
-        )
-    )
-    months = median_ms(endpoint(monthly))
-    months_raw = median_ms(
-        raw(
-            "SELECT * FROM usage_usagesegment WHERE account_id = %s ORDER BY segment_start",
-            big,
-        )
-    )
-    window_big = median_ms(endpoint(month_on_big))
-    window_small = median_ms(endpoint(month_on_small))
-
-    def log_insert() -> None:
-        # The one INSERT the access log adds to every Customer Data API request.
-        AccessLogEntry.objects.create(
-            time=timezone.now(),
-            client_id="bench",
-            grant_id="g" * 32,
-            method="GET",
-            endpoint="usage-segments",
-            query="limit=100",
-            status=200,
-            rows=100,
-            duration_ms=7.5,
-            request_id=uuid.uuid4().hex,
-            accounts="acc-00",
-        )
-
-    log_p50 = median_ms(log_insert, runs=max(RUNS * 20, 200))
-
-    def queries(limit: int) -> int:
-        with CaptureQueriesContext(connection) as captured:
-            endpoint(intervals, limit=limit)()
-        return len(captured)
-
-    figures = {
-        "database": connection.vendor,
-        "intervals_page_ratio": round(page / page_raw, 2),
-        "monthly_2y_ratio": round(months / months_raw, 2),
-        "window_scaling": round(window_big / window_small, 2),
-        "queries_page_10": queries(10),
-        "queries_page_100": queries(100),
-        "access_log_insert_p50_ms": round(log_p50, 3),
-    }
-    rows = [
-        (f"import of the data set ({METERS} meters, {value_sets:,} value sets)", loaded * 1000),
-        ("intervals: page of 100 daily segments, endpoint", page),
-        ("intervals: the same 100 rows, raw SQL", page_raw),
-        ("monthly_aggregates over two years, endpoint", months),
-        ("monthly: all 730 stored rows, raw SQL", months_raw),
-        ("one-month window, two-year meter, endpoint", window_big),
-        ("one-month window, one-month meter, endpoint", window_small),
-        ("access log: one row's INSERT (every API request)", log_p50),
-    ]
-    print(f"{'case':<58} {'median ms':>10}")
-    for name, ms in rows:
-        print(f"{name:<58} {ms:>10.2f}")
-    print(f"(medians of {RUNS} runs after {WARMUP} warm-up runs; database {connection.vendor})")
-    targets = {"intervals_page_ratio": 4.0, "monthly_2y_ratio": 2.0, "window_scaling": 1.3}
-    for name, limit in targets.items():
-        verdict = "ok" if figures[name] <= limit else "MISSED"
-        print(f"{name:<24} {figures[name]:>6} (target <= {limit}) {verdict}")
-    same = figures["queries_page_10"] == figures["queries_page_100"] <= 6
-    print(
-        f"queries per request      {figures['queries_page_10']} at 10, "
-        f"{figures['queries_page_100']} at 100 (target: equal, <= 6) "
-        f"{'ok' if same else 'MISSED'}"
-    )
-    log_ok = figures["access_log_insert_p50_ms"] <= 0.5
-    print(
-        f"access log insert p50 (ms) {figures['access_log_insert_p50_ms']} (target <= 0.5, "
-        f"database {AccessLogEntry.objects.db}) {'ok' if log_ok else 'MISSED'}"
-    )
-    print(exactjson.dumps(figures))
-
-
-if __name__ == "__main__":
-    main()

@@ -152,6 +152,14 @@ class Grant(models.Model):
     def scopes(self) -> list[str]:
         return self.scope.split()
 
+    def selected_accounts(self) -> tuple[tuple[int, str], ...]:
+        """``(pk, cds_account_id)`` of the selected accounts: as read with the request's
+        token (``cdsapi.grants.oauth``, one query fewer per request), else read now."""
+        read = getattr(self, "cds_account_rows", None)
+        if read is not None:
+            return read
+        return tuple(self.accounts.order_by().values_list("pk", "cds_account_id"))
+
 
 class DirectAccess(models.Model):
     """A client's direct access (CDS-WG3-01 §6.2): the ``cds_query_*`` scopes it may ask for

@@ -17,15 +17,36 @@ from collections import OrderedDict
 from typing import Any
 
 from django.contrib.auth.hashers import make_password
+from django.db import connection
+from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
+from accounts.models import Account
+from accounts.queries import json_list
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.scopes import registry
 from cdsapi.grants.upstream import CLIENT_ADMIN
 from cdsapi.models import AccessToken, Application, AuthorizationCode, Grant, RefreshToken
+
+
+def _grant_accounts() -> RawSQL:
+    """The token's grant's selected accounts as a JSON array of ``[pk, cds_account_id]``,
+    read in the token's own query (``Grant.selected_accounts``)."""
+    qn = connection.ops.quote_name
+    link = Grant.accounts.through._meta
+    account = Account._meta
+    rows = (
+        f"FROM {qn(link.db_table)} l JOIN {qn(account.db_table)} a ON a.id = l.account_id "
+        f"WHERE l.grant_id = {qn(AccessToken._meta.db_table)}.cds_grant_id"
+    )
+    if connection.vendor == "postgresql":
+        sql = f"SELECT COALESCE(json_agg(json_build_array(a.id, a.cds_account_id)), '[]') {rows}"
+    else:
+        sql = f"SELECT json_group_array(json_array(a.id, a.cds_account_id)) {rows}"
+    return RawSQL(f"({sql})", ())
 
 
 class InvalidAuthorizationDetailsError(errors.OAuth2Error):
@@ -298,9 +319,15 @@ class CdsOAuth2Validator(OAuth2Validator):
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
         tokens = AccessToken.objects.select_related("application", "user", "cds_grant")
         try:
-            return tokens.get(token_checksum=checksum)
+            found = tokens.annotate(cds_account_rows=_grant_accounts()).get(
+                token_checksum=checksum
+            )
         except AccessToken.DoesNotExist:
             return None
+        if found.cds_grant is not None:
+            pairs = json_list(found.cds_account_rows)
+            found.cds_grant.cds_account_rows = tuple((pk, ident) for pk, ident in pairs)
+        return found
 
     def validate_bearer_token(self, token: str, scopes: list, request: Any) -> bool:
         valid = super().validate_bearer_token(token, scopes, request)

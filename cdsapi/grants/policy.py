@@ -199,7 +199,7 @@ class Policy:
             )
             rows = list(selected.values_list("pk", "cds_account_id", "number_version", "number"))
         else:
-            rows = [(*row, None, None) for row in selected.values_list("pk", "cds_account_id")]
+            rows = [(*row, None, None) for row in grant.selected_accounts()]
         return cls(
             account_pks=frozenset(pk for pk, *_ in rows),
             account_ids=frozenset(ident for _, ident, *_ in rows),
