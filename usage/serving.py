@@ -260,6 +260,10 @@ def interval_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, reque
         "-cds_modified",
         _binary("cds_usagesegment_id").asc(),
     )
+    if len(rule.policy.account_pks) == 1:
+        # One account: its (account, segment_start) index gives the order, and the LIMIT
+        # stops the scan after the page instead of sorting the whole history.
+        order = order[1:]
     # At most len(pieces) items come before the row at ``skip``, so it is served at or
     # before ``offset``; fetching len(pieces) + limit + 1 rows from there covers the page.
     skip = max(0, window.offset - len(pieces))
@@ -371,7 +375,7 @@ class _Group:
     name as the grant shows them, their timezone, one set of formats. Nothing hidden tells
     series apart: not the meter that recorded the data, nor a hidden service point's zone."""
 
-    order: int
+    rank: tuple[str, str, str]  # orders the series of one account: meter, zone, formats
     account: str
     account_pk: int
     meter: str
@@ -484,9 +488,9 @@ class _Aggregate:
         return self.group.members(self.n, self.start, self.period_end)
 
     @property
-    def key(self) -> tuple[str, datetime, int]:
+    def key(self) -> tuple[str, datetime, tuple[str, str, str]]:
         """Served order: account, period, series."""
-        return (self.group.account, self.start, self.group.order)
+        return (self.group.account, self.start, self.group.rank)
 
     @cached_property
     def sources(self) -> list[dict[str, Any]]:
@@ -504,11 +508,58 @@ class _Aggregate:
 
 
 def aggregate_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, request: Any) -> Page:
-    """One page of calendar-period aggregates, ordered by account, period, series."""
+    """One page of calendar-period aggregates, ordered by account, period, series.
+
+    Where it can, it reads only the rows near the page (``_Bounds``): what it builds from
+    them is checked to be what the whole window gives, else the whole window is read."""
     base = rule.rows()
     for flt, value in filters:
         if flt.level == ACCOUNT:
             base = flt.apply(base, value, rule)
+    tests = [(flt, value) for flt, value in filters if flt.level != ACCOUNT]
+    reach = _Reach.of(tests, Cursor.parse(params.get("cursor")))
+    window = Slice.of(params)
+    if reach.cursor is None and window.offset > MAX_AGGREGATE_OFFSET:
+        raise InvalidRequest(
+            f"offset: at most {MAX_AGGREGATE_OFFSET} on an aggregated view; "
+            "follow the next links (their cursor resumes anywhere at the cost of one page)"
+        )
+    bounds = _Bounds.of(rule, reach, tests, window)
+    if bounds is not None:
+        page = _aggregates(rule, base.filter(bounds.rows()), tests, reach, window, bounds)
+        if page is not None:
+            return _served(page, params, request, window)
+    page = _aggregates(rule, base, tests, reach, window, None)
+    assert page is not None  # only a bounded reading can fail its check
+    return _served(page, params, request, window)
+
+
+@dataclass
+class _Found:
+    """What a page of aggregates is made of, before it is rendered."""
+
+    items: list["_Aggregate"]
+    has_next: bool
+    back: dict[str, str] | None
+    presenter: "_Presenter"
+
+
+def _served(found: _Found, params: dict, request: Any, window: Slice) -> Page:
+    resume = {"cursor": Cursor.of(found.items[-1]).text} if found.has_next else {}
+    rows = _build(found.items, found.presenter)
+    return window.page(rows, found.has_next, params, request, resume, found.back)
+
+
+def _aggregates(
+    rule: Any,
+    base: QuerySet,
+    tests: list[tuple[Any, Any]],
+    reach: "_Reach",
+    window: Slice,
+    bounds: "_Bounds | None",
+) -> _Found | None:
+    """The page's aggregates from the rows of ``base``; None if ``bounds`` cut those rows
+    and the page is not wholly inside what they hold."""
     # The metadata timestamps come as database text: only their minimum or maximum is
     # served, texts from one database compare like the instants they stand for, and parsing
     # 3 x 730 of them into datetimes was half the time of two years of monthly aggregates.
@@ -529,13 +580,13 @@ def aggregate_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, requ
         ).order_by("segment_start", "pk")
     )
     presenter = _Presenter(rule.policy, {row["related_json"] for row in light})
-    tests = [(flt, value) for flt, value in filters if flt.level != ACCOUNT]
-    reach = _Reach.of(tests, Cursor.parse(params.get("cursor")))
     groups = [
         group
         for group in _groups(rule, light, presenter)
         if all(_may_match(group, flt, value) for flt, value in tests)
     ]
+    if bounds is not None and not bounds.promising(groups):
+        return None
     # Each series yields its periods lazily, in time order, from where the query starts;
     # merged, they are the served order. Only the periods up to the page's end are built.
     merged = heapq.merge(*(_series(group, rule, reach) for group in groups), key=_key)
@@ -544,36 +595,41 @@ def aggregate_page(rule: Any, filters: list[tuple[Any, Any]], params: dict, requ
         for a in merged
         if reach.after_cursor(a) and all(flt.admits(a, value, rule) for flt, value in tests)
     )
-    window = Slice.of(params)
-    if reach.cursor is None and window.offset > MAX_AGGREGATE_OFFSET:
-        raise InvalidRequest(
-            f"offset: at most {MAX_AGGREGATE_OFFSET} on an aggregated view; "
-            "follow the next links (their cursor resumes anywhere at the cost of one page)"
-        )
     skip = 0 if reach.cursor else window.offset
-    found = list(islice(admitted, skip, skip + window.limit + 1))
+    walked = list(islice(admitted, skip + window.limit + 1))
+    found = walked[skip:]
     page, has_next = found[: window.limit], len(found) > window.limit
-    resume = {"cursor": Cursor.of(page[-1]).text} if has_next else {}
+    if bounds is not None and not bounds.holds(walked, groups, forward=True, whole=has_next):
+        return None
+    if bounds is not None and any(not a.members for a in page):
+        # A period without data shows the references of every row of its series.
+        return None
     back = None
     if reach.cursor is not None:
         # Far into a walk the previous page's offset may be past what offsets reach, so its
         # link carries a cursor too.
         anchor = page[0].key if page else reach.cursor.key
-        back = _back(groups, rule, reach, tests, anchor, inclusive=not page, limit=window.limit)
-    return window.page(_build(page, presenter), has_next, params, request, resume, back)
+        earlier = _earlier(groups, rule, reach, tests, anchor, not page, window.limit)
+        if bounds is not None and not bounds.holds(
+            earlier, groups, forward=False, whole=len(earlier) > window.limit
+        ):
+            return None
+        more = len(earlier) > window.limit
+        back = {"cursor": Cursor.of(earlier[window.limit]).text} if more else {}
+    return _Found(page, has_next, back, presenter)
 
 
-def _back(
+def _earlier(
     groups: list["_Group"],
     rule: Any,
     reach: "_Reach",
     tests: list[tuple[Any, Any]],
-    anchor: tuple[str, datetime, int],
+    anchor: tuple[str, datetime, tuple[str, str, str]],
     inclusive: bool,
     limit: int,
-) -> dict[str, str]:
-    """The ``previous`` link's parameters: a cursor just before the page that ends before
-    ``anchor`` (found by walking back one page), or none if that page is the first."""
+) -> list["_Aggregate"]:
+    """Up to ``limit + 1`` aggregates before ``anchor``, latest first: the ``previous``
+    link's cursor is just before the page they end (none: that page is the first)."""
     earlier = (
         a
         for a in heapq.merge(
@@ -584,11 +640,150 @@ def _back(
         if (a.key < anchor or (inclusive and a.key == anchor))
         and all(flt.admits(a, value, rule) for flt, value in tests)
     )
-    before = list(islice(earlier, limit + 1))
-    return {"cursor": Cursor.of(before[limit]).text} if len(before) > limit else {}
+    return list(islice(earlier, limit + 1))
 
 
-def _key(aggregate: "_Aggregate") -> tuple[str, datetime, int]:
+def _edges(groups: list["_Group"]) -> dict[str, tuple[datetime, datetime]]:
+    """Per account: the latest of its series' first periods, and the earliest of their last
+    value sets, in what was read. Between the two, every series is built as the whole
+    window builds it."""
+    edges: dict[str, tuple[datetime, datetime]] = {}
+    for group in groups:
+        members = group.windows.get(0)
+        if not members:
+            continue
+        low = group.calendar.floor(min(m.first for m in members))
+        top = max(m.last for m in members)
+        seen = edges.get(group.account)
+        edges[group.account] = (
+            (low, top) if seen is None else (max(seen[0], low), min(seen[1], top))
+        )
+    return edges
+
+
+# The longest a period of each aggregation can be (a day has 25 hours once a year).
+_LONGEST_PERIOD = {
+    "hourly_aggregates": timedelta(hours=1),
+    "daily_aggregates": timedelta(hours=25),
+    "monthly_aggregates": timedelta(days=31, hours=1),
+}
+# Beyond this many accounts, a page reads the whole window (the bound would be one OR each).
+_MAX_BOUNDED_ACCOUNTS = 20
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """Which value sets of one account a bounded read holds whole: those starting in
+    ``[lower, upper)`` (None: no bound on that side)."""
+
+    pk: int
+    lower: datetime | None
+    upper: datetime | None
+    longest: timedelta
+
+
+@dataclass(frozen=True)
+class _Bounds:
+    """The rows near a page: per account, a time range wide enough for the page (and for
+    the page before it, for the ``previous`` link), from each series' summary.
+
+    Only for one window and no item filters, where the page is the first items from a
+    known instant. ``holds`` then checks what was built from them: every item inside its
+    account's range, no series ending inside it before the item, and an account left for
+    the next only where it was read to its end. A page that fails is read again whole."""
+
+    accounts: dict[str, _Reading]
+    unit: timedelta  # the longest period of the aggregation
+
+    @classmethod
+    def of(
+        cls, rule: Any, reach: "_Reach", tests: list[tuple[Any, Any]], window: Slice
+    ) -> "_Bounds | None":
+        if tests or len(rule.windows) != 1:
+            return None
+        summaries: dict[str, list[Any]] = {}
+        for series in rule.series.values():
+            summaries.setdefault(series.account.cds_account_id, []).append(series)
+        if not summaries or len(summaries) > _MAX_BOUNDED_ACCOUNTS:
+            return None
+        unit = _LONGEST_PERIOD[rule.aggregation]
+        items = window.limit + 1 + (0 if reach.cursor else window.offset)
+        ahead, behind = (items + 1) * unit, (window.limit + 2) * unit
+        w, cursor = rule.windows[0], reach.cursor
+        accounts = {}
+        for ident, found in summaries.items():
+            first = max([min(s.first_start for s in found), *([w.start] if w.start else [])])
+            last = min([max(s.last_end for s in found), *([w.end] if w.end else [])])
+            lower = upper = None
+            if cursor is None or ident > cursor.account:
+                upper = first + ahead
+            elif ident == cursor.account:
+                lower, upper = cursor.start - behind, cursor.start + ahead
+            else:
+                lower = last - behind
+            longest = timedelta(seconds=max(s.max_segment_seconds for s in found))
+            accounts[ident] = _Reading(
+                found[0].account_id,
+                lower if lower is not None and lower > first else None,
+                upper if upper is not None and upper < last else None,
+                longest,
+            )
+        if all(r.lower is None and r.upper is None for r in accounts.values()):
+            return None
+        return cls(accounts, unit)
+
+    def rows(self) -> Q:
+        """The rows of each account whose value sets may start in its range."""
+        conditions = []
+        for reading in self.accounts.values():
+            q = Q(account_id=reading.pk)
+            if reading.lower is not None:
+                q &= Q(segment_start__gte=reading.lower - reading.longest)
+            if reading.upper is not None:
+                q &= Q(segment_start__lt=reading.upper)
+            conditions.append(q)
+        return any_of(conditions)
+
+    def promising(self, groups: list["_Group"]) -> bool:
+        """False when what was read already shows that ``holds`` would fail: a series of an
+        account read in part does not reach its range's end (a gap in its data, or a series
+        that ended). Such a page is read whole at once, before anything is built."""
+        edges = _edges(groups)
+        for ident, reading in self.accounts.items():
+            edge = edges.get(ident)
+            if reading.upper is not None and (edge is None or edge[1] + self.unit < reading.upper):
+                return False
+            if reading.lower is not None and (edge is None or edge[0] > reading.lower):
+                return False
+        return True
+
+    def holds(
+        self, items: list["_Aggregate"], groups: list["_Group"], forward: bool, whole: bool
+    ) -> bool:
+        """Whether ``items`` (in walk order: forward, or backward from the anchor) are what
+        the whole window gives; ``whole``: the walk found all it asked for."""
+        edges = _edges(groups)
+        for n, item in enumerate(items):
+            reading = self.accounts.get(item.group.account)
+            if reading is None:
+                return False
+            low, top = edges[item.group.account]
+            if reading.upper is not None and (item.period_end > reading.upper or item.start > top):
+                return False
+            if reading.lower is not None and (item.start < reading.lower or item.start < low):
+                return False
+            following = items[n + 1] if n + 1 < len(items) else None
+            left = following is not None and following.group.account != item.group.account
+            # A walk that left this account must have read it to its end that way.
+            if left and (reading.upper if forward else reading.lower) is not None:
+                return False
+        if not whole:
+            # The walk ran out: every account must have been read to its end that way.
+            return all((r.upper if forward else r.lower) is None for r in self.accounts.values())
+        return True
+
+
+def _key(aggregate: "_Aggregate") -> tuple[str, datetime, tuple[str, str, str]]:
     return aggregate.key
 
 
@@ -599,17 +794,17 @@ class Cursor:
 
     account: str
     start: datetime
-    order: int
+    rank: tuple[str, str, str]
 
     @property
-    def key(self) -> tuple[str, datetime, int]:
-        return (self.account, self.start, self.order)
+    def key(self) -> tuple[str, datetime, tuple[str, str, str]]:
+        return (self.account, self.start, self.rank)
 
     @property
     def text(self) -> str:
         """Signed with the server's key: a cursor is accepted only as the server gave it.
         No timestamp in it: the same page always links the same next page."""
-        return _signer().sign_object([self.account, self.start.isoformat(), self.order])
+        return _signer().sign_object([self.account, self.start.isoformat(), list(self.rank)])
 
     @classmethod
     def of(cls, aggregate: "_Aggregate") -> "Cursor":
@@ -622,13 +817,14 @@ class Cursor:
         try:
             if len(text) > 1024:
                 raise ValueError
-            account, start, order = _signer().unsign_object(text)
+            account, start, rank = _signer().unsign_object(text)
             moment = datetime.fromisoformat(start)
-            if not (isinstance(account, str) and type(order) is int and moment.tzinfo):
+            texts = [account, *rank] if isinstance(rank, list) and len(rank) == 3 else []
+            if not (texts and all(isinstance(t, str) for t in texts) and moment.tzinfo):
                 raise ValueError
         except (ValueError, TypeError, signing.BadSignature):
             raise InvalidRequest("cursor: not one this server gave out in a next link") from None
-        return cls(account, moment.astimezone(UTC), order)
+        return cls(account, moment.astimezone(UTC), tuple(rank))
 
 
 def _signer() -> signing.Signer:
@@ -682,7 +878,7 @@ def _may_match(group: "_Group", flt: Any, value: Any) -> bool:
 
 
 def _series_back(
-    group: "_Group", rule: Any, reach: _Reach, anchor: tuple[str, datetime, int]
+    group: "_Group", rule: Any, reach: _Reach, anchor: tuple[str, datetime, tuple[str, str, str]]
 ) -> Iterator["_Aggregate"]:
     """A series' aggregates backwards in time, from ``anchor`` (a served key) down."""
     if group.account > anchor[0]:
@@ -746,8 +942,9 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
         if group is None:
             formats = presenter.formats(row["formats_json"])
             kept_formats, kept = aggregate_formats(formats, rule.aggregation)
+            digest = hashlib.sha256(formats_text.encode()).hexdigest()[:16]
             group = found[key] = _Group(
-                0,
+                (meter, zone, digest),
                 row["account__cds_account_id"],
                 row["account_id"],
                 meter,
@@ -760,11 +957,8 @@ def _groups(rule: Any, rows: list[dict[str, Any]], presenter: _Presenter) -> lis
             )
         for n, member in served:
             group.windows.setdefault(n, []).append(member)
-    ordered = [found[key] for key in sorted(found)]
-    for order, group in enumerate(ordered):
-        group.order = order
     # A series of readings or supply mix only has nothing to aggregate.
-    return [group for group in ordered if group.kept]
+    return [found[key] for key in sorted(found) if found[key].kept]
 
 
 def _periods(

@@ -187,9 +187,9 @@ class Policy:
                 )
         # One query for the selected accounts and, if granted, their account_number as of
         # its cutoff (shown on statements, sections and segments).
-        selected = grant.accounts.order_by()
         number_cutoffs = [e.cutoff for e in accounts if "account_number" in e.fields]
         if number_cutoffs:
+            selected = grant.accounts.order_by()
             versions = AccountVersion.objects.filter(
                 account=OuterRef("pk"), cds_modified__lte=max(number_cutoffs)
             ).order_by("-cds_modified")
@@ -688,7 +688,7 @@ class UsageRule(Rule):
         found = UsageSeries.objects.filter(account_id__in=self.policy.account_pks)
         if self.meters is not None:
             found = found.filter(meter__cds_meterdevice_id__in=self.meters)
-        return {(s.account_id, s.meter_id): s for s in found.select_related("meter")}
+        return {(s.account_id, s.meter_id): s for s in found.select_related("account", "meter")}
 
     @cached_property
     def zones(self) -> dict[tuple[int, str | None], str]:
