@@ -147,26 +147,44 @@ TEMPLATES = [
 WSGI_APPLICATION = "cdsapi.wsgi.application"
 ASGI_APPLICATION = "cdsapi.asgi.application"
 
+
+def database(url: str) -> dict:
+    """A ``DATABASES`` entry from a dj-database-url URL: the main database's and the read
+    replica's are built alike, so both behave the same but for the data they hold."""
+    entry = dj_database_url.parse(
+        url, conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")), conn_health_checks=True
+    )
+    if entry["ENGINE"] == "django.db.backends.sqlite3":
+        # Concurrent writers queue for the lock (up to 20 s) instead of failing at once with
+        # "database is locked" when a transaction that began reading tries to write; in WAL
+        # mode readers never wait for a writer (an import, say).
+        entry.setdefault("OPTIONS", {}).update(
+            {
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+                "init_command": "PRAGMA journal_mode=WAL;",
+            }
+        )
+    return entry
+
+
+def replica_database(url: str) -> dict:
+    """The read replica's entry (``DATABASE_REPLICA_URL``, see ``cdsapi.replica``). Its test
+    database is one of its own, never a mirror of the main one, so tests can make it stale
+    (on SQLite each alias's test database is its own, in memory). Its tables are made from
+    the models, not by migrating: a real replica gets its schema from the primary, and the
+    data migrations' own reads and writes would go through the router to the primary."""
+    entry = database(url)
+    entry["TEST"] = {"MIGRATE": False}
+    if entry["ENGINE"] != "django.db.backends.sqlite3":
+        entry["TEST"]["NAME"] = f"test_{entry['NAME']}_replica"
+    return entry
+
+
 # SQLite file in the project directory unless DATABASE_URL (set and not empty) names another.
 DATABASE_URL = os.environ.get("DATABASE_URL") or f"sqlite:///{BASE_DIR / 'db.sqlite3'}"
-DATABASES = {
-    "default": dj_database_url.parse(
-        DATABASE_URL,
-        conn_max_age=int(os.environ.get("CONN_MAX_AGE", "60")),
-        conn_health_checks=True,
-    )
-}
+DATABASES = {"default": database(DATABASE_URL)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    # Concurrent writers queue for the lock (up to 20 s) instead of failing at once with
-    # "database is locked" when a transaction that began reading tries to write; in WAL mode
-    # readers never wait for a writer (an import, say).
-    DATABASES["default"].setdefault("OPTIONS", {}).update(
-        {
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-            "init_command": "PRAGMA journal_mode=WAL;",
-        }
-    )
     # The access log (accesslog) gets a SQLite file of its own next to the main one, so an
     # API request's log row never waits behind an import holding the main write lock. WAL
     # with synchronous=NORMAL: a row survives a crash of the process (not of the machine)
@@ -198,6 +216,13 @@ else:
         "TEST": {"NAME": f"test_{DATABASES['default']['NAME']}_accesslog"},
     }
 DATABASE_ROUTERS = ["accesslog.router.AccessLogRouter"]
+# An optional read replica: Customer Data listings read their rows there, everything that
+# decides who may read what reads the main database (cdsapi.replica). Unset: no replica, and
+# no router for it.
+DATABASE_REPLICA_URL = os.environ.get("DATABASE_REPLICA_URL", "").strip()
+if DATABASE_REPLICA_URL:
+    DATABASES["replica"] = replica_database(DATABASE_REPLICA_URL)
+    DATABASE_ROUTERS.append("cdsapi.replica.ReplicaRouter")
 # Days an access log row is kept; `manage.py cds_prune_access_log` deletes older ones.
 CDS_ACCESS_LOG_DAYS = int(os.environ.get("CDS_ACCESS_LOG_DAYS", "365"))
 

@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from rest_framework.views import APIView
 
 from accesslog import log as access_log
+from cdsapi import replica
 from cdsapi.api.authentication import BearerTokenAuthentication, HasGrantToken
 from cdsapi.api.exceptions import InvalidRequest
 from cdsapi.api.filters import Filter
@@ -169,5 +170,8 @@ class CdsListView(APIView):
         rule = self.get_rule(self.policy(request), params)
         parsed = [(f, f.parse(params[f.param])) for f in self.filters if f.param in params]
         serializer = self.serializer_class() if self.serializer_class else None
-        page = rule.listing(parsed, params, request, serializer)
+        # The policy is compiled from the primary; only the rows it lets through may come
+        # from the read replica (cdsapi.replica).
+        with replica.serving_listing():
+            page = rule.listing(parsed, params, request, serializer)
         return Response({self.envelope: page.rows, "next": page.next, "previous": page.previous})
