@@ -12,7 +12,7 @@ import uuid
 from typing import Any
 from urllib.parse import unquote_plus
 
-from django.db import DatabaseError
+from django.db import DatabaseError, connections, router
 from django.utils import timezone
 
 from accesslog.models import AccessLogEntry
@@ -23,6 +23,30 @@ API_PREFIX = "/cds-customerdata-api/v1/"
 HEADER = "X-Request-ID"
 # An incoming id is kept only if it is short and plain; anything else gets a fresh one.
 REQUEST_ID = re.compile(r"[A-Za-z0-9._:@+=/-]{1,128}\Z")
+
+
+def _insert(**values: Any) -> None:
+    """One row, as ``AccessLogEntry.objects.create`` would write it (each value prepared by
+    its field), with the INSERT written once instead of compiled on every request."""
+    alias = router.db_for_write(AccessLogEntry)
+    connection = connections[alias]
+    meta = AccessLogEntry._meta
+    fields = [meta.get_field(name) for name in values]
+    quote = connection.ops.quote_name
+    sql = _INSERTS.get((alias, tuple(values)))
+    if sql is None:
+        columns = ", ".join(quote(f.column) for f in fields)
+        marks = ", ".join(["%s"] * len(fields))
+        sql = f"INSERT INTO {quote(meta.db_table)} ({columns}) VALUES ({marks})"
+        _INSERTS[(alias, tuple(values))] = sql
+    params = [
+        f.get_db_prep_save(v, connection) for f, v in zip(fields, values.values(), strict=True)
+    ]
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+
+
+_INSERTS: dict[tuple[str, tuple[str, ...]], str] = {}
 
 
 def start(request: Any) -> None:
@@ -76,7 +100,7 @@ def record(
     started = getattr(request, "cds_log_started", None)
     now = time.perf_counter()
     try:
-        AccessLogEntry.objects.create(
+        _insert(
             time=getattr(request, "cds_log_time", None) or timezone.now(),
             client_id=getattr(application, "client_id", "") or "",
             grant_id=getattr(grant, "pk", "") or "",

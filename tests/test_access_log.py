@@ -365,15 +365,22 @@ def test_prune_refuses_a_negative_retention() -> None:
         run_prune("--days", "-1")
 
 
-def test_a_failed_log_write_still_answers_the_request(world, api, token_for, caplog) -> None:
-    from unittest import mock
-
+def _failing_log_rows(message: str):
+    """An execute wrapper under which writing an access log row fails with ``message``."""
     from django.db import OperationalError
 
+    def wrapper(execute, sql, params, many, context):
+        if "accesslog_accesslogentry" in sql and sql.lstrip().upper().startswith("INSERT"):
+            raise OperationalError(message)
+        return execute(sql, params, many, context)
+
+    return wrapper
+
+
+def test_a_failed_log_write_still_answers_the_request(world, api, token_for, caplog) -> None:
+
     token = token_for(["acc-a"], ACCOUNTS)
-    with mock.patch.object(
-        AccessLogEntry.objects, "create", side_effect=OperationalError("disk full")
-    ):
+    with connections[AccessLogEntry.objects.db].execute_wrapper(_failing_log_rows("disk full")):
         response = api.get("accounts", token)
     assert response.status_code == 200 and response["X-Request-ID"]
     assert "not written: disk full" in caplog.text
@@ -381,7 +388,6 @@ def test_a_failed_log_write_still_answers_the_request(world, api, token_for, cap
 
 
 def test_a_log_write_lost_in_an_outage_adds_no_second_warning(world, api, token_for, caplog):
-    from unittest import mock
 
     from django.db import OperationalError
 
@@ -392,7 +398,9 @@ def test_a_log_write_lost_in_an_outage_adds_no_second_warning(world, api, token_
 
     with (
         connections["default"].execute_wrapper(unreachable),
-        mock.patch.object(AccessLogEntry.objects, "create", side_effect=unreachable),
+        connections[AccessLogEntry.objects.db].execute_wrapper(
+            _failing_log_rows("could not connect to server")
+        ),
     ):
         caplog.clear()
         assert api.get("accounts", token).status_code == 503

@@ -18,6 +18,7 @@ from typing import Any
 
 from django.contrib.auth.hashers import make_password
 from django.db import connection
+from django.db.models import QuerySet
 from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from oauth2_provider.oauth2_validators import OAuth2Validator
@@ -27,9 +28,20 @@ from accounts.models import Account
 from accounts.queries import json_list
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
+from cdsapi.grants.lookup import CompiledLookup
 from cdsapi.grants.scopes import registry
 from cdsapi.grants.upstream import CLIENT_ADMIN
 from cdsapi.models import AccessToken, Application, AuthorizationCode, Grant, RefreshToken
+
+
+def _token_query(checksum: str) -> QuerySet[AccessToken]:
+    """A token with its client, user and grant, and the grant's accounts (one query)."""
+    tokens = AccessToken.objects.select_related("application", "user", "cds_grant")
+    return tokens.annotate(cds_account_rows=_grant_accounts()).filter(token_checksum=checksum)
+
+
+# Every request looks its token up: the query is compiled once per connection.
+_TOKENS = CompiledLookup("access_token", _token_query)
 
 
 def _grant_accounts() -> RawSQL:
@@ -317,12 +329,8 @@ class CdsOAuth2Validator(OAuth2Validator):
         # As DOT does it, plus the grant, so that a request costs one query for all three
         # (and get() rather than first(): the checksum is unique, no ORDER BY needed).
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
-        tokens = AccessToken.objects.select_related("application", "user", "cds_grant")
-        try:
-            found = tokens.annotate(cds_account_rows=_grant_accounts()).get(
-                token_checksum=checksum
-            )
-        except AccessToken.DoesNotExist:
+        found = _TOKENS.get(checksum)
+        if found is None:
             return None
         if found.cds_grant is not None:
             pairs = json_list(found.cds_account_rows)
