@@ -9,7 +9,7 @@ from decimal import Decimal
 import pytest
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra.django import TestCase
 
@@ -55,6 +55,32 @@ def previous(api: Api, token: str, pages: list[dict]) -> list[list[dict]]:
 
 class BoundedPagesAreWholePages(TestCase):
     @settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck))
+    # A series with a gap across the whole page (its periods there are null), in a format of
+    # its own beside a series with data there; and an account left within the offset.
+    @example(
+        runs=[
+            ("acc-u", 0.0, 1, 1, True),
+            ("acc-u", 0.0, 2, 21, False),
+            ("acc-u", 0.81, 1, 1, True),
+        ],
+        level="hourly_aggregates",
+        limit=3,
+        offset=1,
+        window=0.0,
+    )
+    @example(
+        runs=[
+            ("acc-u", 0.835, 1, 5, False),
+            ("acc-v", 0.098, 2, 7, False),
+            ("acc-u", 0.0, 1, 1, False),
+            ("acc-u", 1.0, 1, 1, False),
+            ("acc-v", 0.467, 2, 17, False),
+        ],
+        level="daily_aggregates",
+        limit=3,
+        offset=4,
+        window=0.146,
+    )
     @given(
         runs=st.lists(run_st, min_size=1, max_size=6),
         level=st.sampled_from(LEVELS),

@@ -559,7 +559,8 @@ def _aggregates(
     bounds: "_Bounds | None",
 ) -> _Found | None:
     """The page's aggregates from the rows of ``base``; None if ``bounds`` cut those rows
-    and the page is not wholly inside what they hold."""
+    and the page is not wholly inside what they hold (everything before the page was
+    read, so the ``previous`` link's walk back is always whole)."""
     # The metadata timestamps come as database text: only their minimum or maximum is
     # served, texts from one database compare like the instants they stand for, and parsing
     # 3 x 730 of them into datetimes was half the time of two years of monthly aggregates.
@@ -599,7 +600,7 @@ def _aggregates(
     walked = list(islice(admitted, skip + window.limit + 1))
     found = walked[skip:]
     page, has_next = found[: window.limit], len(found) > window.limit
-    if bounds is not None and not bounds.holds(walked, groups, forward=True, whole=has_next):
+    if bounds is not None and not bounds.holds(walked, groups, whole=has_next):
         return None
     if bounds is not None and any(not a.members for a in page):
         # A period without data shows the references of every row of its series.
@@ -610,10 +611,6 @@ def _aggregates(
         # link carries a cursor too.
         anchor = page[0].key if page else reach.cursor.key
         earlier = _earlier(groups, rule, reach, tests, anchor, not page, window.limit)
-        if bounds is not None and not bounds.holds(
-            earlier, groups, forward=False, whole=len(earlier) > window.limit
-        ):
-            return None
         more = len(earlier) > window.limit
         back = {"cursor": Cursor.of(earlier[window.limit]).text} if more else {}
     return _Found(page, has_next, back, presenter)
@@ -643,22 +640,16 @@ def _earlier(
     return list(islice(earlier, limit + 1))
 
 
-def _edges(groups: list["_Group"]) -> dict[str, tuple[datetime, datetime]]:
-    """Per account: the latest of its series' first periods, and the earliest of their last
-    value sets, in what was read. Between the two, every series is built as the whole
-    window builds it."""
-    edges: dict[str, tuple[datetime, datetime]] = {}
+def _tops(groups: list["_Group"]) -> dict[str, datetime]:
+    """Per account, the earliest of its series' last value sets read: up to there, every
+    series is built as the whole window builds it."""
+    tops: dict[str, datetime] = {}
     for group in groups:
         members = group.windows.get(0)
-        if not members:
-            continue
-        low = group.calendar.floor(min(m.first for m in members))
-        top = max(m.last for m in members)
-        seen = edges.get(group.account)
-        edges[group.account] = (
-            (low, top) if seen is None else (max(seen[0], low), min(seen[1], top))
-        )
-    return edges
+        if members:
+            top = max(m.last for m in members)
+            tops[group.account] = min(top, tops.get(group.account, top))
+    return tops
 
 
 # The longest a period of each aggregation can be (a day has 25 hours once a year).
@@ -673,24 +664,24 @@ _MAX_BOUNDED_ACCOUNTS = 20
 
 @dataclass(frozen=True)
 class _Reading:
-    """Which value sets of one account a bounded read holds whole: those starting in
-    ``[lower, upper)`` (None: no bound on that side)."""
+    """How much of one account a bounded read holds: the rows starting before ``upper``
+    (None: all of them)."""
 
     pk: int
-    lower: datetime | None
     upper: datetime | None
-    longest: timedelta
 
 
 @dataclass(frozen=True)
 class _Bounds:
-    """The rows near a page: per account, a time range wide enough for the page (and for
-    the page before it, for the ``previous`` link), from each series' summary.
+    """The rows a page needs, per account, from each series' summary: from the first row
+    up to a little past where the page can end, for one window and no item filters.
 
-    Only for one window and no item filters, where the page is the first items from a
-    known instant. ``holds`` then checks what was built from them: every item inside its
-    account's range, no series ending inside it before the item, and an account left for
-    the next only where it was read to its end. A page that fails is read again whole."""
+    Every series with a row before an account's bound is read, so the items up to the
+    bound are what the whole window gives, except where a series read stops before the
+    bound (a gap, or a series that ended: its periods without data past its last row read
+    are unknown). ``holds`` checks that: every item ends a period before its account's
+    bound and before any series' last row read, and a walk leaves an account for the next
+    only where it was read whole. A page that fails is read again whole."""
 
     accounts: dict[str, _Reading]
     unit: timedelta  # the longest period of the aggregation
@@ -707,38 +698,31 @@ class _Bounds:
         if not summaries or len(summaries) > _MAX_BOUNDED_ACCOUNTS:
             return None
         unit = _LONGEST_PERIOD[rule.aggregation]
-        items = window.limit + 1 + (0 if reach.cursor else window.offset)
-        ahead, behind = (items + 1) * unit, (window.limit + 2) * unit
+        # The items the walk asks for, and a period more: a series in another timezone may
+        # start its periods up to one period before the bound.
+        ahead = (window.limit + 3 + (0 if reach.cursor else window.offset)) * unit
         w, cursor = rule.windows[0], reach.cursor
         accounts = {}
         for ident, found in summaries.items():
             first = max([min(s.first_start for s in found), *([w.start] if w.start else [])])
             last = min([max(s.last_end for s in found), *([w.end] if w.end else [])])
-            lower = upper = None
-            if cursor is None or ident > cursor.account:
-                upper = first + ahead
-            elif ident == cursor.account:
-                lower, upper = cursor.start - behind, cursor.start + ahead
+            if cursor is not None and ident < cursor.account:
+                upper = None  # before the cursor: only the previous link walks it
             else:
-                lower = last - behind
-            longest = timedelta(seconds=max(s.max_segment_seconds for s in found))
+                begin = cursor.start if cursor is not None and ident == cursor.account else first
+                upper = begin + ahead
             accounts[ident] = _Reading(
-                found[0].account_id,
-                lower if lower is not None and lower > first else None,
-                upper if upper is not None and upper < last else None,
-                longest,
+                found[0].account_id, upper if upper is not None and upper < last else None
             )
-        if all(r.lower is None and r.upper is None for r in accounts.values()):
+        if all(r.upper is None for r in accounts.values()):
             return None
         return cls(accounts, unit)
 
     def rows(self) -> Q:
-        """The rows of each account whose value sets may start in its range."""
+        """Each account's rows that start before its bound."""
         conditions = []
         for reading in self.accounts.values():
             q = Q(account_id=reading.pk)
-            if reading.lower is not None:
-                q &= Q(segment_start__gte=reading.lower - reading.longest)
             if reading.upper is not None:
                 q &= Q(segment_start__lt=reading.upper)
             conditions.append(q)
@@ -746,41 +730,35 @@ class _Bounds:
 
     def promising(self, groups: list["_Group"]) -> bool:
         """False when what was read already shows that ``holds`` would fail: a series of an
-        account read in part does not reach its range's end (a gap in its data, or a series
+        account read in part stops well before the bound (a gap in its data, or a series
         that ended). Such a page is read whole at once, before anything is built."""
-        edges = _edges(groups)
+        tops = _tops(groups)
         for ident, reading in self.accounts.items():
-            edge = edges.get(ident)
-            if reading.upper is not None and (edge is None or edge[1] + self.unit < reading.upper):
-                return False
-            if reading.lower is not None and (edge is None or edge[0] > reading.lower):
+            top = tops.get(ident)
+            if reading.upper is not None and (top is None or top + self.unit < reading.upper):
                 return False
         return True
 
-    def holds(
-        self, items: list["_Aggregate"], groups: list["_Group"], forward: bool, whole: bool
-    ) -> bool:
-        """Whether ``items`` (in walk order: forward, or backward from the anchor) are what
-        the whole window gives; ``whole``: the walk found all it asked for."""
-        edges = _edges(groups)
+    def holds(self, items: list["_Aggregate"], groups: list["_Group"], whole: bool) -> bool:
+        """Whether ``items``, walked forward, are what the whole window gives; ``whole``:
+        the walk found all it asked for."""
+        tops = _tops(groups)
         for n, item in enumerate(items):
-            reading = self.accounts.get(item.group.account)
+            account = item.group.account
+            reading = self.accounts.get(account)
             if reading is None:
                 return False
-            low, top = edges[item.group.account]
-            if reading.upper is not None and (item.period_end > reading.upper or item.start > top):
-                return False
-            if reading.lower is not None and (item.start < reading.lower or item.start < low):
+            upper = reading.upper
+            if upper is not None and (
+                item.period_end + self.unit > upper or item.start > tops[account]
+            ):
                 return False
             following = items[n + 1] if n + 1 < len(items) else None
-            left = following is not None and following.group.account != item.group.account
-            # A walk that left this account must have read it to its end that way.
-            if left and (reading.upper if forward else reading.lower) is not None:
+            left = following is not None and following.group.account != account
+            if left and upper is not None:
                 return False
-        if not whole:
-            # The walk ran out: every account must have been read to its end that way.
-            return all((r.upper if forward else r.lower) is None for r in self.accounts.values())
-        return True
+        # A walk that ran out read every account to its end.
+        return whole or all(r.upper is None for r in self.accounts.values())
 
 
 def _key(aggregate: "_Aggregate") -> tuple[str, datetime, tuple[str, str, str]]:

@@ -2,10 +2,13 @@
 
 from datetime import datetime
 from decimal import Decimal
+from functools import cached_property
 from typing import Any
 
 from django.db import models
 from rest_framework import serializers
+from rest_framework.fields import SkipField
+from rest_framework.relations import PKOnlyObject
 
 from cdsapi.fields import ExactDecimalField, ExactJSONField
 from cdsapi.times import format_datetime
@@ -46,5 +49,19 @@ class CdsModelSerializer(serializers.ModelSerializer):
         models.DateTimeField: UtcDateTime,
     }
 
+    @cached_property
+    def _readable(self) -> list[serializers.Field]:
+        return list(self._readable_fields)
+
     def to_representation(self, instance: Any) -> dict[str, Any]:
-        return dict(super().to_representation(instance))
+        """DRF's ``Serializer.to_representation`` into a plain dict, with the readable
+        fields listed once per serializer rather than once per row."""
+        data: dict[str, Any] = {}
+        for field in self._readable:
+            try:
+                attribute = field.get_attribute(instance)
+            except SkipField:
+                continue
+            check = attribute.pk if isinstance(attribute, PKOnlyObject) else attribute
+            data[field.field_name] = None if check is None else field.to_representation(attribute)
+        return data
