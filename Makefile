@@ -9,7 +9,7 @@ PORT ?= 8000
 SECRET_KEY_FILE := var/secret_key
 LOCAL_KEY = SECRET_KEY="$${SECRET_KEY:-$$(cat $(SECRET_KEY_FILE))}"
 
-.PHONY: port-free install demo demo-data serve serve-key test lint format bench bench-import clean
+.PHONY: port-free install demo demo-data serve serve-key test lint format bench bench-import bench-scale loadtest clean
 
 install: $(VENV)/.installed
 
@@ -62,17 +62,36 @@ serve-key:
 test: install $(SECRET_KEY_FILE)
 	$(LOCAL_KEY) $(VENV)/bin/pytest
 
-# Usage serving speed against raw SQL; DATABASE_URL picks the server (a *_bench database is used).
-# The test client speaks plain HTTP; the per-client rate limit is counted (its cost is part of
-# every request) but set too high to refuse the benchmark's own client.
+# Every endpoint's speed against raw SQL on the same rows; DATABASE_URL picks the server (a
+# *_bench database is used); BENCH_ARGS=--explain prints the SQL and plans. The test client
+# speaks plain HTTP; the per-client rate limit is counted (its cost is part of every request)
+# but set too high to refuse the benchmark's own client.
 bench: install $(SECRET_KEY_FILE)
-	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min LOG_LEVEL=WARNING $(PY) bench/usage_bench.py
+	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min LOG_LEVEL=WARNING $(PY) bench/api_bench.py $(BENCH_ARGS)
 
 # Import speed and peak memory of `manage.py cds_import` on generated usage-heavy documents of
 # about 10 MB and 200 MB (1 GB too with BENCH_IMPORT_HUGE=1), each into a fresh *_bench_import
 # database; on PostgreSQL also the ratio to a warm COPY of the same usage rows.
 bench-import: install $(SECRET_KEY_FILE)
 	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 LOG_LEVEL=WARNING $(PY) bench/import_bench.py
+
+# Usage serving at scale (PostgreSQL only; not run in CI): the usage page, a month's window and
+# two years of monthly aggregates on a two-year meter, in the 50-meter data set of `make bench`
+# and in 1,000 meters x 2 years of 15-minute data (70 M value sets, generated under var/ and
+# loaded by cds_import), each in a *_bench_scale* database of its own; scale_ratio = large /
+# small. BENCH_SCALE_METERS=50 for a quick run, BENCH_SCALE_REUSE=1 to time the kept large
+# database again, BENCH_ARGS=--explain for the plans.
+bench-scale: install $(SECRET_KEY_FILE)
+	$(LOCAL_KEY) SECURE_SSL_REDIRECT=0 CDS_THROTTLE_CLIENT_RATE=1000000/min LOG_LEVEL=WARNING DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/test}" $(PY) bench/scale_bench.py $(BENCH_ARGS)
+
+# Load test (PostgreSQL only; not run in CI; about 4 minutes): gunicorn (LOADTEST_WORKERS=2 sync
+# workers) under a mixed workload of every Customer Data endpoint at 32 requests in flight from
+# an aiohttp client pinned to one CPU, bodies checked against a first fetch, in databases
+# cds_loadtest and cds_loadtest_baseline (dropped and made anew); the same comparable mix
+# against the baseline revision LOADTEST_BASELINE (0ce94ac, a git worktree under
+# var/loadtest/). LOADTEST_SECONDS (60) per phase; LOADTEST_SECONDS=10 for a quick check.
+loadtest: install $(SECRET_KEY_FILE)
+	$(LOCAL_KEY) DATABASE_URL="$${DATABASE_URL:-postgres://postgres@127.0.0.1:5432/postgres}" $(PY) bench/loadtest.py
 
 lint: install $(SECRET_KEY_FILE)
 	$(VENV)/bin/ruff check .
