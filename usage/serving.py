@@ -19,7 +19,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property
+from functools import cached_property, reduce
 from itertools import islice
 from typing import Any
 
@@ -36,6 +36,7 @@ from cdsapi.api.pagination import Page, Slice
 from cdsapi.grants.conditions import any_of
 from cdsapi.times import format_datetime
 from usage.aggregation import (
+    EXACT,
     Accumulator,
     Calendar,
     Window,
@@ -458,14 +459,17 @@ def _start_of(ident: str) -> datetime | None:
 
 
 def _union_of(rows: list[dict[str, Any]], presenter: "_Presenter") -> dict[str, list[str]]:
-    texts = dict.fromkeys(row["related_json"] for row in rows)
-    result = {}
-    for name in RELATED_ARRAYS:
-        seen: dict[str, None] = {}
-        for text in texts:
-            seen.update(dict.fromkeys(presenter.related(text)[name]))
-        result[name] = list(seen)
-    return result
+    texts = tuple(dict.fromkeys(row["related_json"] for row in rows))
+    key = ("union", texts)
+    if key not in presenter.cache:
+        result = {}
+        for name in RELATED_ARRAYS:
+            seen: dict[str, None] = {}
+            for text in texts:
+                seen.update(dict.fromkeys(presenter.related(text)[name]))
+            result[name] = list(seen)
+        presenter.cache[key] = result
+    return {name: list(ids) for name, ids in presenter.cache[key].items()}
 
 
 @dataclass
@@ -997,25 +1001,37 @@ def _build(aggregates: list[_Aggregate], presenter: _Presenter) -> list[dict[str
         row["pk"] for a in aggregates for row, indexes in a.members if len(indexes) != row["count"]
     }
     stored = dict(UsageSegment.objects.filter(pk__in=cut).values_list("pk", "values_json"))
-    decoded: dict[int, list] = {}
+    # Per stored row (and the series reading it): each kept format's values as a column,
+    # None where a value set or its value is null; and each row's totals, decoded once.
+    columns: dict[tuple[int, int], list[list[Any]]] = {}
+    totals: dict[int, list] = {}
     items = []
     for a in aggregates:
         group = a.group
         keys = [enums.VALUE_KEYS[group.formats[k]["type"]] for k in group.kept]
-        total = Accumulator([reducer(group.formats[k]) for k in group.kept])
+        hows = [reducer(group.formats[k]) for k in group.kept]
+        total = Accumulator(hows)
         for row, indexes in a.members:
-            if row["pk"] in cut:
-                if row["pk"] not in decoded:
-                    decoded[row["pk"]] = exactjson.loads(stored[row["pk"]])
-                values = decoded[row["pk"]]
-                for i in indexes:
-                    for position, k in enumerate(group.kept):
-                        if values[i][k] is not None:
-                            total.add(position, values[i][k][keys[position]])
+            pk = row["pk"]
+            if pk in cut:
+                if (pk, id(group)) not in columns:
+                    values = exactjson.loads(stored[pk])
+                    columns[(pk, id(group))] = [
+                        [None if v[k] is None else v[k][key] for v in values]
+                        for k, key in zip(group.kept, keys, strict=True)
+                    ]
+                for position, column in enumerate(columns[(pk, id(group))]):
+                    found = [v for v in column[indexes.start : indexes.stop] if v is not None]
+                    if found:
+                        how = hows[position]
+                        total.add(
+                            position, reduce(EXACT.add, found) if how == "sum" else max(found)
+                        )
             else:
-                sums = exactjson.loads(row["totals_json"])
+                if pk not in totals:
+                    totals[pk] = exactjson.loads(row["totals_json"])
                 for position, k in enumerate(group.kept):
-                    total.add(position, sums[k][0])
+                    total.add(position, totals[pk][k][0])
         sources = a.sources
         meta = {
             "cds_created": _stamp(min(r["cds_created_text"] for r in sources)),
