@@ -55,6 +55,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "bench"))
 
+import usage_bench  # noqa: E402
 from import_bench import Day, _values  # noqa: E402
 from usage_bench import (  # noqa: E402
     DAYS,
@@ -62,9 +63,7 @@ from usage_bench import (  # noqa: E402
     LA,
     MONTH,
     WARMUP,
-    bills,
     document,
-    gas,
     local_midnight,
     stamp,
 )
@@ -145,40 +144,9 @@ def days() -> list[Day]:
 
 
 def meter_objects(m: int) -> dict[str, list[dict[str, Any]]]:
-    """Everything but usage that usage_bench.document() gives meter ``m``: its account, the
-    electric contract, point and meter, the gas ones (``gas``), 24 bills (``bills``)."""
-    acc, sc, sp, md = ids(m)
+    """Everything but usage that usage_bench.document() gives meter ``m``."""
     part: dict[str, list] = {k: [] for k in HEADER_LISTS}
-    part["accounts"].append({"cds_account_id": acc, **META, "account_number": f"9{m:04d}"})
-    part["service_contracts"].append(
-        {
-            "cds_servicecontract_id": sc,
-            **META,
-            "cds_account_id": acc,
-            "contract_types": ["utility_service"],
-            "contract_status": "active",
-            "service_types": ["electric"],
-        }
-    )
-    part["service_points"].append(
-        {
-            "cds_servicepoint_id": sp,
-            **META,
-            "servicepoint_types": ["electric"],
-            "current_servicecontracts": [sc],
-            "timezone": "America/Los_Angeles",
-        }
-    )
-    part["meter_devices"].append(
-        {
-            "cds_meterdevice_id": md,
-            **META,
-            "meter_types": ["electric_usage", "bidirectional"],
-            "current_servicepoints": [sp],
-        }
-    )
-    gas(part, m, acc, META)
-    bills(part, m, acc, sc, sp, md, META)
+    usage_bench.meter_objects(part, m, META)
     return part
 
 

@@ -214,6 +214,43 @@ def bills(
         )
 
 
+def meter_objects(doc: dict[str, list], m: int, meta: dict[str, str]) -> tuple[str, ...]:
+    """Meter ``m``'s account with its electric service (contract, point, meter), its gas
+    service (``gas``) and its 24 bills (``bills``); returns the electric ids."""
+    acc, sc, sp, md = f"acc-{m:02d}", f"sc-{m:02d}", f"sp-{m:02d}", f"md-{m:02d}"
+    doc["accounts"].append({"cds_account_id": acc, **meta, "account_number": f"9{m:04d}"})
+    doc["service_contracts"].append(
+        {
+            "cds_servicecontract_id": sc,
+            **meta,
+            "cds_account_id": acc,
+            "contract_types": ["utility_service"],
+            "contract_status": "active",
+            "service_types": ["electric"],
+        }
+    )
+    doc["service_points"].append(
+        {
+            "cds_servicepoint_id": sp,
+            **meta,
+            "servicepoint_types": ["electric"],
+            "current_servicecontracts": [sc],
+            "timezone": "America/Los_Angeles",
+        }
+    )
+    doc["meter_devices"].append(
+        {
+            "cds_meterdevice_id": md,
+            **meta,
+            "meter_types": ["electric_usage", "bidirectional"],
+            "current_servicepoints": [sp],
+        }
+    )
+    gas(doc, m, acc, meta)
+    bills(doc, m, acc, sc, sp, md, meta)
+    return acc, sc, sp, md
+
+
 def document() -> dict[str, Any]:
     meta = {
         "cds_created": "2024-10-01T00:00:00Z",
@@ -243,37 +280,7 @@ def document() -> dict[str, Any]:
         )
     }
     for m in range(METERS):
-        acc, sc, sp, md = f"acc-{m:02d}", f"sc-{m:02d}", f"sp-{m:02d}", f"md-{m:02d}"
-        doc["accounts"].append({"cds_account_id": acc, **meta, "account_number": f"9{m:04d}"})
-        doc["service_contracts"].append(
-            {
-                "cds_servicecontract_id": sc,
-                **meta,
-                "cds_account_id": acc,
-                "contract_types": ["utility_service"],
-                "contract_status": "active",
-                "service_types": ["electric"],
-            }
-        )
-        doc["service_points"].append(
-            {
-                "cds_servicepoint_id": sp,
-                **meta,
-                "servicepoint_types": ["electric"],
-                "current_servicecontracts": [sc],
-                "timezone": "America/Los_Angeles",
-            }
-        )
-        doc["meter_devices"].append(
-            {
-                "cds_meterdevice_id": md,
-                **meta,
-                "meter_types": ["electric_usage", "bidirectional"],
-                "current_servicepoints": [sp],
-            }
-        )
-        gas(doc, m, acc, meta)
-        bills(doc, m, acc, sc, sp, md, meta)
+        acc, sc, sp, md = meter_objects(doc, m, meta)
         rng = random.Random(m)
         days = (
             range(DAYS)
