@@ -326,8 +326,8 @@ class CdsOAuth2Validator(OAuth2Validator):
         token["cds_grant_ids"] = [grant.pk]
 
     def _load_access_token(self, token: str) -> AccessToken | None:
-        # As DOT does it, plus the grant, so that a request costs one query for all three
-        # (and get() rather than first(): the checksum is unique, no ORDER BY needed).
+        # As DOT does it, plus the grant and its accounts: one query per request, its SQL
+        # compiled once per connection (the checksum is unique).
         checksum = hashlib.sha256(token.encode("utf-8")).hexdigest()
         found = _TOKENS.get(checksum)
         if found is None:
