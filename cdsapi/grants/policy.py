@@ -616,6 +616,8 @@ class SectionRows(SerializedRule):
         return (
             self._visible()
             .select_related("account", "statement")
+            # A section shows its statement's id and is windowed by its date, nothing more.
+            .defer("statement__new_charges", "statement__account_programs")
             .order_by(
                 "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
             )
