@@ -109,6 +109,7 @@ class _Presenter:
         self.policy = policy
         self.cache: dict[tuple[str, str], Any] = {}
         self.times: dict[datetime, str] = {}
+        self.instants: dict[str, datetime] = {}
         linked = {
             i
             for text in related_texts
@@ -169,6 +170,12 @@ class _Presenter:
             else:
                 self.cache[key] = exactjson.dumps(self.formats(source))
         return self.cache[key]
+
+    def instant(self, text: str) -> datetime:
+        """A metadata timestamp as the database wrote it, parsed once per page."""
+        if text not in self.instants:
+            self.instants[text] = _stamp(text)
+        return self.instants[text]
 
     def time(self, moment: datetime) -> str:
         if moment not in self.times:
@@ -390,6 +397,16 @@ class _Group:
     kept: list[int]
     presenter: "_Presenter"
     windows: dict[int, list[_Member]] = field(default_factory=dict)
+
+    @cached_property
+    def value_keys(self) -> list[str]:
+        """The value key (``eu``, ``c``...) of each kept format."""
+        return [enums.VALUE_KEYS[self.formats[k]["type"]] for k in self.kept]
+
+    @cached_property
+    def hows(self) -> list[str | None]:
+        """How each kept format aggregates (``sum`` or ``max``)."""
+        return [reducer(self.formats[k]) for k in self.kept]
 
     @cached_property
     def starts(self) -> dict[int, list[datetime]]:
@@ -1024,8 +1041,7 @@ def _build(aggregates: list[_Aggregate], presenter: _Presenter) -> list[dict[str
     items = []
     for a in aggregates:
         group = a.group
-        keys = [enums.VALUE_KEYS[group.formats[k]["type"]] for k in group.kept]
-        hows = [reducer(group.formats[k]) for k in group.kept]
+        keys, hows = group.value_keys, group.hows
         total = Accumulator(hows)
         for row, indexes in a.members:
             pk = row["pk"]
@@ -1050,9 +1066,9 @@ def _build(aggregates: list[_Aggregate], presenter: _Presenter) -> list[dict[str
                     total.add(position, totals[pk][k][0])
         sources = a.sources
         meta = {
-            "cds_created": _stamp(min(r["cds_created_text"] for r in sources)),
-            "cds_modified": _stamp(max(r["cds_modified_text"] for r in sources)),
-            "cds_synced": _stamp(max(r["cds_synced_text"] for r in sources)),
+            "cds_created": presenter.instant(min(r["cds_created_text"] for r in sources)),
+            "cds_modified": presenter.instant(max(r["cds_modified_text"] for r in sources)),
+            "cds_synced": presenter.instant(max(r["cds_synced_text"] for r in sources)),
         }
         item = presenter.head(a.ident, meta, group.account_pk)
         item.update(a.related())
