@@ -605,6 +605,14 @@ def _prune_charge(charge: dict[str, Any], visible: frozenset[str] | None) -> dic
     return charge
 
 
+# What a section's statement is never read for (see SectionRows.rows).
+_STATEMENT_UNREAD = tuple(
+    f"statement__{field.name}"
+    for field in BillStatement._meta.concrete_fields
+    if field.name not in {"id", "cds_billstatement_id", "statement_date", "account"}
+)
+
+
 class SectionRows(SerializedRule):
     """What the section rules of both vocabularies share: their order, and which section
     ids they show (for reference arrays), both over ``_visible``."""
@@ -617,7 +625,7 @@ class SectionRows(SerializedRule):
             self._visible()
             .select_related("account", "statement")
             # A section shows its statement's id and is windowed by its date, nothing more.
-            .defer("statement__new_charges", "statement__account_programs")
+            .defer(*_STATEMENT_UNREAD, "account__cds_synced")
             .order_by(
                 "account__cds_account_id", "start_date", "-cds_modified", "cds_billsection_id"
             )
