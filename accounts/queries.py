@@ -16,7 +16,9 @@ def _links(field: object) -> tuple[str, str, str]:
 
 def service_ids(account_pks: Iterable[int]) -> dict[str, set[str]]:
     """The ids of the contracts of these accounts, the service points serving those contracts
-    (now or before) and the meters at those points (now or before).
+    (now or before) and the meters now at a point now serving one of them: a meter seen at
+    such a point only before, or at a point that served them only before, may be another
+    customer's now (no dates are kept for those links), as the upstream vocabulary counts.
 
     One hand-written query: this runs on every request that shows reference arrays, and the
     ORM's version (joins ORed across four link tables) cost several milliseconds to build.
@@ -54,9 +56,12 @@ def service_ids(account_pks: Iterable[int]) -> dict[str, set[str]]:
                      ON l.owner = sp.id
                    WHERE l.target IN (SELECT id FROM c)),
              m AS (SELECT DISTINCT md.cds_meterdevice_id AS ident FROM {meter_t} md
-                   JOIN ({linked("current_servicepoints", "previous_servicepoints")}) l
-                     ON l.owner = md.id
-                   WHERE l.target IN (SELECT id FROM p))
+                   JOIN {qn(fields["current_servicepoints"][0])} l
+                     ON l.{qn(fields["current_servicepoints"][1])} = md.id
+                   JOIN {qn(fields["current_servicecontracts"][0])} s
+                     ON s.{qn(fields["current_servicecontracts"][1])}
+                        = l.{qn(fields["current_servicepoints"][2])}
+                   WHERE s.{qn(fields["current_servicecontracts"][2])} IN (SELECT id FROM c))
         SELECT 'contracts', ident FROM c
         UNION ALL SELECT 'points', ident FROM p
         UNION ALL SELECT 'meters', ident FROM m

@@ -392,3 +392,64 @@ def test_a_service_points_new_timezone_reaches_its_aggregates_without_new_usage(
     assert UsageSeries.objects.get().timezone == "America/New_York"
     rows = api.rows("usage-segments", token, "usage_segments")
     assert rows[0]["segment_start"] == "2025-06-01T04:00:00Z"
+
+
+@pytest.mark.django_db
+def test_a_meter_now_at_another_accounts_point_is_not_named(api, token_for):
+    """A meter that was at the account's point before and is now at another account's is
+    that account's now: a seed grant's segments never name it, nor match a filter on it."""
+    from datetime import UTC, datetime
+
+    from cdsapi import exactjson
+    from cdsapi.importer.loader import load_document, parse_document
+    from tests.usage_data import META, segment
+
+    def services(account: str, current_points: list[str], previous: list[str]) -> dict:
+        return {
+            "contract": {
+                "cds_servicecontract_id": f"sc-{account}",
+                **META,
+                "cds_account_id": account,
+                "contract_types": ["utility_service"],
+                "contract_status": "active",
+                "service_types": ["electric"],
+            },
+            "point": {
+                "cds_servicepoint_id": f"sp-{account}",
+                **META,
+                "servicepoint_types": ["electric"],
+                "current_servicecontracts": [f"sc-{account}"],
+            },
+            "meter": {
+                "cds_meterdevice_id": f"md-{account}",
+                **META,
+                "meter_types": ["ami_meter"],
+                "current_servicepoints": current_points,
+                "previous_servicepoints": previous,
+            },
+        }
+
+    mine, theirs = (
+        services("acc-1", ["sp-acc-1"], []),
+        services("acc-4", ["sp-acc-4"], ["sp-acc-1"]),
+    )
+    stored = segment(
+        "us-mixed",
+        datetime(2025, 3, 1, 8, tzinfo=UTC),
+        [[{"eu": 1}]] * 4,
+        account="acc-1",
+        meter="md-acc-1",
+    )
+    stored["related_meterdevices"] = ["md-acc-1", "md-acc-4"]
+    doc = {
+        "accounts": [{"cds_account_id": a, **META} for a in ("acc-1", "acc-4")],
+        "service_contracts": [s["contract"] for s in (mine, theirs)],
+        "service_points": [s["point"] for s in (mine, theirs)],
+        "meter_devices": [s["meter"] for s in (mine, theirs)],
+        "usage_segments": [stored],
+    }
+    load_document(parse_document(exactjson.dumps(doc)))
+    token = token_for(["acc-1"], [{"type": "cds_usage"}])
+    [served] = api.rows("usage-segments", token, "usage_segments")
+    assert served["related_meterdevices"] == ["md-acc-1"]
+    assert api.rows("usage-segments", token, "usage_segments", cds_meterdevice_ids="md-acc-4") == []
