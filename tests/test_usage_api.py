@@ -453,3 +453,17 @@ def test_a_meter_now_at_another_accounts_point_is_not_named(api, token_for):
     [served] = api.rows("usage-segments", token, "usage_segments")
     assert served["related_meterdevices"] == ["md-acc-1"]
     assert api.rows("usage-segments", token, "usage_segments", cds_meterdevice_ids="md-acc-4") == []
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("level", ["intervals", "hourly_aggregates", "monthly_aggregates"])
+def test_a_number_filter_the_seed_vocabulary_cannot_answer_is_refused_on_every_view(
+    api, token_for, level
+):
+    from tests.usage_data import daily_segments, load_usage
+
+    load_usage(daily_segments(date(2025, 3, 1), 2))
+    token = token_for(["acc-u"], [{"type": "cds_usage", "aggregation_type": level}])
+    response = api.get("usage-segments", token, meter_numbers="N-1")
+    assert response.status_code == 403
+    assert response.data_["error"] == "insufficient_scope"
