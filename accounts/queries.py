@@ -33,7 +33,6 @@ def service_ids(account_pks: Iterable[int]) -> dict[str, set[str]]:
             (ServicePoint, "current_servicecontracts"),
             (ServicePoint, "previous_servicecontracts"),
             (MeterDevice, "current_servicepoints"),
-            (MeterDevice, "previous_servicepoints"),
         )
     }
     qn = connection.ops.quote_name
