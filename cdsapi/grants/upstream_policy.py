@@ -23,7 +23,7 @@ from django.db.models import Q, QuerySet, Value
 from django.utils import timezone
 
 from accounts.models import Account, AccountVersion, MeterDevice, ServiceContract, ServicePoint
-from accounts.queries import linked_ids
+from accounts.queries import linked_ids, service_ids
 from accounts.search import fold, program_numbers
 from bills.models import BillSection, BillStatement
 from cdsapi.api.exceptions import InsufficientScope
@@ -289,6 +289,17 @@ def resources_under(
 
     ``picked`` (a kind and cds ids) keeps only those objects, what they link to below, and
     the contracts above them."""
+    if not pres and picked is None:
+        # Nothing narrows the accounts' graph: the one hand-written query every seed grant
+        # uses for its reference arrays walks it the same way.
+        found = service_ids(pks)
+        return Universe(
+            pks,
+            frozenset(found["contracts"]),
+            frozenset(found["points"]),
+            frozenset(found["meters"]),
+            frozenset(),
+        )
     narrowed = set()
     chosen, ids = picked or ("", frozenset())
 
