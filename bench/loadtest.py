@@ -77,7 +77,7 @@ VAR = ROOT / "var" / "loadtest"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(BENCH))
 
-from usage_bench import day_values, document, local_midnight, stamp  # noqa: E402
+from usage_bench import day_segment, day_values, document  # noqa: E402
 
 SECONDS = float(os.environ.get("LOADTEST_SECONDS", "60"))
 WORKERS = int(os.environ.get("LOADTEST_WORKERS", "2"))
@@ -164,31 +164,16 @@ def build_document() -> dict[str, Any]:
         if m.isdigit():
             meter["meter_number"] = f"EM{int(m):05d}"
     # Longer series on md-01..md-03, in place of their month.
-    template = doc["usage_segments"][0]
     longer = {f"md-{m:02d}" for m in LONG_USAGE}
     doc["usage_segments"] = [
         s for s in doc["usage_segments"] if s["related_meterdevices"][0] not in longer
     ]
     for m, (first, days) in LONG_USAGE.items():
         rng = random.Random(f"loadtest-{m}")
-        acc, sc, sp, md = (f"{k}-{m:02d}" for k in ("acc", "sc", "sp", "md"))
+        ids = tuple(f"{k}-{m:02d}" for k in ("acc", "sc", "sp", "md"))
         for n in range(days):
             day = first + timedelta(days=n)
-            values = day_values(rng, day)
-            start = local_midnight(day)
-            doc["usage_segments"].append(
-                {
-                    **template,
-                    "cds_usagesegment_id": f"us-{md}-{day.isoformat()}",
-                    "related_accounts": [acc],
-                    "related_servicecontracts": [sc],
-                    "related_servicepoints": [sp],
-                    "related_meterdevices": [md],
-                    "segment_start": stamp(start),
-                    "segment_end": stamp(start + timedelta(seconds=900 * len(values))),
-                    "values": values,
-                }
-            )
+            doc["usage_segments"].append(day_segment(ids, day, day_values(rng, day)))
     return doc
 
 

@@ -89,21 +89,7 @@ EXPECTED_ITEMS = {"usage_page": 100, "month_window": 30, "monthly_2y": 24}
 # import needs on top.
 DB_PER_FILE_BYTE = 0.5
 WAL_MARGIN = 3_000 * MB
-META = {
-    "cds_created": "2024-10-01T00:00:00Z",
-    "cds_modified": "2024-10-01T00:00:00Z",
-    "cds_synced": "2026-11-01T00:00:00Z",
-}  # as usage_bench.document()'s
-FORMATS = [
-    {
-        "id": f"elec-{d}-15m",
-        "type": "electric_usage",
-        "units": "kWh",
-        "direction": d,
-        "quality": "revenue",
-    }
-    for d in ("net", "forward", "reverse")
-]  # as usage_bench.document()'s
+META, FORMATS = usage_bench.META, usage_bench.FORMATS
 HEADER_LISTS = (
     "accounts",
     "service_contracts",

@@ -214,6 +214,43 @@ def bills(
         )
 
 
+META = {
+    "cds_created": "2024-10-01T00:00:00Z",
+    "cds_modified": "2024-10-01T00:00:00Z",
+    "cds_synced": "2026-11-01T00:00:00Z",
+}
+# Net, forward and reverse kWh every 15 minutes.
+FORMATS = [
+    {
+        "id": f"elec-{d}-15m",
+        "type": "electric_usage",
+        "units": "kWh",
+        "direction": d,
+        "quality": "revenue",
+    }
+    for d in ("net", "forward", "reverse")
+]
+
+
+def day_segment(ids: tuple[str, ...], day: date, values: list) -> dict[str, Any]:
+    """One local day of a meter's 15-minute values; ``ids``: account, contract, point, meter."""
+    acc, sc, sp, md = ids
+    start = local_midnight(day)
+    return {
+        "cds_usagesegment_id": f"us-{md}-{day.isoformat()}",
+        **META,
+        "related_accounts": [acc],
+        "related_servicecontracts": [sc],
+        "related_servicepoints": [sp],
+        "related_meterdevices": [md],
+        "segment_start": stamp(start),
+        "segment_end": stamp(start + timedelta(seconds=900 * len(values))),
+        "interval": 900,
+        "formats": FORMATS,
+        "values": values,
+    }
+
+
 def meter_objects(doc: dict[str, list], m: int, meta: dict[str, str]) -> tuple[str, ...]:
     """Meter ``m``'s account with its electric service (contract, point, meter), its gas
     service (``gas``) and its 24 bills (``bills``); returns the electric ids."""
@@ -252,21 +289,6 @@ def meter_objects(doc: dict[str, list], m: int, meta: dict[str, str]) -> tuple[s
 
 
 def document() -> dict[str, Any]:
-    meta = {
-        "cds_created": "2024-10-01T00:00:00Z",
-        "cds_modified": "2024-10-01T00:00:00Z",
-        "cds_synced": "2026-11-01T00:00:00Z",
-    }
-    formats = [
-        {
-            "id": f"elec-{d}-15m",
-            "type": "electric_usage",
-            "units": "kWh",
-            "direction": d,
-            "quality": "revenue",
-        }
-        for d in ("net", "forward", "reverse")
-    ]
     doc: dict[str, list] = {
         k: []
         for k in (
@@ -280,7 +302,7 @@ def document() -> dict[str, Any]:
         )
     }
     for m in range(METERS):
-        acc, sc, sp, md = meter_objects(doc, m, meta)
+        ids = meter_objects(doc, m, META)
         rng = random.Random(m)
         days = (
             range(DAYS)
@@ -289,21 +311,5 @@ def document() -> dict[str, Any]:
         )
         for n in days:
             day = FIRST_DAY + timedelta(days=n)
-            values = day_values(rng, day)
-            start = local_midnight(day)
-            doc["usage_segments"].append(
-                {
-                    "cds_usagesegment_id": f"us-{md}-{day.isoformat()}",
-                    **meta,
-                    "related_accounts": [acc],
-                    "related_servicecontracts": [sc],
-                    "related_servicepoints": [sp],
-                    "related_meterdevices": [md],
-                    "segment_start": stamp(start),
-                    "segment_end": stamp(start + timedelta(seconds=900 * len(values))),
-                    "interval": 900,
-                    "formats": formats,
-                    "values": values,
-                }
-            )
+            doc["usage_segments"].append(day_segment(ids, day, day_values(rng, day)))
     return doc
