@@ -85,10 +85,21 @@ def linked_ids(model: type, name: str) -> RawSQL:
         f"FROM {qn(table)} l JOIN {qn(linked.db_table)} o ON o.id = l.{qn(target)} "
         f"WHERE l.{qn(owner)} = {qn(model._meta.db_table)}.id"
     )
+    return json_array(f"o.{qn(ident)}", rows, ordered=True)
+
+
+def json_array(item: str, rows: str, ordered: bool = False) -> RawSQL:
+    """A correlated subquery as an annotation: ``item`` of each of ``rows`` (``FROM ...
+    WHERE ...``) as one JSON array (``[]`` when none), in ``item`` order if ``ordered``.
+    Read it with ``json_list``."""
     if connection.vendor == "postgresql":
-        sql = f"SELECT COALESCE(json_agg(o.{qn(ident)} ORDER BY o.{qn(ident)}), '[]') {rows}"
+        order = f" ORDER BY {item}" if ordered else ""
+        sql = f"SELECT COALESCE(json_agg({item}{order}), '[]') {rows}"
+    elif ordered:
+        sql = f"SELECT json_group_array(i) FROM (SELECT {item} AS i {rows} ORDER BY 1)"
     else:
-        sql = f"SELECT json_group_array(i) FROM (SELECT o.{qn(ident)} AS i {rows} ORDER BY 1)"
+        # Straight from the rows: through a subquery, SQLite hands a JSON item on as text.
+        sql = f"SELECT json_group_array({item}) {rows}"
     return RawSQL(f"({sql})", ())
 
 

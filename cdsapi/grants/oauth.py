@@ -25,7 +25,7 @@ from oauth2_provider.oauth2_validators import OAuth2Validator
 from oauthlib.oauth2.rfc6749 import errors
 
 from accounts.models import Account
-from accounts.queries import json_list
+from accounts.queries import json_array, json_list
 from cdsapi.grants import details as ad
 from cdsapi.grants import lifecycle
 from cdsapi.grants.lookup import CompiledLookup
@@ -54,11 +54,8 @@ def _grant_accounts() -> RawSQL:
         f"FROM {qn(link.db_table)} l JOIN {qn(account.db_table)} a ON a.id = l.account_id "
         f"WHERE l.grant_id = {qn(AccessToken._meta.db_table)}.cds_grant_id"
     )
-    if connection.vendor == "postgresql":
-        sql = f"SELECT COALESCE(json_agg(json_build_array(a.id, a.cds_account_id)), '[]') {rows}"
-    else:
-        sql = f"SELECT json_group_array(json_array(a.id, a.cds_account_id)) {rows}"
-    return RawSQL(f"({sql})", ())
+    pair = "json_build_array" if connection.vendor == "postgresql" else "json_array"
+    return json_array(f"{pair}(a.id, a.cds_account_id)", rows)
 
 
 class InvalidAuthorizationDetailsError(errors.OAuth2Error):
