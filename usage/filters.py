@@ -148,7 +148,11 @@ class RelatedIds(UsageFilter):
         return rows.filter(Q(related_json__in=related) | Q(formats_json__in=formats))
 
     def admits(self, item: ServedAggregate, value: list[str], rule: Any) -> bool:
-        return not self.named(item.related(), item.formats()).isdisjoint(self.wanted(rule, value))
+        return self.matches(item, self.wanted(rule, value))
+
+    def matches(self, item: ServedAggregate, wanted: frozenset[str]) -> bool:
+        """Whether the item names one of ``wanted`` (``wanted``'s ids, resolved once)."""
+        return not self.named(item.related(), item.formats()).isdisjoint(wanted)
 
 
 @dataclass(frozen=True)

@@ -15,11 +15,11 @@ import hashlib
 import heapq
 import re
 from bisect import bisect_left
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
-from functools import cached_property, reduce
+from functools import cached_property, partial, reduce
 from itertools import islice
 from typing import Any
 
@@ -621,16 +621,18 @@ def _aggregates(
         for group in _groups(rule, light, presenter)
         if all(_may_match(group, flt, wanted[flt.param]) for flt, _ in tests if _refers(flt))
     ]
+    checks = [
+        partial(flt.matches, wanted=wanted[flt.param])
+        if _refers(flt)
+        else partial(flt.admits, value=value, rule=rule)
+        for flt, value in tests
+    ]
     if bounds is not None and not bounds.promising(groups):
         return None
     # Each series yields its periods lazily, in time order, from where the query starts;
     # merged, they are the served order. Only the periods up to the page's end are built.
     merged = heapq.merge(*(_series(group, rule, reach) for group in groups), key=_key)
-    admitted = (
-        a
-        for a in merged
-        if reach.after_cursor(a) and all(flt.admits(a, value, rule) for flt, value in tests)
-    )
+    admitted = (a for a in merged if reach.after_cursor(a) and all(check(a) for check in checks))
     skip = 0 if reach.cursor else window.offset
     walked = list(islice(admitted, skip + window.limit + 1))
     found = walked[skip:]
@@ -645,7 +647,7 @@ def _aggregates(
         # Far into a walk the previous page's offset may be past what offsets reach, so its
         # link carries a cursor too.
         anchor = page[0].key if page else reach.cursor.key
-        earlier = _earlier(groups, rule, reach, tests, anchor, not page, window.limit)
+        earlier = _earlier(groups, rule, reach, checks, anchor, not page, window.limit)
         more = len(earlier) > window.limit
         back = {"cursor": Cursor.of(earlier[window.limit]).text} if more else {}
     return _Found(page, has_next, back, presenter)
@@ -655,7 +657,7 @@ def _earlier(
     groups: list["_Group"],
     rule: Any,
     reach: "_Reach",
-    tests: list[tuple[Any, Any]],
+    checks: list[Callable[["_Aggregate"], bool]],
     anchor: tuple[str, datetime, tuple[str, str, str]],
     inclusive: bool,
     limit: int,
@@ -669,8 +671,7 @@ def _earlier(
             key=_key,
             reverse=True,
         )
-        if (a.key < anchor or (inclusive and a.key == anchor))
-        and all(flt.admits(a, value, rule) for flt, value in tests)
+        if (a.key < anchor or (inclusive and a.key == anchor)) and all(check(a) for check in checks)
     )
     return list(islice(earlier, limit + 1))
 
