@@ -590,6 +590,7 @@ def _aggregates(
     # 3 x 730 of them into datetimes was half the time of two years of monthly aggregates.
     # The bounds come as text too and are parsed here: the database driver's timestamp
     # loader (as Django installs it) was the largest single cost of an aggregated view.
+    with_values = bounds is not None and rule.aggregation in _CUT_BY_PERIODS
     light = list(
         base.values(
             "pk",
@@ -601,11 +602,7 @@ def _aggregates(
             "totals_json",
             "formats_json",
             "related_json",
-            *(
-                ["values_json"]
-                if bounds is not None and rule.aggregation in _CUT_BY_PERIODS
-                else []
-            ),
+            *(["values_json"] if with_values else []),
             **{f"{name}_text": Cast(name, CharField()) for name in (*_STAMPS, *_BOUNDS)},
         ).order_by("segment_start", "pk")
     )
